@@ -1,0 +1,28 @@
+# The two set-up commands of the README:
+#   make run    build tandem and start it on 127.0.0.1:8080 with the default model
+#   make test   build everything and run every test (what CI runs)
+BUILD_DIR ?= build
+MODEL ?= ../shared/models/stories260K.gguf
+HOST ?= 127.0.0.1
+PORT ?= 8080
+ARGS ?=
+
+.PHONY: deps configure build run test clean
+
+deps:
+	bash scripts/install-deps
+
+configure: deps
+	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release
+
+build: configure
+	cmake --build $(BUILD_DIR) --parallel
+
+run: build
+	$(BUILD_DIR)/tandem --host $(HOST) --port $(PORT) --model $(MODEL) $(ARGS)
+
+test: deps
+	bash scripts/run-tests
+
+clean:
+	rm -rf $(BUILD_DIR) build-fuzz

@@ -1,0 +1,49 @@
+// Chat templates: a small Jinja interpreter for the `tokenizer.chat_template` of real GGUFs,
+// configured like Hugging Face's apply_chat_template (trim_blocks, lstrip_blocks, loop controls,
+// raise_exception, tojson with ensure_ascii=false, strftime_now).
+#pragma once
+
+#include <boost/json/value.hpp>
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+namespace tandem::engine {
+
+// Parse errors (with line/column) and raise_exception() from the template (carrying exactly the
+// template's own message in what()).
+class TemplateError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct ChatTemplateInput {
+  boost::json::value messages;           // array of {role, content, ...} as the HF API takes them
+  boost::json::value tools;              // null when no tools
+  bool add_generation_prompt = true;
+  std::string bos_token;
+  std::string eos_token;
+  boost::json::object extra_context;     // additional variables (e.g. enable_thinking)
+};
+
+class ChatTemplate {
+ public:
+  // Throws TemplateError on syntax errors.
+  explicit ChatTemplate(const std::string& source);
+  ~ChatTemplate();
+  ChatTemplate(ChatTemplate&&) noexcept;
+  ChatTemplate& operator=(ChatTemplate&&) noexcept;
+
+  // Throws TemplateError (runtime errors and raise_exception).
+  std::string render(const ChatTemplateInput& input) const;
+
+  // The ChatML template used when a GGUF has none.
+  static const std::string& chatml_source();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tandem::engine
