@@ -5,7 +5,9 @@
 
 #include <boost/json/value.hpp>
 
+#include <chrono>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -25,6 +27,8 @@ struct ChatTemplateInput {
   std::string bos_token;
   std::string eos_token;
   boost::json::object extra_context;     // additional variables (e.g. enable_thinking)
+  // The clock strftime_now() reads; the real time when unset (tests pin a date).
+  std::optional<std::chrono::system_clock::time_point> now;
 };
 
 class ChatTemplate {

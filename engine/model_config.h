@@ -15,11 +15,14 @@ enum class RopeStyle { normal, neox };  // normal: adjacent pairs (llama); neox:
 struct RopeScaling {
   // Llama-3 style frequency scaling, when the file has `rope_freqs` or llama3 scaling metadata.
   std::string type = "none";   // "none", "linear", "llama3"
-  float factor = 1.0f;
+  float factor = 1.0f;         // linear: positions are divided by factor
   float low_freq_factor = 1.0f;
   float high_freq_factor = 4.0f;
   uint32_t original_context = 0;
-  std::vector<float> freq_factors;  // from the `rope_freqs.weight` tensor when present
+  // From the `rope_freqs.weight` tensor when present (rope_dims/2 values, all > 0). When non-empty
+  // they apply whatever `type` says, as llama.cpp's rope_ext does: pair i rotates with
+  // theta_i = pos * rope_base^(-2i/rope_dims) / freq_factors[i].
+  std::vector<float> freq_factors;
 };
 
 struct ModelConfig {

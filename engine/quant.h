@@ -24,8 +24,19 @@ void dequantize_row(GgmlType type, const void* src, float* dst, size_t n);
 // The scalar reference, always available.
 void dequantize_row_reference(GgmlType type, const void* src, float* dst, size_t n);
 
+// True when dequantize_row uses the AVX2 path for this type on this CPU.
+bool dequantize_has_fast_path(GgmlType type);
+
 float fp16_to_fp32(uint16_t h);
 uint16_t fp32_to_fp16(float f);  // round to nearest even
 float bf16_to_fp32(uint16_t h);
+uint16_t fp32_to_bf16(float f);  // round to nearest even
+
+// Quantization (for the GGUF writer), following ggml's reference quantizers
+// (quantize_row_q8_0_ref, quantize_row_q4_0_ref). Supported: F32 F16 BF16 Q8_0 Q4_0.
+// n must be a multiple of the block size; dst must hold ggml_row_bytes(type, n) bytes.
+// Throws GgufError for other types or a non-finite input value.
+bool ggml_type_quantizable(GgmlType type);
+void quantize_row(GgmlType type, const float* src, void* dst, size_t n);
 
 }  // namespace tandem::engine

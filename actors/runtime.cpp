@@ -1,0 +1,58 @@
+#include "actors/runtime.h"
+
+#include <caf/all.hpp>
+#include <caf/io/middleman.hpp>
+
+#include <mutex>
+#include <stdexcept>
+#include <vector>
+
+namespace tandem::actors {
+
+struct ActorRuntime::Impl {
+  caf::actor_system_config config;
+  std::unique_ptr<caf::actor_system> system;
+  std::mutex mutex;  // guards tracked and system against concurrent track()/shutdown()
+  std::vector<caf::actor> tracked;
+};
+
+ActorRuntime::ActorRuntime(const RuntimeOptions& options) : impl_(std::make_unique<Impl>()) {
+  auto& cfg = impl_->config;
+  cfg.set("scheduler.max-threads", options.worker_threads == 0 ? std::size_t{1} : options.worker_threads);
+  if (options.enable_networking) cfg.load<caf::io::middleman>();
+  if (options.configure) options.configure(cfg);
+  impl_->system = std::make_unique<caf::actor_system>(cfg);
+}
+
+ActorRuntime::~ActorRuntime() { shutdown(); }
+
+caf::actor_system& ActorRuntime::system() {
+  std::lock_guard lock(impl_->mutex);
+  if (!impl_->system) throw std::logic_error("ActorRuntime::system() called after shutdown()");
+  return *impl_->system;
+}
+
+std::size_t ActorRuntime::worker_threads() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->system ? impl_->system->scheduler().num_workers() : 0;
+}
+
+void ActorRuntime::track(const caf::actor& actor) {
+  std::lock_guard lock(impl_->mutex);
+  if (impl_->system && actor) impl_->tracked.push_back(actor);
+}
+
+void ActorRuntime::shutdown() {
+  std::unique_ptr<caf::actor_system> system;
+  {
+    std::lock_guard lock(impl_->mutex);
+    if (!impl_->system) return;
+    for (auto& actor : impl_->tracked) caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
+    impl_->tracked.clear();
+    system = std::move(impl_->system);
+  }
+  // The destructor blocks until every (non-hidden) actor has terminated.
+  system.reset();
+}
+
+}  // namespace tandem::actors

@@ -1,0 +1,62 @@
+// The process-wide CAF actor system, started and stopped by main.
+//
+//   tandem::actors::RuntimeOptions options;
+//   options.worker_threads = 2;
+//   tandem::actors::ActorRuntime runtime(options);
+//   auto router = runtime.system().spawn(...);
+//   runtime.track(router);        // server-lifetime actor: shutdown() tells it to exit
+//   ... run the io_context ...
+//   runtime.shutdown();           // or let the destructor do it
+//
+// CAF headers stay out of this file (pimpl) so main and HTTP code including it compile quickly.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+
+namespace caf {
+class actor;
+class actor_system;
+class actor_system_config;
+}  // namespace caf
+
+namespace tandem::actors {
+
+struct RuntimeOptions {
+  // CAF scheduler workers. Actors never block (engine steps run on their own threads), so one or
+  // two are enough for a server.
+  std::size_t worker_threads = 1;
+  // Loads caf::io::middleman so actors can be published to / reached on other nodes.
+  bool enable_networking = false;
+  // Last-minute access to the config, e.g. cfg.add_message_type<T>("tandem::T") for types sent
+  // to remote nodes (see actors/README.md).
+  std::function<void(caf::actor_system_config&)> configure = {};
+};
+
+class ActorRuntime {
+ public:
+  explicit ActorRuntime(const RuntimeOptions& options = {});
+  ~ActorRuntime();
+  ActorRuntime(const ActorRuntime&) = delete;
+  ActorRuntime& operator=(const ActorRuntime&) = delete;
+
+  // Throws std::logic_error after shutdown().
+  caf::actor_system& system();
+
+  std::size_t worker_threads() const;
+
+  // Marks an actor as living as long as the server: shutdown() sends it an exit message, which
+  // also fails every pending ask() to it with BridgeErrc::actor_down.
+  void track(const caf::actor& actor);
+
+  // Exits the tracked actors, then waits for every actor to finish and stops the scheduler.
+  // Idempotent. Pending asks to untracked actors finish by their own timeouts first.
+  void shutdown();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tandem::actors

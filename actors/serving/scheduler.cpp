@@ -1,0 +1,269 @@
+#include "actors/serving/scheduler.h"
+
+#include <algorithm>
+
+namespace tandem::actors {
+
+namespace {
+
+SubmitStatus submit_status_of(engine::AddStatus status) {
+  switch (status) {
+    case engine::AddStatus::too_long: return SubmitStatus::too_long;
+    case engine::AddStatus::invalid: return SubmitStatus::invalid;
+    default: return SubmitStatus::invalid;
+  }
+}
+
+}  // namespace
+
+Scheduler::Scheduler(engine::Model& model, const engine::Tokenizer* tokenizer, SchedulerOptions options,
+                     SchedulerObserver observer, std::shared_ptr<void> keepalive)
+    : keepalive_(std::move(keepalive)),
+      options_(std::move(options)),
+      observer_(std::move(observer)),
+      engine_(model, tokenizer, options_.engine),
+      context_size_(engine_.context_size()) {
+  options_.max_running = std::max<size_t>(1, options_.max_running);
+  options_.step_token_budget = std::max<size_t>(options_.step_token_budget, options_.max_running);
+  stats_.kv_blocks_total = engine_.stats().kv_blocks_total;
+  thread_ = std::thread([this] { run(); });
+}
+
+Scheduler::~Scheduler() { stop(); }
+
+SubmitResult Scheduler::submit(GenerationRequest request, EventSender<GenerationEvent> sink) {
+  // Requests that can never fit are refused before they queue, so the client gets its 400 now.
+  const size_t needed = request.prompt.size() + request.max_tokens;
+  if (request.prompt.empty()) return {SubmitStatus::invalid, "the prompt is empty"};
+  if (needed > context_size_) {
+    return {SubmitStatus::too_long,
+            "prompt (" + std::to_string(request.prompt.size()) + " tokens) + max_tokens (" +
+                std::to_string(request.max_tokens) + ") exceeds the context size (" +
+                std::to_string(context_size_) + " tokens)"};
+  }
+  uint64_t ticket = 0;
+  {
+    std::lock_guard lock(shared_->mutex);
+    if (shared_->stopping) return {SubmitStatus::shutting_down, "the model is shutting down"};
+    if (queued_ >= options_.max_waiting) {
+      return {SubmitStatus::overloaded, "the model's queue is full (" + std::to_string(queued_) +
+                                            " requests waiting); retry later"};
+    }
+    ticket = next_ticket_++;
+    ++queued_;
+    inbox_.push_back(Pending{ticket, std::move(request), sink, std::chrono::steady_clock::now()});
+  }
+  // A client that disconnects (or falls behind) cancels its ticket; the step thread frees the
+  // sequence at the start of its next iteration. The callback may run on any thread.
+  sink.on_cancel([weak = std::weak_ptr<Shared>(shared_), ticket](BridgeErrc) {
+    auto shared = weak.lock();
+    if (!shared) return;
+    {
+      std::lock_guard lock(shared->mutex);
+      if (shared->stopping) return;
+      shared->cancel_inbox.push_back(ticket);
+    }
+    shared->wake.notify_one();
+  });
+  shared_->wake.notify_one();
+  return {};
+}
+
+void Scheduler::stop() {
+  {
+    std::lock_guard lock(shared_->mutex);
+    shared_->stopping = true;
+  }
+  shared_->wake.notify_all();
+  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+}
+
+SchedulerStats Scheduler::stats() const {
+  std::lock_guard lock(shared_->mutex);
+  return stats_;
+}
+
+void Scheduler::run() {
+  std::vector<uint64_t> cancels;
+  for (;;) {
+    {
+      std::unique_lock lock(shared_->mutex);
+      const bool busy = engine_.has_work();
+      auto& sh = *shared_;
+      auto has_news = [&] { return sh.stopping || !inbox_.empty() || !sh.cancel_inbox.empty(); };
+      if (!busy && !has_news()) {
+        // Idle, or only queued requests that can't be admitted yet: sleep until something
+        // happens, waking for the queued requests' heartbeats.
+        if (waiting_.empty()) {
+          sh.wake.wait(lock, has_news);
+        } else {
+          sh.wake.wait_for(lock, options_.waiting_heartbeat, has_news);
+        }
+      }
+      if (sh.stopping) break;
+    }
+    take_inbox(cancels);
+    apply_cancels(cancels);
+    admit();
+    send_heartbeats();
+    if (engine_.has_work()) step_once();
+    publish_stats();
+  }
+  fail_all("the server is shutting down");
+  publish_stats();
+}
+
+void Scheduler::take_inbox(std::vector<uint64_t>& cancels) {
+  std::lock_guard lock(shared_->mutex);
+  for (auto& pending : inbox_) waiting_.push_back(std::move(pending));
+  inbox_.clear();
+  cancels.clear();
+  cancels.swap(shared_->cancel_inbox);
+}
+
+void Scheduler::apply_cancels(const std::vector<uint64_t>& cancels) {
+  for (uint64_t ticket : cancels) {
+    if (auto it = sequence_of_ticket_.find(ticket); it != sequence_of_ticket_.end()) {
+      engine_.cancel(it->second);
+      running_.erase(it->second);
+      sequence_of_ticket_.erase(it);
+      std::lock_guard lock(shared_->mutex);
+      ++stats_.cancelled;
+      continue;
+    }
+    auto waiting = std::find_if(waiting_.begin(), waiting_.end(),
+                                [&](const Pending& p) { return p.ticket == ticket; });
+    if (waiting != waiting_.end()) {
+      waiting_.erase(waiting);
+      std::lock_guard lock(shared_->mutex);
+      --queued_;
+      ++stats_.cancelled;
+    }
+  }
+}
+
+void Scheduler::admit() {
+  while (!waiting_.empty() && running_.size() < options_.max_running) {
+    Pending& next = waiting_.front();
+    if (!next.sink.accepting()) {  // gone while queued; its cancel may still be in flight
+      waiting_.pop_front();
+      std::lock_guard lock(shared_->mutex);
+      --queued_;
+      continue;
+    }
+    engine::SequenceRequest sequence;
+    sequence.prompt = next.request.prompt;  // a copy: a full pool leaves the request queued
+    sequence.sampling = next.request.sampling;
+    sequence.max_tokens = next.request.max_tokens;
+    sequence.stop_strings = next.request.stop_strings;
+    sequence.ignore_eos = next.request.ignore_eos;
+    auto added = engine_.add(std::move(sequence));
+    // A full pool: the request waits, first in line, until running sequences free blocks. With
+    // nothing running, nothing will free blocks: the request can never fit this pool.
+    if (added.status == engine::AddStatus::pool_full && !running_.empty()) break;
+    if (added.status == engine::AddStatus::pool_full) {
+      added.status = engine::AddStatus::too_long;
+      added.error = "prompt + max_tokens needs more KV cache than the whole pool holds";
+    }
+    Pending admitted = std::move(next);
+    waiting_.pop_front();
+    {
+      std::lock_guard lock(shared_->mutex);
+      --queued_;
+    }
+    if (!added.ok()) {
+      admitted.sink.close_with_error(
+          std::make_exception_ptr(SchedulerError(submit_status_of(added.status), added.error)));
+      continue;
+    }
+    running_.emplace(added.id, Running{admitted.ticket, admitted.sink});
+    sequence_of_ticket_.emplace(admitted.ticket, added.id);
+  }
+}
+
+void Scheduler::send_heartbeats() {
+  const auto now = std::chrono::steady_clock::now();
+  size_t position = 0;
+  for (auto& pending : waiting_) {
+    if (now - pending.last_heartbeat >= options_.waiting_heartbeat) {
+      pending.last_heartbeat = now;
+      GenerationEvent event;
+      event.kind = GenerationEvent::Kind::waiting;
+      event.queue_position = position;
+      pending.sink.try_push(std::move(event));  // a failed push arrives as a cancel
+    }
+    ++position;
+  }
+}
+
+void Scheduler::step_once() {
+  auto events = engine_.step(options_.step_token_budget);
+  const auto engine_stats = engine_.stats();
+  uint64_t prompt_tokens = 0;
+  uint64_t generated = 0;
+  for (auto& output : events) {
+    auto it = running_.find(output.id);
+    if (it == running_.end()) continue;
+    generated += output.tokens.size();
+    const bool finished = output.finished;
+    if (finished) prompt_tokens += output.prompt_tokens;
+    GenerationEvent event;
+    event.kind = GenerationEvent::Kind::output;
+    event.output = std::move(output);
+    const bool delivered = it->second.sink.try_push(std::move(event));
+    if (finished || !delivered) {
+      if (!finished) engine_.cancel(it->first);
+      if (finished) it->second.sink.close();
+      sequence_of_ticket_.erase(it->second.ticket);
+      running_.erase(it);
+      if (!delivered && !finished) {
+        std::lock_guard lock(shared_->mutex);
+        ++stats_.cancelled;
+      }
+    }
+  }
+  {
+    std::lock_guard lock(shared_->mutex);
+    ++stats_.steps;
+    stats_.max_batch_sequences = std::max(stats_.max_batch_sequences, engine_stats.last_step_sequences);
+    stats_.prompt_tokens += prompt_tokens;
+    stats_.generated_tokens += generated;
+  }
+  if (observer_.on_step) observer_.on_step(engine_stats.last_step_sequences, engine_stats.last_step_tokens);
+  if (observer_.on_tokens && (prompt_tokens || generated)) observer_.on_tokens(prompt_tokens, generated);
+}
+
+void Scheduler::fail_all(const std::string& why) {
+  auto error = std::make_exception_ptr(SchedulerError(SubmitStatus::shutting_down, why));
+  for (auto& [id, running] : running_) {
+    engine_.cancel(id);
+    running.sink.close_with_error(error);
+  }
+  running_.clear();
+  sequence_of_ticket_.clear();
+  std::deque<Pending> queued;
+  {
+    std::lock_guard lock(shared_->mutex);
+    queued.swap(inbox_);
+    queued_ = 0;
+  }
+  for (auto& pending : waiting_) pending.sink.close_with_error(error);
+  for (auto& pending : queued) pending.sink.close_with_error(error);
+  waiting_.clear();
+}
+
+void Scheduler::publish_stats() {
+  const auto engine_stats = engine_.stats();
+  SchedulerStats snapshot;
+  {
+    std::lock_guard lock(shared_->mutex);
+    stats_.running = running_.size();
+    stats_.waiting = queued_;
+    stats_.kv_blocks_used = engine_stats.kv_blocks_used;
+    stats_.kv_blocks_total = engine_stats.kv_blocks_total;
+    snapshot = stats_;
+  }
+  if (observer_.on_stats) observer_.on_stats(snapshot);
+}
+
+}  // namespace tandem::actors

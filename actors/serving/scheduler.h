@@ -1,0 +1,173 @@
+// The continuous-batching scheduler of one local model: owns the model's Engine and runs its
+// step loop on a thread of its own (a step blocks for milliseconds, so it must never run on an
+// I/O thread or a shared CAF worker). Requests are submitted from any thread; they wait in a
+// bounded queue, join the running batch between steps, and stream their output back through an
+// EventSender (actors/event_stream.h). A consumer that goes away, or falls too far behind,
+// cancels its request; the sequence leaves the batch and its KV blocks return to the pool at the
+// start of the next step.
+//
+// The CAF face of this class is scheduler_actor.h; this part is plain C++ so it can be tested
+// without an actor system.
+#pragma once
+
+#include "actors/event_stream.h"
+#include "engine/engine.h"
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+namespace tandem::actors {
+
+struct GenerationRequest {
+  std::vector<engine::TokenId> prompt;
+  engine::SamplingParams sampling;
+  uint32_t max_tokens = 256;
+  std::vector<std::string> stop_strings;
+  bool ignore_eos = false;
+  std::string request_id;  // for logs
+};
+
+// What flows back to the HTTP session, in order: zero or more `waiting` heartbeats while the
+// request is queued (so a session can ping its client and notice a disconnect), then `output`
+// events; the stream is closed after the event with `finished` set, or closed with a
+// SchedulerError.
+struct GenerationEvent {
+  enum class Kind { waiting, output };
+  Kind kind = Kind::output;
+  size_t queue_position = 0;     // for `waiting`: requests ahead of this one
+  engine::SequenceEvent output;  // for `output`
+};
+
+enum class SubmitStatus {
+  accepted,
+  overloaded,     // the waiting queue is full: OpenAI 429 / Anthropic 529, or fall back
+  too_long,       // prompt + max_tokens can never fit the context: 400 naming the limit
+  invalid,        // e.g. empty prompt or a token outside the vocabulary
+  shutting_down,  // the scheduler is stopping
+};
+
+struct SubmitResult {
+  SubmitStatus status = SubmitStatus::accepted;
+  std::string message;
+  bool accepted() const { return status == SubmitStatus::accepted; }
+};
+
+// Why a stream ended early (delivered through EventSender::close_with_error).
+class SchedulerError : public std::runtime_error {
+ public:
+  SchedulerError(SubmitStatus status, const std::string& message)
+      : std::runtime_error(message), status_(status) {}
+  SubmitStatus status() const { return status_; }
+
+ private:
+  SubmitStatus status_;
+};
+
+struct SchedulerOptions {
+  size_t max_running = 4;        // --parallel: sequences in the batch at once
+  size_t max_waiting = 64;       // --max-queue: queued requests before "overloaded"
+  size_t step_token_budget = 256;  // --batch-tokens: rows per forward pass (prefill chunks + decodes)
+  size_t stream_capacity = 512;  // events a client may lag behind before it loses its request
+  std::chrono::milliseconds waiting_heartbeat{2000};
+  engine::EngineConfig engine;
+};
+
+struct SchedulerStats {
+  size_t running = 0;
+  size_t waiting = 0;
+  uint32_t kv_blocks_used = 0;
+  uint32_t kv_blocks_total = 0;
+  uint64_t steps = 0;
+  size_t max_batch_sequences = 0;  // largest number of sequences seen in one step
+  uint64_t prompt_tokens = 0;      // totals since start
+  uint64_t generated_tokens = 0;
+  uint64_t cancelled = 0;
+};
+
+// Callbacks the metrics layer hooks into; invoked on the step thread.
+struct SchedulerObserver {
+  std::function<void(const SchedulerStats&)> on_stats;  // after every loop iteration
+  std::function<void(size_t sequences, size_t tokens)> on_step;
+  std::function<void(uint64_t prompt_tokens, uint64_t generated_tokens)> on_tokens;
+};
+
+class Scheduler {
+ public:
+  // `model` and `tokenizer` must outlive the scheduler; `keepalive` may own them.
+  Scheduler(engine::Model& model, const engine::Tokenizer* tokenizer, SchedulerOptions options,
+            SchedulerObserver observer = {}, std::shared_ptr<void> keepalive = nullptr);
+  ~Scheduler();  // stop()s
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Thread-safe and quick: checks admission, queues the request, returns. On `accepted` the
+  // output arrives through `sink`; otherwise `sink` is left untouched.
+  SubmitResult submit(GenerationRequest request, EventSender<GenerationEvent> sink);
+
+  // Ends the step thread: running and queued requests get a shutting_down error. Idempotent.
+  void stop();
+
+  SchedulerStats stats() const;
+  uint32_t context_size() const { return context_size_; }
+  const SchedulerOptions& options() const { return options_; }
+
+ private:
+  struct Pending {
+    uint64_t ticket = 0;
+    GenerationRequest request;
+    EventSender<GenerationEvent> sink;
+    std::chrono::steady_clock::time_point last_heartbeat;
+  };
+  struct Running {
+    uint64_t ticket = 0;
+    EventSender<GenerationEvent> sink;
+  };
+
+  void run();
+  void take_inbox(std::vector<uint64_t>& cancels);
+  void apply_cancels(const std::vector<uint64_t>& cancels);
+  void admit();
+  void send_heartbeats();
+  void step_once();
+  void fail_all(const std::string& why);
+  void publish_stats();
+
+  std::shared_ptr<void> keepalive_;
+  SchedulerOptions options_;
+  SchedulerObserver observer_;
+  engine::Engine engine_;
+  uint32_t context_size_ = 0;
+
+  // Shared with submitters and with cancel callbacks, which may outlive the scheduler (a
+  // stream's consumer can go away after shutdown), hence the shared ownership.
+  struct Shared {
+    std::mutex mutex;
+    std::condition_variable wake;
+    std::vector<uint64_t> cancel_inbox;  // tickets whose consumer went away
+    bool stopping = false;
+  };
+  std::shared_ptr<Shared> shared_ = std::make_shared<Shared>();
+  std::deque<Pending> inbox_;  // submitted, not yet seen by the step thread (under shared_->mutex)
+  size_t queued_ = 0;          // inbox_ + waiting_, for admission (under shared_->mutex)
+  uint64_t next_ticket_ = 1;   // under shared_->mutex
+  SchedulerStats stats_;       // under shared_->mutex
+
+  // Step-thread only.
+  std::deque<Pending> waiting_;
+  std::unordered_map<engine::SequenceId, Running> running_;
+  std::unordered_map<uint64_t, engine::SequenceId> sequence_of_ticket_;
+
+  std::thread thread_;
+};
+
+}  // namespace tandem::actors

@@ -1,0 +1,109 @@
+#include "actors/serving/scheduler_metrics.h"
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+namespace tandem::actors {
+
+namespace {
+
+struct SchedulerMetrics {
+  std::shared_ptr<prometheus::Registry> registry;
+  prometheus::Gauge* running = nullptr;
+  prometheus::Gauge* waiting = nullptr;
+  prometheus::Gauge* kv_used = nullptr;
+  prometheus::Gauge* kv_total = nullptr;
+  prometheus::Histogram* batch_sequences = nullptr;
+  prometheus::Histogram* batch_tokens = nullptr;
+  prometheus::Counter* steps = nullptr;
+  prometheus::Counter* prompt_tokens = nullptr;
+  prometheus::Counter* generated_tokens = nullptr;
+  prometheus::Counter* cancelled = nullptr;
+  uint64_t cancelled_seen = 0;
+};
+
+}  // namespace
+
+SchedulerObserver make_scheduler_metrics(std::shared_ptr<prometheus::Registry> registry,
+                                         const std::string& model_id) {
+  auto m = std::make_shared<SchedulerMetrics>();
+  m->registry = registry;
+  const prometheus::Labels labels{{"model", model_id}};
+  auto& reg = *registry;
+  m->running = &prometheus::BuildGauge()
+                    .Name("tandem_scheduler_running_sequences")
+                    .Help("Sequences in the running batch")
+                    .Register(reg)
+                    .Add(labels);
+  m->waiting = &prometheus::BuildGauge()
+                    .Name("tandem_scheduler_waiting_requests")
+                    .Help("Requests queued for admission to the batch")
+                    .Register(reg)
+                    .Add(labels);
+  m->kv_used = &prometheus::BuildGauge()
+                    .Name("tandem_scheduler_kv_blocks_used")
+                    .Help("KV cache blocks held by sequences")
+                    .Register(reg)
+                    .Add(labels);
+  m->kv_total = &prometheus::BuildGauge()
+                     .Name("tandem_scheduler_kv_blocks_total")
+                     .Help("KV cache blocks in the pool")
+                     .Register(reg)
+                     .Add(labels);
+  m->batch_sequences = &prometheus::BuildHistogram()
+                            .Name("tandem_scheduler_batch_size")
+                            .Help("Sequences per engine step")
+                            .Register(reg)
+                            .Add(labels, prometheus::Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32, 64, 128});
+  m->batch_tokens = &prometheus::BuildHistogram()
+                         .Name("tandem_scheduler_step_tokens")
+                         .Help("Token rows per engine step (prefill chunks + decodes)")
+                         .Register(reg)
+                         .Add(labels, prometheus::Histogram::BucketBoundaries{1, 4, 16, 64, 256, 1024});
+  m->steps = &prometheus::BuildCounter()
+                  .Name("tandem_scheduler_steps_total")
+                  .Help("Engine steps run")
+                  .Register(reg)
+                  .Add(labels);
+  m->prompt_tokens = &prometheus::BuildCounter()
+                          .Name("tandem_scheduler_prompt_tokens_total")
+                          .Help("Prompt tokens of finished requests")
+                          .Register(reg)
+                          .Add(labels);
+  m->generated_tokens = &prometheus::BuildCounter()
+                             .Name("tandem_scheduler_generated_tokens_total")
+                             .Help("Tokens generated")
+                             .Register(reg)
+                             .Add(labels);
+  m->cancelled = &prometheus::BuildCounter()
+                      .Name("tandem_scheduler_cancelled_total")
+                      .Help("Requests cancelled because the client went away or fell behind")
+                      .Register(reg)
+                      .Add(labels);
+
+  SchedulerObserver observer;
+  observer.on_stats = [m](const SchedulerStats& stats) {
+    m->running->Set(static_cast<double>(stats.running));
+    m->waiting->Set(static_cast<double>(stats.waiting));
+    m->kv_used->Set(stats.kv_blocks_used);
+    m->kv_total->Set(stats.kv_blocks_total);
+    if (stats.cancelled > m->cancelled_seen) {
+      m->cancelled->Increment(static_cast<double>(stats.cancelled - m->cancelled_seen));
+      m->cancelled_seen = stats.cancelled;
+    }
+  };
+  observer.on_step = [m](size_t sequences, size_t tokens) {
+    m->steps->Increment();
+    m->batch_sequences->Observe(static_cast<double>(sequences));
+    m->batch_tokens->Observe(static_cast<double>(tokens));
+  };
+  observer.on_tokens = [m](uint64_t prompt, uint64_t generated) {
+    m->prompt_tokens->Increment(static_cast<double>(prompt));
+    m->generated_tokens->Increment(static_cast<double>(generated));
+  };
+  return observer;
+}
+
+}  // namespace tandem::actors

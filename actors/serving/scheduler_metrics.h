@@ -1,0 +1,20 @@
+// Prometheus metrics of a scheduler, labelled by model: running sequences, waiting requests,
+// KV blocks, the batch-size histogram and token counters.
+#pragma once
+
+#include "actors/serving/scheduler.h"
+
+#include <memory>
+#include <string>
+
+namespace prometheus {
+class Registry;
+}
+
+namespace tandem::actors {
+
+// The observer to pass to Scheduler; it keeps `registry` alive.
+SchedulerObserver make_scheduler_metrics(std::shared_ptr<prometheus::Registry> registry,
+                                         const std::string& model_id);
+
+}  // namespace tandem::actors

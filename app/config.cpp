@@ -1,0 +1,337 @@
+#include "app/config.h"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <limits>
+#include <sstream>
+#include <thread>
+
+namespace tandem::app {
+namespace json = boost::json;
+
+namespace {
+
+int default_threads() {
+  unsigned cores = std::thread::hardware_concurrency();
+  return cores == 0 ? 1 : static_cast<int>(cores);
+}
+
+const std::vector<std::string> kLogLevels = {"trace", "debug", "info",    "warn",
+                                             "error", "critical", "off"};
+
+std::string describe(const json::value& value) { return json::serialize(value); }
+
+// Readers from the config file's JSON values; `where` is `config file 'x': "key"`.
+int read_int(const json::value& value, const std::string& where, long long min, long long max) {
+  std::optional<long long> number;
+  if (value.is_int64()) number = value.as_int64();
+  if (value.is_uint64() && value.as_uint64() <= static_cast<unsigned long long>(max)) {
+    number = static_cast<long long>(value.as_uint64());
+  }
+  if (value.is_double() && value.as_double() == static_cast<double>(static_cast<long long>(value.as_double()))) {
+    number = static_cast<long long>(value.as_double());
+  }
+  if (!number || *number < min || *number > max) {
+    throw ConfigError(where + " must be an integer from " + std::to_string(min) + " to " +
+                      std::to_string(max) + " (got " + describe(value) + ")");
+  }
+  return static_cast<int>(*number);
+}
+
+double read_seconds(const json::value& value, const std::string& where) {
+  if (!value.is_number() || value.to_number<double>() <= 0 || value.to_number<double>() > 86400) {
+    throw ConfigError(where + " must be a number of seconds above 0 and at most 86400 (got " +
+                      describe(value) + ")");
+  }
+  return value.to_number<double>();
+}
+
+std::string read_string(const json::value& value, const std::string& where) {
+  if (!value.is_string()) {
+    throw ConfigError(where + " must be a string (got " + describe(value) + ")");
+  }
+  return std::string(value.as_string());
+}
+
+std::vector<std::string> read_strings(const json::value& value, const std::string& where) {
+  if (value.is_string()) return {std::string(value.as_string())};
+  if (value.is_array()) {
+    std::vector<std::string> result;
+    for (const auto& item : value.as_array()) {
+      if (!item.is_string()) {
+        throw ConfigError(where + " must be a string or an array of strings (got " +
+                          describe(value) + ")");
+      }
+      result.emplace_back(item.as_string());
+    }
+    return result;
+  }
+  throw ConfigError(where + " must be a string or an array of strings (got " + describe(value) +
+                    ")");
+}
+
+std::string read_log_level(const json::value& value, const std::string& where) {
+  auto level = read_string(value, where);
+  if (std::find(kLogLevels.begin(), kLogLevels.end(), level) == kLogLevels.end()) {
+    throw ConfigError(where + " must be one of trace, debug, info, warn, error, critical, off (got " +
+                      describe(value) + ")");
+  }
+  return level;
+}
+
+json::object load_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError("cannot read config file '" + path + "'");
+  std::stringstream text;
+  text << in.rdbuf();
+  boost::system::error_code ec;
+  auto value = json::parse(text.str(), ec);
+  if (ec) {
+    throw ConfigError("config file '" + path + "' is not valid JSON: " + ec.message());
+  }
+  if (!value.is_object()) {
+    throw ConfigError("config file '" + path + "' must hold a JSON object of settings");
+  }
+  return value.as_object();
+}
+
+}  // namespace
+
+AppConfig::AppConfig() : threads(default_threads()) {}
+
+std::optional<std::string> process_env(const std::string& name) {
+  const char* value = std::getenv(name.c_str());
+  if (value == nullptr) return std::nullopt;
+  return std::string(value);
+}
+
+std::size_t parse_size(const std::string& text) {
+  std::size_t digits = 0;
+  while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
+  if (digits == 0) throw std::invalid_argument("expected a byte count such as 8388608 or 8MiB");
+  std::string unit = text.substr(digits);
+  std::transform(unit.begin(), unit.end(), unit.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::size_t multiplier = 0;
+  if (unit.empty() || unit == "b") multiplier = 1;
+  if (unit == "k" || unit == "kb" || unit == "kib") multiplier = 1024;
+  if (unit == "m" || unit == "mb" || unit == "mib") multiplier = 1024 * 1024;
+  if (unit == "g" || unit == "gb" || unit == "gib") multiplier = 1024 * 1024 * 1024;
+  if (multiplier == 0) throw std::invalid_argument("unknown size unit '" + unit + "' (use K, M or G)");
+  unsigned long long count = std::stoull(text.substr(0, digits));
+  if (count == 0) throw std::invalid_argument("must be above 0");
+  if (count > std::numeric_limits<std::uint32_t>::max() / multiplier) {
+    throw std::invalid_argument("must be at most 4GiB");
+  }
+  return static_cast<std::size_t>(count * multiplier);
+}
+
+std::vector<std::string> split_keys(const std::string& comma_separated) {
+  std::vector<std::string> keys;
+  std::stringstream stream(comma_separated);
+  std::string key;
+  while (std::getline(stream, key, ',')) {
+    auto first = key.find_first_not_of(" \t");
+    auto last = key.find_last_not_of(" \t");
+    if (first != std::string::npos) keys.push_back(key.substr(first, last - first + 1));
+  }
+  return keys;
+}
+
+// One setting: its config-file key, its flag, and how to take it from JSON or from the flags.
+struct ServerConfigOptions::Field {
+  std::string key;
+  CLI::Option* option;
+  std::function<void(const json::value&, const std::string& where, AppConfig&)> from_json;
+  std::function<void(const AppConfig& flags, AppConfig& target)> from_flags;
+};
+
+ServerConfigOptions::ServerConfigOptions(CLI::App& app) { bind_fields(app); }
+ServerConfigOptions::~ServerConfigOptions() = default;
+
+void ServerConfigOptions::bind_fields(CLI::App& app) {
+  auto& f = from_flags_;
+  auto add = [&](std::string key, CLI::Option* option, auto member, auto reader) {
+    option->capture_default_str();
+    fields_.push_back(Field{
+        std::move(key), option,
+        [member, reader](const json::value& value, const std::string& where, AppConfig& target) {
+          target.*member = reader(value, where);
+        },
+        [member](const AppConfig& flags, AppConfig& target) { target.*member = flags.*member; }});
+  };
+  auto int_reader = [](long long min, long long max) {
+    return [min, max](const json::value& v, const std::string& where) {
+      return read_int(v, where, min, max);
+    };
+  };
+  auto int_option = [&](std::string key, std::string names, int AppConfig::*member,
+                        std::string help, int min, int max) {
+    auto* option = app.add_option(names, f.*member, help)->check(CLI::Range(min, max));
+    add(std::move(key), option, member, int_reader(min, max));
+    return option;
+  };
+  auto seconds_option = [&](std::string key, std::string names, double AppConfig::*member,
+                            std::string help) {
+    auto* option = app.add_option(names, f.*member, help)->check(CLI::Range(0.001, 86400.0));
+    add(std::move(key), option, member, read_seconds);
+  };
+
+  const char* server = "Server";
+  const char* model = "Model and engine";
+  const char* limits = "Limits";
+
+  add("host", app.add_option("--host", f.host, "Address to listen on")->group(server),
+      &AppConfig::host, read_string);
+  int_option("port", "--port", &AppConfig::port, "Port to listen on (0: any free port)", 0, 65535)
+      ->group(server);
+  add("api_keys",
+      app.add_option("--api-keys", api_keys_flag_,
+                     "Comma-separated client API keys; when set every /v1/* request needs one "
+                     "(env TANDEM_API_KEYS)")
+          ->group(server),
+      &AppConfig::api_keys, [](const json::value& v, const std::string& where) {
+        if (v.is_string()) return split_keys(std::string(v.as_string()));
+        return read_strings(v, where);
+      });
+  add("log_level",
+      app.add_option("--log-level", f.log_level, "Log level")
+          ->check(CLI::IsMember(kLogLevels))
+          ->group(server),
+      &AppConfig::log_level, read_log_level);
+  int_option("io_threads", "--io-threads", &AppConfig::io_threads, "HTTP I/O threads", 1, 256)
+      ->group(server);
+  int_option("actor_threads", "--actor-threads", &AppConfig::actor_threads,
+             "Actor scheduler threads", 1, 256)
+      ->group(server);
+
+  add("model",
+      app.add_option("-m,--model", f.models, "GGUF model file to serve (repeatable)")
+          ->group(model),
+      &AppConfig::models, read_strings);
+  add("alias",
+      app.add_option("-a,--alias", f.aliases,
+                     "Name clients use for the model given at the same position (repeatable)")
+          ->group(model),
+      &AppConfig::aliases, read_strings);
+  int_option("ctx_size", "-c,--ctx-size", &AppConfig::ctx_size,
+             "Context length per sequence (0: the model's)", 0, 1 << 20)
+      ->group(model);
+  int_option("parallel", "--parallel,--np", &AppConfig::parallel,
+             "Sequences decoded together (llama.cpp's -np)", 1, 1024)
+      ->group(model);
+  int_option("threads", "-t,--threads", &AppConfig::threads, "Engine/BLAS threads", 1, 1024)
+      ->group(model);
+  int_option("max_queue", "--max-queue", &AppConfig::max_queue,
+             "Requests that may wait for a free sequence before 503", 0, 1'000'000)
+      ->group(model);
+  int_option("batch_tokens", "--batch-tokens", &AppConfig::batch_tokens,
+             "Token budget of one engine step", 1, 1 << 20)
+      ->group(model);
+
+  int_option("max_connections", "--max-connections", &AppConfig::max_connections,
+             "Open client connections; more get 503", 1, 1'000'000)
+      ->group(limits);
+  add("body_limit",
+      app.add_option("--body-limit", f.body_limit,
+                     "Largest request body (bytes, or with K/M/G); larger gets 413")
+          ->transform(CLI::Validator(
+              [](std::string& text) -> std::string {
+                try {
+                  text = std::to_string(parse_size(text));
+                  return {};
+                } catch (const std::exception& e) {
+                  return e.what();
+                }
+              },
+              "SIZE"))
+          ->group(limits),
+      &AppConfig::body_limit, [](const json::value& v, const std::string& where) {
+        try {
+          if (v.is_string()) return parse_size(std::string(v.as_string()));
+          return parse_size(std::to_string(read_int(v, where, 1, std::numeric_limits<int>::max())));
+        } catch (const std::invalid_argument& e) {
+          throw ConfigError(where + ": " + e.what() + " (got " + describe(v) + ")");
+        }
+      });
+  seconds_option("read_timeout", "--read-timeout", &AppConfig::read_timeout,
+                 "Seconds to receive a whole request; a stalled client gets 408");
+  seconds_option("drain_timeout", "--drain-timeout", &AppConfig::drain_timeout,
+                 "Seconds that in-flight requests may take to finish on SIGINT/SIGTERM");
+  for (auto& field : fields_) {
+    if (field.key == "read_timeout" || field.key == "drain_timeout") field.option->group(limits);
+  }
+
+  app.add_option("--config", f.config_file,
+                 "JSON file of settings (keys as the long flags with '_': {\"ctx_size\": 2048}); "
+                 "flags and env override it")
+      ->group(server);
+  // Hidden (empty group): test-only routes, see README.md.
+  app.add_flag("--debug-routes", f.debug_routes, "Enable /debug/* test routes")->group("");
+}
+
+AppConfig ServerConfigOptions::resolve(const EnvLookup& env) const {
+  AppConfig config;
+  config.config_file = from_flags_.config_file;
+  config.debug_routes = from_flags_.debug_routes;
+  if (!config.config_file.empty()) {
+    auto file = load_file(config.config_file);
+    for (const auto& [key, value] : file) {
+      auto field = std::find_if(fields_.begin(), fields_.end(),
+                                [&](const Field& f) { return f.key == key; });
+      if (field == fields_.end()) {
+        std::string known;
+        for (const auto& f : fields_) known += (known.empty() ? "" : ", ") + f.key;
+        throw ConfigError("config file '" + config.config_file + "': unknown key \"" +
+                          std::string(key) + "\" (known keys: " + known + ")");
+      }
+      field->from_json(value, "config file '" + config.config_file + "': \"" +
+                                  std::string(key) + "\"", config);
+    }
+  }
+  if (auto keys = env("TANDEM_API_KEYS")) config.api_keys = split_keys(*keys);
+  for (const auto& field : fields_) {
+    if (field.option->count() == 0) continue;
+    if (field.key == "api_keys") {
+      config.api_keys = split_keys(api_keys_flag_);
+    } else {
+      field.from_flags(from_flags_, config);
+    }
+  }
+  if (config.aliases.size() > config.models.size()) {
+    throw ConfigError("--alias given " + std::to_string(config.aliases.size()) +
+                      " time(s) but --model only " + std::to_string(config.models.size()) +
+                      ": each alias names the model at the same position");
+  }
+  return config;
+}
+
+std::vector<std::string> normalize_arguments(int argc, const char* const* argv) {
+  std::vector<std::string> arguments;
+  for (int i = 0; i < argc; ++i) {
+    std::string argument = argv[i];
+    if (argument == "-np") argument = "--np";
+    if (argument.starts_with("-np=")) argument = "--np=" + argument.substr(4);
+    arguments.push_back(std::move(argument));
+  }
+  return arguments;
+}
+
+AppConfig parse_config(const std::vector<std::string>& arguments, const EnvLookup& env) {
+  CLI::App app{"tandem"};
+  ServerConfigOptions options(app);
+  std::vector<const char*> argv;
+  for (const auto& argument : arguments) argv.push_back(argument.c_str());
+  auto normalized = normalize_arguments(static_cast<int>(argv.size()), argv.data());
+  std::vector<const char*> normalized_argv;
+  for (const auto& argument : normalized) normalized_argv.push_back(argument.c_str());
+  app.parse(static_cast<int>(normalized_argv.size()), normalized_argv.data());
+  return options.resolve(env);
+}
+
+}  // namespace tandem::app

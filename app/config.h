@@ -1,0 +1,89 @@
+// Every setting of the `tandem` server in one struct, and where each comes from.
+// Precedence: command-line flags > environment (secrets) > JSON config file > defaults.
+// File keys are the long flag names with '_' for '-' (e.g. "ctx_size"); see README.md.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <cstddef>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace tandem::app {
+
+struct AppConfig {
+  // Listening
+  std::string host = "127.0.0.1";
+  int port = 8080;  // 0: ephemeral, the bound port is logged
+  // Models (loading lands with the engine issue)
+  std::vector<std::string> models;   // --model, repeatable
+  std::vector<std::string> aliases;  // --alias, pairs with --model by position
+  int ctx_size = 4096;               // 0: the model's trained context
+  int parallel = 4;                  // sequences decoded together (slots)
+  int threads;                       // engine / BLAS threads; default: all cores
+  int max_queue = 64;                // requests waiting for a slot before 503
+  int batch_tokens = 512;            // token budget per engine step
+  // Runtime
+  int io_threads = 1;     // HTTP I/O threads; all I/O is async, one is plenty on 2 cores
+  int actor_threads = 2;  // CAF scheduler workers
+  // HTTP limits
+  int max_connections = 256;
+  std::size_t body_limit = 8 * 1024 * 1024;
+  double read_timeout = 30;   // seconds
+  double drain_timeout = 10;  // seconds
+  // Security and diagnostics
+  std::vector<std::string> api_keys;  // --api-keys / TANDEM_API_KEYS, comma-separated
+  std::string log_level = "info";
+  std::string config_file;
+  bool debug_routes = false;  // hidden: /debug/* routes for the integration tests
+
+  AppConfig();
+};
+
+// A bad config file or an inconsistent combination of settings; main exits with exit_code.
+struct ConfigError : std::runtime_error {
+  explicit ConfigError(const std::string& message, int code = 2)
+      : std::runtime_error(message), exit_code(code) {}
+  int exit_code;
+};
+
+using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
+// The process environment.
+std::optional<std::string> process_env(const std::string& name);
+
+// Registers the server's options on `app`. After app.parse(), resolve() merges them with the
+// environment and the config file.
+class ServerConfigOptions {
+ public:
+  explicit ServerConfigOptions(CLI::App& app);
+  ~ServerConfigOptions();
+  ServerConfigOptions(const ServerConfigOptions&) = delete;
+  ServerConfigOptions& operator=(const ServerConfigOptions&) = delete;
+
+  // Throws ConfigError naming the offending key, flag or variable.
+  AppConfig resolve(const EnvLookup& env) const;
+
+ private:
+  struct Field;
+  void bind_fields(CLI::App& app);
+
+  AppConfig from_flags_;
+  std::string api_keys_flag_;
+  std::vector<Field> fields_;
+};
+
+// llama.cpp spells some options with one dash and two letters (-np); CLI11 wants "--np".
+std::vector<std::string> normalize_arguments(int argc, const char* const* argv);
+
+// Parses arguments (argv[0] first) into a config, as main does. Throws CLI::ParseError or
+// ConfigError. For tests.
+AppConfig parse_config(const std::vector<std::string>& arguments, const EnvLookup& env);
+
+// "8MiB", "512k", "1000" -> bytes. Throws std::invalid_argument with the reason.
+std::size_t parse_size(const std::string& text);
+std::vector<std::string> split_keys(const std::string& comma_separated);
+
+}  // namespace tandem::app

@@ -1,0 +1,79 @@
+#include "app/server.h"
+
+#include "actors/runtime.h"
+
+#include <prometheus/registry.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+namespace tandem::app {
+
+http::ServerOptions server_options(const AppConfig& config) {
+  http::ServerOptions options;
+  options.host = config.host;
+  options.port = static_cast<std::uint16_t>(config.port);
+  options.io_threads = config.io_threads;
+  options.max_connections = static_cast<std::size_t>(config.max_connections);
+  options.body_limit = config.body_limit;
+  auto to_ms = [](double seconds) {
+    return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
+  };
+  options.read_timeout = to_ms(config.read_timeout);
+  options.drain_timeout = to_ms(config.drain_timeout);
+  options.api_keys = config.api_keys;
+  return options;
+}
+
+void configure_logging(const std::string& level) {
+  auto logger = spdlog::stdout_color_mt("tandem");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  spdlog::set_level(spdlog::level::from_str(level));
+  // One line per request is cheap to flush, and logs must be readable as they happen.
+  spdlog::flush_on(spdlog::level::trace);
+}
+
+int run_server(const AppConfig& config) {
+  spdlog::info("tandem starting: io-threads {}, actor-threads {}, engine threads {}, "
+               "max-connections {}, body-limit {} bytes, {} API key(s)",
+               config.io_threads, config.actor_threads, config.threads, config.max_connections,
+               config.body_limit, config.api_keys.size());
+  for (const auto& model : config.models) {
+    spdlog::warn("model {} accepted but not served yet: local inference lands with the engine "
+                 "issue, /ready reports 503 until then", model);
+  }
+
+  actors::RuntimeOptions actor_options;
+  actor_options.worker_threads = static_cast<std::size_t>(config.actor_threads);
+  actors::ActorRuntime actors(actor_options);
+
+  AppServices services;
+  services.metrics = std::make_shared<prometheus::Registry>();
+  services.readiness = no_backend_yet;
+
+  http::Router router;
+  add_health_routes(router, services);
+  if (config.debug_routes) {
+    spdlog::warn("debug routes enabled (/debug/*): for tests only");
+    add_debug_routes(router);
+  }
+
+  auto options = server_options(config);
+  options.metrics = services.metrics;
+  options.handle_signals = true;
+  http::Server server(std::move(options), std::move(router));
+  try {
+    server.start();
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    actors.shutdown();
+    return 1;
+  }
+  spdlog::info("listening on http://{}:{}", config.host, server.port());
+  server.wait();
+  actors.shutdown();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace tandem::app

@@ -1,0 +1,146 @@
+// The step API the scheduler drives: add sequences, run steps that mix prefill chunks with
+// decode tokens under a token budget, cancel. One caller thread; no I/O, no clocks.
+#pragma once
+
+#include "engine/kv_cache.h"
+#include "engine/model.h"
+#include "engine/sampler.h"
+#include "engine/stop_strings.h"
+#include "engine/tokenizer.h"
+
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tandem::engine {
+
+using SequenceId = uint64_t;
+
+enum class FinishReason { none, eos, length, stop_string };
+std::string_view finish_reason_name(FinishReason reason);  // "eos", "length", "stop_string"
+
+struct SequenceRequest {
+  std::vector<TokenId> prompt;
+  SamplingParams sampling;
+  uint32_t max_tokens = 256;
+  std::vector<std::string> stop_strings;
+  std::vector<TokenId> stop_tokens;  // in addition to the tokenizer's end-of-generation tokens
+  bool ignore_eos = false;           // don't stop at end-of-generation tokens
+};
+
+enum class AddStatus {
+  ok,
+  too_long,   // prompt + max_tokens can never fit: answer 400, naming the limit
+  pool_full,  // the KV pool cannot take it now: queue and retry after sequences finish
+  invalid,    // empty prompt, token outside the vocabulary, ...
+};
+
+struct AddResult {
+  AddStatus status = AddStatus::ok;
+  SequenceId id = 0;
+  std::string error;
+  bool ok() const { return status == AddStatus::ok; }
+};
+
+struct TokenAlternative {
+  TokenId id = -1;
+  float logprob = 0.0f;
+  std::string text;  // the token's bytes (special tokens spelled out); may be partial UTF-8
+};
+
+struct GeneratedToken {
+  TokenId id = -1;
+  float logprob = 0.0f;
+  std::string text;
+  std::vector<TokenAlternative> top;  // SamplingParams::top_logprobs entries, best first
+};
+
+// What happened to one sequence in one step.
+struct SequenceEvent {
+  SequenceId id = 0;
+  std::vector<GeneratedToken> tokens;  // new tokens
+  std::string text;                    // newly released text (stop-string hold-back applied)
+  bool finished = false;
+  FinishReason reason = FinishReason::none;
+  std::string stop_string;             // which one matched, for FinishReason::stop_string
+  uint32_t prompt_tokens = 0;
+  uint32_t completion_tokens = 0;
+};
+
+struct EngineConfig {
+  uint32_t kv_tokens = 4096;    // KV pool size in tokens, shared by all sequences
+  uint32_t block_tokens = 16;
+  uint32_t context_size = 0;    // per-sequence limit; 0 = the model's trained context
+};
+
+struct EngineStats {
+  size_t running = 0;             // sequences decoding
+  size_t waiting_prefill = 0;     // sequences with prompt tokens not yet processed
+  uint32_t kv_blocks_used = 0;
+  uint32_t kv_blocks_total = 0;
+  size_t last_step_tokens = 0;    // rows in the last forward pass
+  size_t last_step_sequences = 0;
+};
+
+class EngineError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class Engine {
+ public:
+  // `tokenizer` may be null (no text: events carry token ids only, stop strings never match).
+  Engine(Model& model, const Tokenizer* tokenizer, const EngineConfig& config = {});
+  ~Engine();
+
+  // Admits a sequence. KV blocks for prompt + max_tokens are reserved up front, so an admitted
+  // sequence can never run out of cache half-way.
+  AddResult add(SequenceRequest request);
+
+  // One forward pass over at most `token_budget` rows: first one decode token for each running
+  // sequence, then prefill chunks (oldest first) with what is left. Returns an event for every
+  // sequence that produced a token or finished. Finished sequences release their blocks.
+  std::vector<SequenceEvent> step(size_t token_budget);
+
+  // Drops a sequence and frees its blocks at once. False if unknown (or already finished).
+  bool cancel(SequenceId id);
+
+  EngineStats stats() const;
+  bool has_work() const;
+  uint32_t context_size() const { return context_size_; }
+  const KvCache& cache() const { return cache_; }
+  const Model& model() const { return model_; }
+
+  // Teacher forcing: row j holds the top_n most likely tokens for position j+1 given tokens
+  // 0..j, and the logprob of the actual token j+1 (tokens.size()-1 rows). Runs now, in chunks
+  // of `chunk_tokens`; throws EngineError if the tokens don't fit the context or the free pool.
+  struct ScoredPosition {
+    float actual_logprob = 0.0f;
+    std::vector<TokenLogprob> top;
+  };
+  std::vector<ScoredPosition> score(std::span<const TokenId> tokens, size_t top_n, size_t chunk_tokens = 512);
+
+ private:
+  struct Sequence;
+  void finish(Sequence& seq, FinishReason reason, SequenceEvent& event);
+  void emit_token(Sequence& seq, const SampleResult& sample, SequenceEvent& event);
+
+  Model& model_;
+  const Tokenizer* tokenizer_;
+  EngineConfig config_;
+  uint32_t context_size_;
+  KvCache cache_;
+  std::list<std::unique_ptr<Sequence>> sequences_;  // admission order
+  SequenceId next_id_ = 1;
+  size_t decode_cursor_ = 0;  // round-robin start when decoders exceed the budget
+  EngineStats last_;
+  std::vector<float> logits_;
+};
+
+}  // namespace tandem::engine

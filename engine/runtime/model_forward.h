@@ -1,0 +1,30 @@
+// Model::Impl: weights, rope tables and the forward pass scratch.
+#pragma once
+
+#include "engine/runtime/model_internal.h"
+
+#include <memory>
+#include <vector>
+
+namespace tandem::engine {
+
+struct Model::Impl {
+  std::shared_ptr<const GgufFile> file;  // keeps the mapping (F32 weights point into it) alive
+  ModelConfig config;
+  ModelLoadOptions options;
+  MatmulBackend backend = MatmulBackend::blas;
+  LoadReport report;
+  detail::Weights weights;
+  std::vector<float> inv_freq;  // rope: per rotated pair, frequency incl. scaling factors
+
+  // Scratch, grown on demand and reused between calls.
+  std::vector<float> x, xb, q, k, v, att_out, hb, hb2, att_q, logit_rows;
+  std::vector<uint16_t> att_acc;
+
+  void init_rope();
+  void rope(float* vec, uint32_t n_heads, uint32_t pos) const;
+  void attention(const ForwardSequence& seq, size_t first_row, uint32_t layer, const KvCache& cache);
+  void forward(const ForwardBatch& batch, KvCache& cache, std::vector<float>& logits);
+};
+
+}  // namespace tandem::engine

@@ -1,0 +1,281 @@
+// One request/response: API-key check, routing (404/405), the handler, SSE, the access log.
+#include "http/detail/connection.h"
+
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/serializer.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+namespace tandem::http::detail {
+namespace {
+
+namespace bhttp = beast::http;
+
+// Known methods only, so a client cannot grow the metrics label set.
+std::string_view method_label(std::string_view method) {
+  for (std::string_view known : {"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"}) {
+    if (method == known) return known;
+  }
+  return "other";
+}
+
+std::string format_chunk(std::string_view payload) {
+  return fmt::format("{:x}\r\n{}\r\n", payload.size(), payload);
+}
+
+}  // namespace
+
+void log_access(const Exchange* exchange, std::string_view method, std::string_view target,
+                int status, std::chrono::steady_clock::time_point started,
+                const std::string& request_id) {
+  (void)exchange;
+  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
+                  .count();
+  spdlog::info("[{}] {} {} {} {:.1f}ms", request_id, method, target, status, ms);
+}
+
+Exchange::Exchange(Connection& connection, Request request, unsigned http_version,
+                   bool keep_alive)
+    : connection_(connection),
+      request_(std::move(request)),
+      http_version_(http_version),
+      keep_alive_(keep_alive),
+      request_id_(choose_request_id(request_.header("x-request-id"))),
+      log_prefix_("[" + request_id_ + "] "),
+      protocol_(detect_protocol(request_)) {}
+
+std::string_view Exchange::path_param(std::string_view name) const {
+  for (const auto& [key, value] : match_.params) {
+    if (key == name) return value;
+  }
+  return {};
+}
+
+bool Exchange::authorized() const {
+  const auto& keys = connection_.state().options.api_keys;
+  std::string_view presented;
+  if (auto bearer = request_.header("authorization")) {
+    constexpr std::string_view kScheme = "Bearer ";
+    if (bearer->size() > kScheme.size() &&
+        std::equal(kScheme.begin(), kScheme.end(), bearer->begin(), [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) ==
+                 std::tolower(static_cast<unsigned char>(b));
+        })) {
+      presented = bearer->substr(kScheme.size());
+    }
+  }
+  if (presented.empty()) {
+    if (auto header = request_.header("x-api-key")) presented = *header;
+  }
+  if (presented.empty()) return false;
+  bool match = false;
+  for (const auto& key : keys) match |= constant_time_equals(presented, key);  // no early exit
+  return match;
+}
+
+asio::awaitable<void> Exchange::run() {
+  auto started = std::chrono::steady_clock::now();
+  const auto& options = connection_.state().options;
+  bool needs_key = !options.api_keys.empty() &&
+                   (request_.path == "/v1" || request_.path.starts_with("/v1/"));
+  bool handler_failed = false;
+  std::string failure;
+
+  if (needs_key && !authorized()) {
+    match_.route = "unauthorized";
+    // (A named string, not a ?: of literals inside co_await: GCC 12 miscompiles that.)
+    std::string message = "Invalid API key.";
+    if (!request_.header("authorization") && !request_.header("x-api-key")) {
+      message = "Missing API key: send `Authorization: Bearer <key>` or `x-api-key: <key>`.";
+    }
+    co_await respond_error(401, std::move(message), "invalid_api_key");
+  } else if (match_ = connection_.state().router.match(request_.method, request_.path);
+             !match_.handler) {
+    if (!match_.allowed_methods.empty()) {
+      Headers allow;
+      allow.emplace_back("allow", match_.allowed_methods);
+      co_await respond(405,
+                       error_body(protocol_, 405,
+                                  "Method " + request_.method + " is not allowed for " +
+                                      request_.path + " (allowed: " + match_.allowed_methods +
+                                      ")."),
+                       std::move(allow), "application/json");
+    } else {
+      match_.route = "unmatched";
+      co_await respond_error(404, "Not found: " + request_.method + " " + request_.path, "");
+    }
+  } else {
+    RequestContext context(*this);
+    try {
+      co_await (*match_.handler)(context);
+    } catch (const std::exception& error) {
+      handler_failed = true;
+      failure = error.what();
+    }
+    if (handler_failed) spdlog::error("{}handler failed: {}", log_prefix_, failure);
+    if (sse_open_) {
+      co_await close_sse();
+    } else if (!responded()) {
+      if (!handler_failed) spdlog::error("{}handler returned without a response", log_prefix_);
+      co_await respond_error(500, "Internal server error.", "");
+    }
+  }
+
+  if (connection_.state().shutting_down) keep_alive_ = false;
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  if (auto* metrics = connection_.state().metrics.get()) {
+    metrics->observe_request(match_.route, method_label(request_.method), status_, seconds);
+  }
+  log_access(this, request_.method, request_.target, status_, started, request_id_);
+}
+
+asio::awaitable<void> Exchange::respond_error(int status, std::string message,
+                                              std::string_view code) {
+  co_await respond(status, error_body(protocol_, status, message, code), {}, "application/json");
+}
+
+void Exchange::set_common_headers(bhttp::fields& fields, const Headers& extra_headers) {
+  fields.set(bhttp::field::server, "tandem");
+  fields.set("x-request-id", request_id_);
+  fields.set("request-id", request_id_);
+  for (const auto& [name, value] : extra_headers) fields.set(name, value);
+}
+
+asio::awaitable<void> Exchange::respond(int status, std::string body, Headers extra_headers,
+                                        std::string_view content_type) {
+  if (responded()) throw std::logic_error("respond() called twice for one request");
+  status_ = status;
+  if (connection_.state().shutting_down) keep_alive_ = false;
+  bhttp::response<bhttp::string_body> response{static_cast<bhttp::status>(status),
+                                               http_version_};
+  response.set(bhttp::field::content_type, content_type);
+  set_common_headers(response, extra_headers);
+  response.keep_alive(keep_alive_);
+  response.body() = std::move(body);
+  response.prepare_payload();
+  bool written = co_await connection_.write(bhttp::message_generator(std::move(response)));
+  if (!written) {
+    client_gone_ = true;
+    keep_alive_ = false;
+  }
+}
+
+asio::awaitable<void> Exchange::begin_sse(Headers extra_headers) {
+  if (responded()) throw std::logic_error("begin_sse() after a response was sent");
+  status_ = 200;
+  sse_open_ = true;
+  if (connection_.state().shutting_down) keep_alive_ = false;
+  bhttp::response<bhttp::empty_body> response{bhttp::status::ok, http_version_};
+  response.set(bhttp::field::content_type, "text/event-stream");
+  response.set(bhttp::field::cache_control, "no-cache");
+  response.set("x-accel-buffering", "no");  // tell proxies not to buffer the stream
+  set_common_headers(response, extra_headers);
+  response.keep_alive(keep_alive_);
+  response.chunked(true);
+  bhttp::response_serializer<bhttp::empty_body> serializer{response};
+  std::string header;
+  // The header alone, formatted by Beast; the body is written chunk by chunk below.
+  beast::error_code ec;
+  serializer.split(true);
+  while (!serializer.is_header_done()) {
+    serializer.next(ec, [&](beast::error_code&, const auto& buffers) {
+      for (auto buffer : beast::buffers_range_ref(buffers)) {
+        header.append(static_cast<const char*>(buffer.data()), buffer.size());
+      }
+      serializer.consume(beast::buffer_bytes(buffers));
+    });
+    if (ec) throw beast::system_error(ec);
+  }
+  bool written = co_await connection_.write_bytes(std::move(header));
+  if (!written) {
+    client_gone_ = true;
+    keep_alive_ = false;
+  }
+}
+
+asio::awaitable<bool> Exchange::send_sse(std::string payload) {
+  if (!sse_open_) throw std::logic_error("SSE event sent before begin_sse()");
+  if (client_gone_) co_return false;
+  std::string chunk = format_chunk(payload);
+  bool written = co_await connection_.write_bytes(std::move(chunk));
+  if (!written) {
+    client_gone_ = true;
+    keep_alive_ = false;
+    spdlog::info("{}client closed the event stream", log_prefix_);
+  }
+  co_return !client_gone_;
+}
+
+asio::awaitable<void> Exchange::close_sse() {
+  if (!sse_open_) co_return;
+  sse_open_ = false;
+  if (client_gone_) co_return;
+  bool written = co_await connection_.write_bytes(std::string("0\r\n\r\n"));
+  if (!written) {
+    client_gone_ = true;
+    keep_alive_ = false;
+  }
+}
+
+}  // namespace tandem::http::detail
+
+namespace tandem::http {
+
+const Request& RequestContext::request() const { return exchange_.request(); }
+const std::string& RequestContext::request_id() const { return exchange_.request_id(); }
+const std::string& RequestContext::log_prefix() const { return exchange_.log_prefix(); }
+Protocol RequestContext::protocol() const { return exchange_.protocol(); }
+std::string_view RequestContext::path_param(std::string_view name) const {
+  return exchange_.path_param(name);
+}
+bool RequestContext::shutting_down() const { return exchange_.shutting_down(); }
+bool RequestContext::responded() const { return exchange_.responded(); }
+
+asio::awaitable<void> RequestContext::respond(int status, std::string body, Headers extra_headers,
+                                              std::string_view content_type) {
+  co_await exchange_.respond(status, std::move(body), std::move(extra_headers), content_type);
+}
+
+asio::awaitable<void> RequestContext::respond_error(int status, std::string_view message,
+                                                    std::string_view code) {
+  co_await exchange_.respond(status, error_body(exchange_.protocol(), status, message, code), {},
+                             "application/json");
+}
+
+asio::awaitable<SseStream> RequestContext::begin_sse(Headers extra_headers) {
+  co_await exchange_.begin_sse(std::move(extra_headers));
+  co_return SseStream(exchange_);
+}
+
+asio::awaitable<bool> SseStream::send(std::string_view event, std::string_view data) {
+  std::string payload;
+  if (!event.empty()) payload.append("event: ").append(event).append("\n");
+  std::size_t start = 0;
+  for (;;) {
+    auto newline = data.find('\n', start);
+    auto line = data.substr(start, newline == std::string_view::npos ? data.size() - start
+                                                                        : newline - start);
+    payload.append("data: ").append(line).append("\n");
+    if (newline == std::string_view::npos) break;
+    start = newline + 1;
+  }
+  payload.append("\n");
+  bool sent = co_await exchange_->send_sse(std::move(payload));
+  co_return sent;
+}
+
+asio::awaitable<bool> SseStream::comment(std::string_view text) {
+  std::string payload = ": ";
+  payload.append(text).append("\n\n");
+  bool sent = co_await exchange_->send_sse(std::move(payload));
+  co_return sent;
+}
+
+asio::awaitable<void> SseStream::close() { co_await exchange_->close_sse(); }
+
+bool SseStream::client_gone() const { return exchange_->client_gone(); }
+
+}  // namespace tandem::http

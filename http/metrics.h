@@ -1,0 +1,41 @@
+// Prometheus metrics of the HTTP layer, registered in a caller-owned prometheus-cpp registry
+// (the same registry /metrics serializes, so other layers can add their own families).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace prometheus {
+class Registry;
+class Counter;
+class Gauge;
+class Histogram;
+template <typename T>
+class Family;
+}  // namespace prometheus
+
+namespace tandem::http {
+
+class HttpMetrics {
+ public:
+  explicit HttpMetrics(prometheus::Registry& registry);
+
+  void connection_opened();
+  void connection_closed();
+  // `route` is the matched route pattern (or "unmatched"), never the raw path, so label
+  // cardinality stays bounded whatever clients send.
+  void observe_request(std::string_view route, std::string_view method, int status,
+                       double seconds);
+
+ private:
+  prometheus::Family<prometheus::Counter>& requests_;
+  prometheus::Family<prometheus::Histogram>& durations_;
+  prometheus::Gauge& open_connections_;
+};
+
+// Prometheus text exposition format 0.0.4 of everything in the registry.
+std::string serialize_metrics(prometheus::Registry& registry);
+inline constexpr std::string_view kMetricsContentType = "text/plain; version=0.0.4; charset=utf-8";
+
+}  // namespace tandem::http

@@ -1,0 +1,156 @@
+// The HTTP/1.1 server: Boost.Beast over Asio with C++20 coroutines. One acceptor coroutine,
+// one coroutine per connection (keep-alive), a routing table of handler coroutines, limits
+// (body size, read timeout, connection count), SSE, API keys, request ids, access log,
+// metrics, and graceful shutdown.
+//
+// Handlers are coroutines on the connection's strand; they may co_await anything that completes
+// on that executor (timers, channels fed by other threads via asio::post/dispatch, ...):
+//
+//   router.add("POST", "/v1/echo", [](http::RequestContext& ctx) -> asio::awaitable<void> {
+//     co_await ctx.respond(200, ctx.request().body);
+//   });
+//   router.add("GET", "/v1/stream", [](http::RequestContext& ctx) -> asio::awaitable<void> {
+//     auto sse = co_await ctx.begin_sse();
+//     if (!co_await sse.send("", R"({"n":1})")) co_return;  // false: the client is gone
+//   });
+#pragma once
+
+#include "http/errors.h"
+#include "http/request.h"
+
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace prometheus {
+class Registry;
+}
+
+namespace tandem::http {
+
+namespace asio = boost::asio;
+
+namespace detail {
+class Exchange;
+}
+
+// A Server-Sent Events response body. Every event is written (and so flushed) before send()
+// returns; a write error means the client went away, which later calls report as false.
+class SseStream {
+ public:
+  // `event` may be empty (no `event:` line); multi-line `data` becomes several `data:` lines.
+  asio::awaitable<bool> send(std::string_view event, std::string_view data);
+  // A comment line (": text"), e.g. a keep-alive ping that also probes whether the client is there.
+  asio::awaitable<bool> comment(std::string_view text);
+  // Ends the stream; done automatically when the handler returns.
+  asio::awaitable<void> close();
+  bool client_gone() const;
+
+ private:
+  friend class RequestContext;
+  explicit SseStream(detail::Exchange& exchange) : exchange_(&exchange) {}
+  detail::Exchange* exchange_;
+};
+
+class RequestContext {
+ public:
+  explicit RequestContext(detail::Exchange& exchange) : exchange_(exchange) {}
+
+  const Request& request() const;
+  const std::string& request_id() const;
+  // "[<request id>] ", to start every log line about this request.
+  const std::string& log_prefix() const;
+  Protocol protocol() const;
+  // Value of a `{name}` segment of the matched route pattern; empty when absent.
+  std::string_view path_param(std::string_view name) const;
+  // True once the server is draining: long handlers may wind down early.
+  bool shutting_down() const;
+
+  asio::awaitable<void> respond(int status, std::string body, Headers extra_headers = {},
+                                std::string_view content_type = "application/json");
+  // An error body in the caller's protocol (see errors.h).
+  asio::awaitable<void> respond_error(int status, std::string_view message,
+                                      std::string_view code = {});
+  // Sends the 200 text/event-stream header (chunked) and returns the stream.
+  asio::awaitable<SseStream> begin_sse(Headers extra_headers = {});
+  bool responded() const;
+
+ private:
+  detail::Exchange& exchange_;
+};
+
+using Handler = std::function<asio::awaitable<void>(RequestContext&)>;
+
+// Method + path -> handler. Patterns are literal paths whose segments may be `{name}` (one
+// segment) or, last, `{name*}` (the rest of the path, slashes included).
+class Router {
+ public:
+  void add(std::string method, std::string pattern, Handler handler);
+
+  struct Match {
+    const Handler* handler = nullptr;  // null: 404 or 405
+    std::string route;                 // the pattern, for metrics and logs
+    std::vector<std::pair<std::string, std::string>> params;
+    std::string allowed_methods;  // non-empty when the path exists but the method does not: 405
+  };
+  Match match(std::string_view method, std::string_view path) const;
+
+ private:
+  struct Route {
+    std::string method;
+    std::string pattern;
+    std::vector<std::string> segments;
+    Handler handler;
+  };
+  std::vector<Route> routes_;
+};
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8080;  // 0: an ephemeral port, see Server::port()
+  int io_threads = 1;
+  std::size_t max_connections = 256;
+  std::size_t body_limit = 8 * 1024 * 1024;
+  std::size_t header_limit = 16 * 1024;
+  std::chrono::milliseconds read_timeout{30'000};
+  // A client that stops reading a response (or an SSE stream) is dropped after this.
+  std::chrono::milliseconds write_timeout{60'000};
+  std::chrono::milliseconds drain_timeout{10'000};
+  // When non-empty every /v1/* request needs one of these keys.
+  std::vector<std::string> api_keys;
+  // Where HTTP metrics are registered; none when null.
+  std::shared_ptr<prometheus::Registry> metrics;
+  // Install SIGINT/SIGTERM handlers that start a graceful shutdown.
+  bool handle_signals = false;
+};
+
+class Server {
+ public:
+  Server(ServerOptions options, Router router);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds, listens and starts the I/O threads. Throws std::runtime_error naming the address
+  // when the port cannot be bound.
+  void start();
+  std::uint16_t port() const;
+  // Stop accepting, close idle connections, let in-flight responses and streams finish. Safe
+  // from any thread (and from handlers).
+  void shutdown();
+  // Blocks until shutdown() (or a signal) and the drain are over: all connections finished or
+  // the drain timeout passed. Afterwards the I/O threads are joined.
+  void wait();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tandem::http

@@ -1,0 +1,84 @@
+// Stateful formatters that turn StreamEvents into the exact SSE frames each protocol's clients
+// expect. Feed events in order; each write() returns the bytes to send (possibly empty).
+//
+//   OpenAI chat:   role chunk, content / tool_call / reasoning deltas, a finish chunk, the usage
+//                  chunk (choices: []) when include_usage, then `data: [DONE]`.
+//   OpenAI legacy: text_completion chunks, a finish chunk, optional usage chunk, `data: [DONE]`.
+//   Anthropic:     message_start, content_block_start, ping (once, after the first block start),
+//                  content_block_delta..., content_block_stop per block, message_delta,
+//                  message_stop; an `error` event when the stream fails midway.
+#pragma once
+
+#include "schemas/internal.h"
+
+#include <memory>
+#include <string>
+
+namespace tandem::schemas {
+
+struct StreamWriterOptions {
+  std::string id;       // empty: taken from MessageStart, or generated
+  std::string model;    // empty: taken from MessageStart
+  int64_t created = 0;  // 0: taken from MessageStart, or now
+  bool include_usage = false;  // OpenAI stream_options.include_usage
+};
+
+class StreamWriter {
+ public:
+  virtual ~StreamWriter() = default;
+  // The SSE bytes for this event. Deltas before a MessageStart get an implicit one; events after
+  // Finish or StreamError produce nothing.
+  virtual std::string write(const StreamEvent& event) = 0;
+  bool finished() const { return finished_; }
+
+ protected:
+  bool finished_ = false;
+};
+
+class OpenAiChatStreamWriter final : public StreamWriter {
+ public:
+  explicit OpenAiChatStreamWriter(StreamWriterOptions options);
+  std::string write(const StreamEvent& event) override;
+
+ private:
+  std::string start(const MessageStart& event);
+  std::string chunk(boost::json::value delta, boost::json::value finish_reason, boost::json::value logprobs) const;
+  StreamWriterOptions options_;
+  bool started_ = false;
+};
+
+class OpenAiCompletionStreamWriter final : public StreamWriter {
+ public:
+  explicit OpenAiCompletionStreamWriter(StreamWriterOptions options);
+  std::string write(const StreamEvent& event) override;
+
+ private:
+  void start(const MessageStart& event);
+  std::string chunk(std::string_view text, boost::json::value finish_reason, boost::json::value logprobs) const;
+  StreamWriterOptions options_;
+  bool started_ = false;
+  int64_t text_offset_ = 0;  // legacy logprobs' text_offset continues across chunks
+};
+
+class AnthropicStreamWriter final : public StreamWriter {
+ public:
+  explicit AnthropicStreamWriter(StreamWriterOptions options);
+  std::string write(const StreamEvent& event) override;
+
+ private:
+  enum class Block { none, text, thinking, tool_use };
+  std::string start(const MessageStart& event);
+  std::string open_block(Block type, boost::json::value content_block);
+  std::string close_block();
+  StreamWriterOptions options_;
+  bool started_ = false;
+  bool pinged_ = false;
+  Block current_ = Block::none;
+  int next_index_ = 0;                 // next content block index
+  std::vector<int> tool_block_index_;  // tool call index -> content block index
+};
+
+// The writer for a request's protocol and endpoint (legacy completions get the text_completion one).
+std::unique_ptr<StreamWriter> make_stream_writer(Protocol protocol, Endpoint endpoint, StreamWriterOptions options);
+
+}  // namespace tandem::schemas

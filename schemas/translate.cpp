@@ -1,0 +1,35 @@
+#include "schemas/translate.h"
+
+#include <boost/json.hpp>
+
+namespace tandem::schemas {
+
+namespace json = boost::json;
+
+json::object request_for_provider(const InternalRequest& request, Protocol provider, std::string_view model,
+                                  const ProviderRequestOptions& options) {
+  json::object out;
+  if (request.protocol == provider && request.original.is_object()) {
+    out = request.original.get_object();
+    // We decode the provider's stream ourselves and want usage at its end.
+    if (provider == Protocol::openai && request.stream && options.openai.request_stream_usage) {
+      out["stream_options"] = json::object{{"include_usage", true}};
+    }
+  } else if (provider == Protocol::anthropic) {
+    if (request.endpoint == Endpoint::completions) {
+      InternalRequest as_chat = request;
+      for (const auto& prompt : request.prompts) {
+        if (!prompt.is_tokens) as_chat.messages.push_back(Message{Role::user, {TextPart{prompt.text}}, ""});
+      }
+      out = to_anthropic_request(as_chat, options.anthropic);
+    } else {
+      out = to_anthropic_request(request, options.anthropic);
+    }
+  } else {
+    out = to_openai_chat_request(request, options.openai);
+  }
+  if (!model.empty()) out["model"] = model;
+  return out;
+}
+
+}  // namespace tandem::schemas

@@ -1,0 +1,41 @@
+// ActorRuntime: the knobs main relies on.
+#include "actors/runtime.h"
+
+#include <gtest/gtest.h>
+
+#include <caf/all.hpp>
+
+#include <stdexcept>
+
+namespace tandem::actors {
+namespace {
+
+TEST(ActorRuntime, UsesTheConfiguredNumberOfWorkerThreads) {
+  ActorRuntime two(RuntimeOptions{.worker_threads = 2});
+  EXPECT_EQ(two.worker_threads(), 2u);
+  EXPECT_EQ(two.system().scheduler().num_workers(), 2u);
+  ActorRuntime defaults;
+  EXPECT_EQ(defaults.worker_threads(), 1u);
+}
+
+TEST(ActorRuntime, ShutdownIsIdempotentAndEndsAccessToTheSystem) {
+  ActorRuntime runtime;
+  runtime.track(runtime.system().spawn([]() -> caf::behavior { return {[](int x) { return x; }}; }));
+  runtime.shutdown();  // would hang if the tracked actor were not told to exit
+  runtime.shutdown();
+  EXPECT_THROW(runtime.system(), std::logic_error);
+  EXPECT_EQ(runtime.worker_threads(), 0u);
+}
+
+TEST(ActorRuntime, ConfigureHookAndNetworkingOption) {
+  bool configured = false;
+  RuntimeOptions options;
+  options.enable_networking = true;
+  options.configure = [&](caf::actor_system_config&) { configured = true; };
+  ActorRuntime runtime(options);
+  EXPECT_TRUE(configured);
+  EXPECT_TRUE(runtime.system().has_middleman());
+}
+
+}  // namespace
+}  // namespace tandem::actors

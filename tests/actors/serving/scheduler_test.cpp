@@ -1,0 +1,235 @@
+// The scheduler on a real model (stories260K): continuous batching gives every request the
+// same tokens it gets alone, cancellation frees KV blocks, admission limits hold.
+#include "actors/serving/scheduler.h"
+#include "engine/model.h"
+#include "engine/model_config.h"
+#include "engine/tokenizer.h"
+#include "tests/common/test_data.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+
+namespace tandem::actors {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+struct LoadedStories {
+  std::shared_ptr<const engine::GgufFile> file;
+  std::unique_ptr<engine::Model> model;
+  std::unique_ptr<engine::Tokenizer> tokenizer;
+};
+
+LoadedStories& stories() {
+  static LoadedStories loaded = [] {
+    LoadedStories l;
+    auto path = test::shared_file("models/stories260K.gguf");
+    l.file = std::make_shared<const engine::GgufFile>(engine::GgufFile::open(path));
+    l.model = engine::Model::load(l.file, engine::read_model_config(*l.file));
+    l.tokenizer = engine::Tokenizer::from_gguf(*l.file);
+    return l;
+  }();
+  return loaded;
+}
+
+GenerationRequest greedy(const std::string& prompt, uint32_t max_tokens) {
+  GenerationRequest request;
+  request.prompt = stories().tokenizer->encode(prompt, true, false);
+  request.sampling.temperature = 0.0f;
+  request.max_tokens = max_tokens;
+  return request;
+}
+
+struct Collected {
+  std::vector<engine::TokenId> tokens;
+  std::string text;
+  bool finished = false;
+  std::string error;
+  size_t waiting_events = 0;
+};
+
+// Drains a stream on `io`, the way an HTTP session does.
+void collect(asio::io_context& io, EventReceiver<GenerationEvent> rx, Collected& out,
+             size_t stop_after_outputs = SIZE_MAX) {
+  asio::co_spawn(
+      io,
+      [rx = std::move(rx), &out, stop_after_outputs]() mutable -> asio::awaitable<void> {
+        size_t outputs = 0;
+        try {
+          while (auto event = co_await rx.next()) {
+            if (event->kind == GenerationEvent::Kind::waiting) {
+              ++out.waiting_events;
+              continue;
+            }
+            for (auto& t : event->output.tokens) out.tokens.push_back(t.id);
+            out.text += event->output.text;
+            out.finished = out.finished || event->output.finished;
+            if (++outputs >= stop_after_outputs) co_return;  // drops rx: the client went away
+          }
+        } catch (const std::exception& e) {
+          out.error = e.what();
+        }
+      },
+      asio::detached);
+}
+
+SchedulerOptions small_options() {
+  SchedulerOptions options;
+  options.max_running = 8;
+  options.max_waiting = 64;
+  options.step_token_budget = 64;
+  options.engine.kv_tokens = 8192;
+  options.engine.context_size = 512;
+  return options;
+}
+
+Collected run_alone(const GenerationRequest& request) {
+  Scheduler scheduler(*stories().model, stories().tokenizer.get(), small_options());
+  asio::io_context io;
+  auto [tx, rx] = make_event_stream<GenerationEvent>(1024);
+  Collected out;
+  EXPECT_TRUE(scheduler.submit(request, tx).accepted());
+  collect(io, std::move(rx), out);
+  io.run();
+  return out;
+}
+
+TEST(Scheduler, ConcurrentRequestsMatchTheirSoloRuns) {
+  const std::vector<std::string> prompts = {"Once upon a time", "The little dog", "Lily liked",
+                                            "One day, a boy", "The sun was", "Tom and Sue",
+                                            "A big red ball", "She went to the park"};
+  std::vector<Collected> solo;
+  for (auto& p : prompts) solo.push_back(run_alone(greedy(p, 40)));
+
+  Scheduler scheduler(*stories().model, stories().tokenizer.get(), small_options());
+  asio::io_context io;
+  std::vector<Collected> together(prompts.size());
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    auto [tx, rx] = make_event_stream<GenerationEvent>(1024);
+    ASSERT_TRUE(scheduler.submit(greedy(prompts[i], 40), tx).accepted());
+    collect(io, std::move(rx), together[i]);
+  }
+  io.run();
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    EXPECT_TRUE(together[i].finished) << prompts[i] << ": " << together[i].error;
+    EXPECT_EQ(together[i].tokens, solo[i].tokens) << prompts[i];
+    EXPECT_EQ(together[i].text, solo[i].text) << prompts[i];
+    EXPECT_FALSE(together[i].text.empty());
+  }
+  auto stats = scheduler.stats();
+  EXPECT_GT(stats.max_batch_sequences, 1u) << "requests should have shared steps";
+  EXPECT_EQ(stats.running, 0u);
+  EXPECT_EQ(stats.kv_blocks_used, 0u);
+}
+
+template <class Predicate>
+bool eventually(Predicate predicate, std::chrono::milliseconds limit = 10s) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (predicate()) return true;
+    std::this_thread::sleep_for(5ms);
+  }
+  return predicate();
+}
+
+TEST(Scheduler, ClientThatGoesAwayFreesItsSequenceAndBlocks) {
+  Scheduler scheduler(*stories().model, stories().tokenizer.get(), small_options());
+  asio::io_context io;
+  auto [tx, rx] = make_event_stream<GenerationEvent>(1024);
+  auto request = greedy("Once upon a time", 400);
+  request.ignore_eos = true;  // would run for 400 tokens if nobody cancelled it
+  ASSERT_TRUE(scheduler.submit(request, tx).accepted());
+  Collected out;
+  collect(io, std::move(rx), out, /*stop_after_outputs=*/3);
+  io.run();
+  EXPECT_FALSE(out.finished);
+  EXPECT_TRUE(eventually([&] {
+    auto s = scheduler.stats();
+    return s.running == 0 && s.kv_blocks_used == 0;
+  })) << "running=" << scheduler.stats().running << " kv_used=" << scheduler.stats().kv_blocks_used;
+  EXPECT_EQ(scheduler.stats().cancelled, 1u);
+  EXPECT_LT(scheduler.stats().generated_tokens, 400u);
+}
+
+TEST(Scheduler, FullQueueSaysOverloaded) {
+  auto options = small_options();
+  options.max_running = 1;
+  options.max_waiting = 2;
+  Scheduler scheduler(*stories().model, stories().tokenizer.get(), options);
+  std::vector<EventReceiver<GenerationEvent>> receivers;
+  size_t accepted = 0, overloaded = 0;
+  for (int i = 0; i < 6; ++i) {
+    auto [tx, rx] = make_event_stream<GenerationEvent>(1024);
+    auto request = greedy("Once upon a time", 300);
+    request.ignore_eos = true;
+    auto result = scheduler.submit(request, tx);
+    if (result.accepted()) ++accepted;
+    if (result.status == SubmitStatus::overloaded) {
+      ++overloaded;
+      EXPECT_NE(result.message.find("queue is full"), std::string::npos);
+    }
+    receivers.push_back(std::move(rx));
+  }
+  // At most max_running + max_waiting are held at once; which ones depends on timing.
+  EXPECT_GE(accepted, 2u);
+  EXPECT_LE(accepted, 3u);
+  EXPECT_EQ(accepted + overloaded, 6u);
+}
+
+TEST(Scheduler, RequestLongerThanTheContextIsRefusedUpFront) {
+  Scheduler scheduler(*stories().model, stories().tokenizer.get(), small_options());
+  auto [tx, rx] = make_event_stream<GenerationEvent>(16);
+  auto result = scheduler.submit(greedy("Once upon a time", 600), tx);
+  EXPECT_EQ(result.status, SubmitStatus::too_long);
+  EXPECT_NE(result.message.find("context size (512"), std::string::npos) << result.message;
+}
+
+TEST(Scheduler, SlowConsumerLosesOnlyItsOwnRequest) {
+  auto options = small_options();
+  options.stream_capacity = 4;
+  Scheduler scheduler(*stories().model, stories().tokenizer.get(), options);
+  asio::io_context io;
+  // The slow one never reads: its buffer (4 events) overflows and it is cancelled.
+  auto [slow_tx, slow_rx] = make_event_stream<GenerationEvent>(4);
+  auto slow = greedy("The little dog", 200);
+  slow.ignore_eos = true;
+  ASSERT_TRUE(scheduler.submit(slow, slow_tx).accepted());
+  auto [tx, rx] = make_event_stream<GenerationEvent>(1024);
+  Collected healthy;
+  ASSERT_TRUE(scheduler.submit(greedy("Once upon a time", 60), tx).accepted());
+  collect(io, std::move(rx), healthy);
+  io.run();
+  EXPECT_TRUE(healthy.finished) << healthy.error;
+  EXPECT_TRUE(eventually([&] { return scheduler.stats().running == 0; }));
+  EXPECT_EQ(scheduler.stats().cancelled, 1u);
+  EXPECT_EQ(scheduler.stats().kv_blocks_used, 0u);
+}
+
+TEST(Scheduler, StopEndsOpenStreamsWithAnError) {
+  auto scheduler = std::make_unique<Scheduler>(*stories().model, stories().tokenizer.get(), small_options());
+  asio::io_context io;
+  auto [tx, rx] = make_event_stream<GenerationEvent>(4096);
+  auto request = greedy("Once upon a time", 500);
+  request.ignore_eos = true;
+  request.max_tokens = 400;
+  ASSERT_TRUE(scheduler->submit(request, tx).accepted());
+  scheduler->stop();
+  Collected out;
+  collect(io, std::move(rx), out);
+  io.run();
+  EXPECT_FALSE(out.finished);
+  EXPECT_NE(out.error.find("shutting down"), std::string::npos) << out.error;
+  auto [tx2, rx2] = make_event_stream<GenerationEvent>(16);
+  EXPECT_EQ(scheduler->submit(greedy("Hi", 4), tx2).status, SubmitStatus::shutting_down);
+}
+
+}  // namespace
+}  // namespace tandem::actors

@@ -1,0 +1,256 @@
+// Pure units: KV block accounting, the sampler on hand-made logits, stop strings with hold-back.
+#include "engine/kv_cache.h"
+#include "engine/sampler.h"
+#include "engine/stop_strings.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+#include <set>
+
+namespace tandem::engine {
+namespace {
+
+KvCacheShape small_shape(uint32_t total_tokens) { return {2, 2, 4, 16, total_tokens}; }
+
+TEST(KvCache, ReservesWholeBlocksAndReturnsThem) {
+  KvCache cache(small_shape(64));
+  EXPECT_EQ(cache.total_blocks(), 4u);
+  BlockTable a, b;
+  ASSERT_TRUE(cache.reserve(a, 17));  // 2 blocks
+  EXPECT_EQ(a.blocks.size(), 2u);
+  EXPECT_EQ(cache.free_blocks(), 2u);
+  ASSERT_TRUE(cache.reserve(a, 32));  // still 2 blocks
+  EXPECT_EQ(cache.free_blocks(), 2u);
+  ASSERT_TRUE(cache.reserve(b, 20));
+  EXPECT_EQ(cache.free_blocks(), 0u);
+  std::set<BlockId> all(a.blocks.begin(), a.blocks.end());
+  all.insert(b.blocks.begin(), b.blocks.end());
+  EXPECT_EQ(all.size(), 4u) << "a block was handed out twice";
+  cache.release(a);
+  EXPECT_TRUE(a.blocks.empty());
+  EXPECT_EQ(cache.free_blocks(), 2u);
+  cache.release(b);
+  EXPECT_EQ(cache.free_blocks(), 4u);
+}
+
+TEST(KvCache, FullPoolRefusesWithoutPartialAllocation) {
+  KvCache cache(small_shape(48));
+  BlockTable a, b;
+  ASSERT_TRUE(cache.reserve(a, 32));
+  EXPECT_FALSE(cache.reserve(b, 33));  // needs 3, 1 free
+  EXPECT_TRUE(b.blocks.empty());
+  EXPECT_EQ(cache.free_blocks(), 1u);
+  EXPECT_TRUE(cache.reserve(b, 16));
+}
+
+TEST(KvCache, SharedPrefixBlocksFreeOnlyWhenLastOwnerReleases) {
+  KvCache cache(small_shape(64));
+  BlockTable a, b;
+  ASSERT_TRUE(cache.reserve(a, 32));
+  cache.share_prefix(a, b, 2);
+  EXPECT_EQ(cache.ref_count(a.blocks[0]), 2u);
+  cache.release(a);
+  EXPECT_EQ(cache.free_blocks(), 2u);
+  cache.release(b);
+  EXPECT_EQ(cache.free_blocks(), 4u);
+}
+
+TEST(KvCache, RowsOfDifferentBlocksAndLayersDoNotOverlap) {
+  KvCache cache(small_shape(32));
+  BlockTable t;
+  ASSERT_TRUE(cache.reserve(t, 32));
+  std::set<const uint16_t*> rows;
+  for (uint32_t layer = 0; layer < 2; ++layer)
+    for (size_t pos = 0; pos < 32; ++pos) {
+      rows.insert(cache.key_at(layer, t, pos));
+      rows.insert(cache.value_at(layer, t, pos));
+    }
+  EXPECT_EQ(rows.size(), 2u * 32u * 2u);
+}
+
+std::vector<float> hand_logits() { return {1.0f, 3.0f, 2.5f, 0.5f, 2.9f, -1.0f}; }
+
+TEST(Sampler, GreedyPicksArgmaxAndReportsItsLogprob) {
+  SamplingParams p;
+  p.temperature = 0.0f;
+  p.top_logprobs = 3;
+  Sampler s(p);
+  auto logits = hand_logits();
+  auto r = s.sample(logits);
+  EXPECT_EQ(r.token, 1);
+  double norm = log_sum_exp(logits);
+  EXPECT_NEAR(r.logprob, 3.0 - norm, 1e-6);
+  ASSERT_EQ(r.top.size(), 3u);
+  EXPECT_EQ(r.top[0].id, 1);
+  EXPECT_EQ(r.top[1].id, 4);
+  EXPECT_EQ(r.top[2].id, 2);
+  EXPECT_NEAR(r.top[1].logprob, 2.9 - norm, 1e-6);
+}
+
+std::vector<TokenId> draw(SamplingParams p, int n) {
+  Sampler s(p);
+  auto logits = hand_logits();
+  std::vector<TokenId> out;
+  for (int i = 0; i < n; ++i) out.push_back(s.sample(logits).token);
+  return out;
+}
+
+TEST(Sampler, SameSeedSameTokensDifferentSeedDifferent) {
+  SamplingParams p;
+  p.temperature = 1.5f;
+  p.seed = 42;
+  auto a = draw(p, 64), b = draw(p, 64);
+  EXPECT_EQ(a, b);
+  p.seed = 43;
+  EXPECT_NE(a, draw(p, 64));
+}
+
+TEST(Sampler, TopKLimitsToTheKBest) {
+  SamplingParams p;
+  p.temperature = 5.0f;  // flat, so anything allowed shows up
+  p.top_k = 2;
+  p.seed = 1;
+  std::set<TokenId> seen;
+  for (auto t : draw(p, 400)) seen.insert(t);
+  EXPECT_EQ(seen, (std::set<TokenId>{1, 4}));
+}
+
+TEST(Sampler, TopPKeepsTheSmallestSetReachingP) {
+  // softmax at T=1: p(1)=.34 p(4)=.31 p(2)=.21 ... ; top_p 0.6 keeps {1, 4}.
+  SamplingParams p;
+  p.temperature = 5.0f;
+  p.top_p = 0.6f;
+  p.seed = 7;
+  std::set<TokenId> seen;
+  for (auto t : draw(p, 400)) seen.insert(t);
+  EXPECT_EQ(seen, (std::set<TokenId>{1, 4}));
+}
+
+TEST(Sampler, MinPDropsTokensBelowFractionOfBest) {
+  // p(x)/p(best) = exp(l - 3): token 2 -> 0.61, token 0 -> 0.14; min_p 0.5 keeps {1, 4, 2}.
+  SamplingParams p;
+  p.temperature = 5.0f;
+  p.min_p = 0.5f;
+  p.seed = 9;
+  std::set<TokenId> seen;
+  for (auto t : draw(p, 600)) seen.insert(t);
+  EXPECT_EQ(seen, (std::set<TokenId>{1, 2, 4}));
+}
+
+TEST(Sampler, TemperatureFollowsTheDistribution) {
+  SamplingParams p;
+  p.temperature = 1.0f;
+  p.seed = 5;
+  std::map<TokenId, int> counts;
+  const int n = 4000;
+  for (auto t : draw(p, n)) counts[t]++;
+  auto logits = hand_logits();
+  double norm = log_sum_exp(logits);
+  for (TokenId id : {1, 4, 2})
+    EXPECT_NEAR(counts[id] / double(n), std::exp(logits[static_cast<size_t>(id)] - norm), 0.03) << id;
+}
+
+TEST(Sampler, PenaltiesPushRepeatedTokensDown) {
+  auto logits = hand_logits();
+  SamplingParams p;
+  p.temperature = 0.0f;
+  p.presence_penalty = 0.5f;
+  {
+    Sampler s(p);
+    s.add_history(std::vector<TokenId>{1});
+    EXPECT_EQ(s.sample(logits).token, 4);  // 3.0 - 0.5 < 2.9
+  }
+  p.presence_penalty = 0.0f;
+  p.frequency_penalty = 0.06f;
+  {
+    Sampler s(p);
+    s.add_history(std::vector<TokenId>{1});
+    EXPECT_EQ(s.sample(logits).token, 1);  // 3.0 - 0.06 > 2.9
+    s.add_history(std::vector<TokenId>{1, 1});
+    EXPECT_EQ(s.sample(logits).token, 4);  // four 1s now: 3.0 - 0.24 < 2.9
+  }
+  p.frequency_penalty = 0.0f;
+  p.repetition_penalty = 1.1f;
+  {
+    Sampler s(p);
+    s.add_history(std::vector<TokenId>{1});
+    EXPECT_EQ(s.sample(logits).token, 4);  // 3.0 / 1.1 = 2.73 < 2.9
+  }
+}
+
+TEST(Sampler, GreedyLogprobIsOfTheRawDistributionEvenWithPenalties) {
+  SamplingParams p;
+  p.temperature = 0.0f;
+  p.presence_penalty = 1.0f;
+  Sampler s(p);
+  s.add_history(std::vector<TokenId>{1});
+  auto logits = hand_logits();
+  auto r = s.sample(logits);
+  EXPECT_EQ(r.token, 4);
+  EXPECT_NEAR(r.logprob, 2.9 - log_sum_exp(logits), 1e-6);
+}
+
+// Feeds pieces, returns everything released and the stop that matched.
+std::pair<std::string, std::optional<std::string>> run(StopStringMatcher& m, std::vector<std::string> pieces,
+                                                       std::vector<std::string>* released_per_piece = nullptr) {
+  std::string out;
+  for (const auto& piece : pieces) {
+    auto r = m.push(piece);
+    if (released_per_piece) released_per_piece->push_back(r.released);
+    out += r.released;
+    if (r.stop) return {out, r.stop};
+  }
+  return {out + m.flush(), std::nullopt};
+}
+
+TEST(StopStrings, MatchAcrossTokenBoundariesAndDropTheStop) {
+  StopStringMatcher m({"END"});
+  std::vector<std::string> per_piece;
+  auto [text, stop] = run(m, {"Hello E", "N", "D and more"}, &per_piece);
+  EXPECT_EQ(text, "Hello ");
+  EXPECT_EQ(stop, "END");
+  EXPECT_EQ(per_piece[0], "Hello ") << "'E' may start the stop string: held back";
+  EXPECT_EQ(per_piece[1], "");
+}
+
+TEST(StopStrings, HeldBackTextIsReleasedWhenItTurnsOutNotToBeAStop) {
+  StopStringMatcher m({"END"});
+  std::vector<std::string> per_piece;
+  auto [text, stop] = run(m, {"ab E", "Nx", "y"}, &per_piece);
+  EXPECT_FALSE(stop);
+  EXPECT_EQ(text, "ab ENxy");
+  EXPECT_EQ(per_piece[1], "ENx");
+}
+
+TEST(StopStrings, FlushReleasesAPartialStopAtTheEnd) {
+  StopStringMatcher m({"</s>"});
+  auto [text, stop] = run(m, {"done </"});
+  EXPECT_FALSE(stop);
+  EXPECT_EQ(text, "done </");
+}
+
+TEST(StopStrings, EarliestOfSeveralStopsWins) {
+  StopStringMatcher m({"world", "lo w"});
+  auto [text, stop] = run(m, {"hello world"});
+  EXPECT_EQ(stop, "lo w");
+  EXPECT_EQ(text, "hel");
+}
+
+TEST(StopStrings, StopInsideOnePieceAndNothingAfterwards) {
+  StopStringMatcher m({"\n\n"});
+  auto r = m.push("a\n\nb");
+  EXPECT_EQ(r.released, "a");
+  EXPECT_EQ(r.stop, "\n\n");
+  EXPECT_EQ(m.push("more").released, "");
+  EXPECT_EQ(m.flush(), "");
+}
+
+TEST(StopStrings, NoStopsReleasesEverythingAtOnce) {
+  StopStringMatcher m({"", ""});
+  EXPECT_EQ(m.push("abc").released, "abc");
+}
+
+}  // namespace
+}  // namespace tandem::engine

@@ -1,0 +1,48 @@
+// libFuzzer target: every request parser (both protocols, all endpoints) and, when a request
+// parses, its translations; plus the provider-response parsers. Any crash, sanitizer report or
+// exception escaping is a bug: bad input must come back as an ApiError.
+#include "schemas/anthropic.h"
+#include "schemas/openai.h"
+#include "schemas/translate.h"
+
+#include <boost/json/serialize.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+using namespace tandem::schemas;
+
+static void exercise(const Result<InternalRequest>& parsed) {
+  if (!parsed.ok()) {
+    (void)render_error(parsed.error(), Protocol::openai);
+    (void)render_error(parsed.error(), Protocol::anthropic);
+    return;
+  }
+  const InternalRequest& request = *parsed;
+  (void)boost::json::serialize(to_anthropic_request(request));
+  (void)boost::json::serialize(to_openai_chat_request(request));
+  (void)boost::json::serialize(request_for_provider(request, Protocol::openai, "m"));
+  (void)boost::json::serialize(request_for_provider(request, Protocol::anthropic, "m"));
+  // What a translated request parses back into must be valid again in the other protocol.
+  auto anthropic = anthropic_messages_request_from_json(to_anthropic_request(request));
+  if (anthropic.ok()) (void)to_openai_chat_request(*anthropic);
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  std::string_view body(reinterpret_cast<const char*>(data), size);
+  exercise(parse_openai_chat_request(body, "application/json"));
+  exercise(parse_openai_completion_request(body, "application/json"));
+  exercise(parse_anthropic_messages_request(body, "application/json"));
+  exercise(parse_anthropic_count_tokens_request(body, ""));
+
+  if (auto result = parse_openai_chat_response(body); result.ok()) {
+    (void)boost::json::serialize(anthropic_message_response(*result));
+    (void)boost::json::serialize(openai_chat_response(*result));
+  }
+  if (auto result = parse_anthropic_message_response(body); result.ok()) {
+    (void)boost::json::serialize(openai_chat_response(*result));
+    (void)boost::json::serialize(openai_completion_response(*result));
+  }
+  return 0;
+}

@@ -1,0 +1,263 @@
+#include "tests/http/server_fixture.h"
+
+#include <boost/json/parse.hpp>
+#include <prometheus/registry.h>
+
+#include <atomic>
+#include <thread>
+
+namespace tandem::http {
+namespace {
+
+namespace json = boost::json;
+using test::HttpClient;
+using test::http_request;
+
+Router echo_router() {
+  Router router;
+  router.add("POST", "/echo", [](RequestContext& ctx) -> asio::awaitable<void> {
+    Headers extra;
+    extra.emplace_back("x-path", ctx.request().path);
+    co_await ctx.respond(200, ctx.request().body, std::move(extra), "text/plain");
+  });
+  router.add("GET", "/v1/models", [](RequestContext& ctx) -> asio::awaitable<void> {
+    co_await ctx.respond(200, R"({"data":[]})");
+  });
+  router.add("POST", "/v1/messages", [](RequestContext& ctx) -> asio::awaitable<void> {
+    co_await ctx.respond(200, "{}");
+  });
+  router.add("GET", "/health", [](RequestContext& ctx) -> asio::awaitable<void> {
+    co_await ctx.respond(200, R"({"status":"ok"})");
+  });
+  return router;
+}
+
+TEST_F(ServerTest, KeepAliveServesSeveralRequestsOnOneConnection) {
+  start(echo_router());
+  HttpClient client("127.0.0.1", port_);
+  for (int i = 0; i < 3; ++i) {
+    auto response = client.request("POST", "/echo", "hello " + std::to_string(i));
+    EXPECT_EQ(response.status, 200);
+    EXPECT_EQ(response.body, "hello " + std::to_string(i));
+    EXPECT_EQ(response.header("x-path"), "/echo");
+    EXPECT_TRUE(response.keep_alive);
+  }
+}
+
+TEST_F(ServerTest, UnknownPathIs404AndWrongMethodIs405WithJsonBodies) {
+  start(echo_router());
+  auto missing = http_request(port_, "GET", "/nope");
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_EQ(missing.header("content-type"), "application/json");
+  EXPECT_EQ(json::parse(missing.body).at("error").at("message"), "Not found: GET /nope");
+
+  auto wrong = http_request(port_, "DELETE", "/echo");
+  EXPECT_EQ(wrong.status, 405);
+  EXPECT_EQ(wrong.header("allow"), "POST");
+  EXPECT_EQ(json::parse(wrong.body).at("error").at("type"), "invalid_request_error");
+
+  // /v1/messages* answers in Anthropic's shape.
+  auto anthropic = http_request(port_, "GET", "/v1/messages/nope");
+  EXPECT_EQ(anthropic.status, 404);
+  auto body = json::parse(anthropic.body);
+  EXPECT_EQ(body.at("type"), "error");
+  EXPECT_EQ(body.at("error").at("type"), "not_found_error");
+}
+
+TEST_F(ServerTest, BodyOverTheLimitGets413AndTheConnectionCloses) {
+  ServerOptions options;
+  options.body_limit = 1024;
+  start(echo_router(), options);
+  EXPECT_EQ(http_request(port_, "POST", "/echo", std::string(1024, 'a')).status, 200);
+
+  HttpClient client("127.0.0.1", port_);
+  auto response = client.request("POST", "/echo", std::string(4096, 'a'));
+  EXPECT_EQ(response.status, 413);
+  EXPECT_FALSE(response.keep_alive);
+  EXPECT_NE(json::parse(response.body).at("error").at("message").as_string().find("1024"),
+            std::string::npos);
+  EXPECT_TRUE(client.closed_by_server(std::chrono::seconds(5)));
+}
+
+TEST_F(ServerTest, StalledClientGets408AndTheConnectionCloses) {
+  ServerOptions options;
+  options.read_timeout = std::chrono::milliseconds(300);
+  start(echo_router(), options);
+  HttpClient client("127.0.0.1", port_);
+  client.send_raw("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Le");  // half a header, then silence
+  auto response = client.read_response();
+  EXPECT_EQ(response.status, 408);
+  EXPECT_EQ(json::parse(response.body).at("error").at("type"), "invalid_request_error");
+  EXPECT_TRUE(client.closed_by_server(std::chrono::seconds(5)));
+
+  // A body that stops short of its Content-Length stalls the same way.
+  HttpClient partial_body("127.0.0.1", port_);
+  partial_body.send_raw("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc");
+  EXPECT_EQ(partial_body.read_response().status, 408);
+}
+
+TEST_F(ServerTest, MalformedRequestGets400) {
+  start(echo_router());
+  HttpClient client("127.0.0.1", port_);
+  client.send_raw("NOT HTTP AT ALL\r\n\r\n");
+  EXPECT_EQ(client.read_response().status, 400);
+}
+
+TEST_F(ServerTest, ConnectionsOverTheLimitGet503) {
+  ServerOptions options;
+  options.max_connections = 2;
+  start(echo_router(), options);
+  auto first = std::make_unique<HttpClient>("127.0.0.1", port_);
+  HttpClient second("127.0.0.1", port_);
+  ASSERT_EQ(first->request("GET", "/health").status, 200);
+  ASSERT_EQ(second.request("GET", "/health").status, 200);
+
+  HttpClient third("127.0.0.1", port_);
+  auto rejected = third.request("GET", "/health");
+  EXPECT_EQ(rejected.status, 503);
+  EXPECT_NE(std::string(json::parse(rejected.body).at("error").at("message").as_string())
+                .find("too many open connections"),
+            std::string::npos);
+
+  // Once a connection closes, a new one is served again.
+  first->close();
+  first.reset();
+  int status = 0;
+  for (int attempt = 0; attempt < 100 && status != 200; ++attempt) {
+    status = http_request(port_, "GET", "/health").status;
+    if (status != 200) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(status, 200);
+}
+
+TEST_F(ServerTest, ApiKeysGuardV1InTheCallersProtocol) {
+  ServerOptions options;
+  options.api_keys = {"key-one", "key-two"};
+  start(echo_router(), options);
+
+  auto missing = http_request(port_, "GET", "/v1/models");
+  EXPECT_EQ(missing.status, 401);
+  auto openai = json::parse(missing.body);
+  EXPECT_EQ(openai.at("error").at("code"), "invalid_api_key");
+  EXPECT_TRUE(openai.at("error").at("param").is_null());
+
+  EXPECT_EQ(http_request(port_, "GET", "/v1/models", "", {{"Authorization", "Bearer key-two"}}).status,
+            200);
+  EXPECT_EQ(http_request(port_, "GET", "/v1/models", "", {{"x-api-key", "key-one"}}).status, 200);
+  EXPECT_EQ(http_request(port_, "GET", "/v1/models", "", {{"Authorization", "Bearer key-on"}}).status,
+            401);
+
+  auto anthropic = http_request(port_, "POST", "/v1/messages", "{}", {{"x-api-key", "wrong"}});
+  EXPECT_EQ(anthropic.status, 401);
+  auto body = json::parse(anthropic.body);
+  EXPECT_EQ(body.at("type"), "error");
+  EXPECT_EQ(body.at("error").at("type"), "authentication_error");
+
+  auto by_header = http_request(port_, "GET", "/v1/models", "", {{"anthropic-version", "2023-06-01"}});
+  EXPECT_EQ(json::parse(by_header.body).at("error").at("type"), "authentication_error");
+
+  EXPECT_EQ(http_request(port_, "GET", "/health").status, 200);  // outside /v1: open
+}
+
+TEST_F(ServerTest, RequestIdIsEchoedOrGenerated) {
+  start(echo_router());
+  auto echoed = http_request(port_, "GET", "/health", "", {{"x-request-id", "client-id-7"}});
+  EXPECT_EQ(echoed.header("x-request-id"), "client-id-7");
+  EXPECT_EQ(echoed.header("request-id"), "client-id-7");
+
+  auto generated = http_request(port_, "GET", "/nope");
+  EXPECT_TRUE(generated.header("x-request-id").starts_with("req_"));
+  EXPECT_EQ(generated.header("request-id"), generated.header("x-request-id"));
+}
+
+TEST_F(ServerTest, HandlerExceptionGives500InTheCallersShape) {
+  Router router;
+  router.add("GET", "/boom", [](RequestContext&) -> asio::awaitable<void> {
+    throw std::runtime_error("kaboom");
+    co_return;
+  });
+  router.add("GET", "/silent", [](RequestContext&) -> asio::awaitable<void> { co_return; });
+  start(std::move(router));
+  HttpClient client("127.0.0.1", port_);
+  auto response = client.request("GET", "/boom");
+  EXPECT_EQ(response.status, 500);
+  EXPECT_EQ(json::parse(response.body).at("error").at("type"), "server_error");
+  EXPECT_EQ(response.body.find("kaboom"), std::string::npos);  // internals stay in the log
+  EXPECT_EQ(client.request("GET", "/silent").status, 500);      // same connection still usable
+}
+
+TEST_F(ServerTest, PathParametersReachTheHandler) {
+  Router router;
+  router.add("GET", "/v1/models/{model*}", [](RequestContext& ctx) -> asio::awaitable<void> {
+    co_await ctx.respond(200, std::string(ctx.path_param("model")), {}, "text/plain");
+  });
+  start(std::move(router));
+  EXPECT_EQ(http_request(port_, "GET", "/v1/models/org/name").body, "org/name");
+}
+
+TEST_F(ServerTest, MetricsCountRequestsByRouteMethodAndStatus) {
+  auto registry = std::make_shared<prometheus::Registry>();
+  ServerOptions options;
+  options.metrics = registry;
+  start(echo_router(), options);
+  http_request(port_, "GET", "/health");
+  http_request(port_, "GET", "/health");
+  http_request(port_, "GET", "/no/such/path");
+  auto text = serialize_metrics(*registry);
+  EXPECT_NE(text.find(R"(tandem_http_requests_total{method="GET",route="/health",status="200"} 2)"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find(R"(tandem_http_requests_total{method="GET",route="unmatched",status="404"} 1)"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("tandem_http_request_duration_seconds_count{method=\"GET\",route=\"/health\"} 2"),
+            std::string::npos);
+  EXPECT_NE(text.find("tandem_http_open_connections"), std::string::npos);
+}
+
+TEST_F(ServerTest, ShutdownLetsAnInFlightResponseFinish) {
+  std::atomic<bool> handler_started{false};
+  Router router;
+  router.add("GET", "/slow", [&](RequestContext& ctx) -> asio::awaitable<void> {
+    handler_started = true;
+    co_await sleep_ms(400);
+    co_await ctx.respond(200, R"({"done":true})");
+  });
+  start(std::move(router));
+
+  HttpClient client("127.0.0.1", port_);
+  HttpClient idle("127.0.0.1", port_);  // idle keep-alive: closed at once by the shutdown
+  test::HttpResponse response;
+  std::thread request([&] { response = client.request("GET", "/slow"); });
+  while (!handler_started) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  server_->shutdown();
+  request.join();
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(response.body, R"({"done":true})");
+  EXPECT_FALSE(response.keep_alive);  // draining: the connection closes after the response
+  EXPECT_TRUE(idle.closed_by_server(std::chrono::seconds(5)));
+  server_->wait();
+  EXPECT_THROW(http_request(port_, "GET", "/slow"), std::runtime_error);  // no longer listening
+  server_.reset();
+}
+
+TEST_F(ServerTest, DrainTimeoutBoundsShutdown) {
+  Router router;
+  router.add("GET", "/forever", [](RequestContext& ctx) -> asio::awaitable<void> {
+    co_await sleep_ms(60'000);
+    co_await ctx.respond(200, "{}");
+  });
+  ServerOptions options;
+  options.drain_timeout = std::chrono::milliseconds(200);
+  start(std::move(router), options);
+  HttpClient client("127.0.0.1", port_);
+  client.send_raw("GET /forever HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  server_->shutdown();
+  server_->wait();  // returns after the drain timeout instead of a minute
+  server_.reset();  // destroying the stopped server closes what was left
+  EXPECT_TRUE(client.closed_by_server(std::chrono::seconds(5)));
+}
+
+}  // namespace
+}  // namespace tandem::http

@@ -1,0 +1,89 @@
+// SSE: events produced on another thread reach the client one by one; a client that leaves is
+// noticed by the handler (send() returns false) so the work behind it can be cancelled.
+#include "tests/http/server_fixture.h"
+
+#include <boost/asio/experimental/concurrent_channel.hpp>
+
+#include <atomic>
+#include <thread>
+
+namespace tandem::http {
+namespace {
+
+using Channel = asio::experimental::concurrent_channel<void(boost::system::error_code, std::string)>;
+
+TEST_F(ServerTest, SseStreamsEventsProducedOnAnotherThread) {
+  Router router;
+  router.add("GET", "/stream", [](RequestContext& ctx) -> asio::awaitable<void> {
+    auto executor = co_await asio::this_coro::executor;
+    Channel tokens(executor, 8);
+    // A producer thread, as the engine will be: it never touches the connection itself.
+    std::thread producer([&tokens] {
+      for (const char* token : {"Once", " upon", " a\ntime"}) {
+        tokens.async_send(boost::system::error_code{}, token, [](boost::system::error_code) {});
+      }
+      tokens.async_send(boost::system::error_code{}, "", [](boost::system::error_code) {});
+    });
+    auto stream = co_await ctx.begin_sse();
+    for (;;) {
+      auto token = co_await tokens.async_receive(asio::use_awaitable);
+      if (token.empty()) break;
+      bool delivered = co_await stream.send("token", token);
+      if (!delivered) break;
+    }
+    co_await stream.comment("done");
+    producer.join();
+  });
+  start(std::move(router));
+
+  test::HttpClient client("127.0.0.1", port_);
+  auto header = client.start_request("GET", "/stream");
+  EXPECT_EQ(header.status, 200);
+  EXPECT_EQ(header.header("content-type"), "text/event-stream");
+  EXPECT_EQ(header.header("cache-control"), "no-cache");
+  EXPECT_FALSE(header.header("x-request-id").empty());
+  bool done = false;
+  std::string body;
+  while (!done) body = client.read_more(done);
+  EXPECT_EQ(body,
+            "event: token\ndata: Once\n\n"
+            "event: token\ndata:  upon\n\n"
+            "event: token\ndata:  a\ndata: time\n\n"
+            ": done\n\n");
+  // The chunked stream ended cleanly, so the connection serves the next request.
+  EXPECT_EQ(client.start_request("GET", "/stream").status, 200);
+}
+
+TEST_F(ServerTest, SseHandlerLearnsThatTheClientLeft) {
+  std::atomic<int> sent_before_gone{-1};
+  Router router;
+  router.add("GET", "/endless", [&](RequestContext& ctx) -> asio::awaitable<void> {
+    auto stream = co_await ctx.begin_sse();
+    for (int i = 0; i < 2000; ++i) {
+      bool delivered = co_await stream.send("", std::string(64, 'x'));
+      if (!delivered) {
+        EXPECT_TRUE(stream.client_gone());
+        sent_before_gone = i;
+        co_return;
+      }
+      co_await sleep_ms(5);
+    }
+  });
+  start(std::move(router));
+
+  {
+    test::HttpClient client("127.0.0.1", port_);
+    client.start_request("GET", "/endless");
+    bool done = false;
+    client.read_more(done);
+    client.close();
+  }
+  for (int i = 0; i < 500 && sent_before_gone < 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_GE(sent_before_gone, 1);
+  EXPECT_LT(sent_before_gone, 2000);
+}
+
+}  // namespace
+}  // namespace tandem::http
