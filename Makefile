@@ -6,8 +6,12 @@ MODEL ?= ../shared/models/stories260K.gguf
 HOST ?= 127.0.0.1
 PORT ?= 8080
 ARGS ?=
+# Same ccache settings as scripts/run-tests (precompiled headers need the sloppiness).
+export CCACHE_DIR ?= $(HOME)/.cache/tandem-ccache
+export CCACHE_SLOPPINESS ?= pch_defines,time_macros,include_file_mtime,include_file_ctime
+export CCACHE_BASEDIR ?= $(CURDIR)
 
-.PHONY: deps configure build run test clean
+.PHONY: deps configure build build-server run test clean
 
 deps:
 	bash scripts/install-deps
@@ -18,7 +22,11 @@ configure: deps
 build: configure
 	cmake --build $(BUILD_DIR) --parallel
 
-run: build
+# Only the executable: `make run` should not wait for every test to compile.
+build-server: configure
+	cmake --build $(BUILD_DIR) --parallel --target tandem
+
+run: build-server
 	$(BUILD_DIR)/tandem --host $(HOST) --port $(PORT) --model $(MODEL) $(ARGS)
 
 test: deps

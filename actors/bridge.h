@@ -66,6 +66,15 @@ std::exception_ptr ask_failure(const caf::error& error);
 // The monitored target went down before replying.
 std::exception_ptr target_down(const caf::error& exit_reason);
 
+// Spawns on behalf of an I/O thread without leaving CAF state in it (ActorRuntime::shutdown).
+template <class... Ts>
+caf::actor spawn_from_any_thread(caf::actor_system& system, Ts&&... spawn_args) {
+  bool caf_thread = caf::logger::current_logger() != nullptr;
+  auto actor = system.spawn(std::forward<Ts>(spawn_args)...);
+  if (!caf_thread) ActorRuntime::release_calling_thread();
+  return actor;
+}
+
 // The actor-side half of one ask. If the helper actor is destroyed without answering (system
 // shutdown), the coroutine still resumes, with runtime_stopped.
 template <class R>
@@ -83,7 +92,7 @@ struct AskCall {
 template <class R>
 void spawn_ask_helper(caf::actor_system& system, const caf::actor& target, caf::duration timeout,
                       caf::message request, const std::shared_ptr<AskCall<R>>& call) {
-  auto helper = system.spawn([call, target, timeout, request](caf::event_based_actor* self) {
+  auto helper = spawn_from_any_thread(system, [call, target, timeout, request](caf::event_based_actor* self) {
     if (!target) {
       call->op->try_complete(make_bridge_error(BridgeErrc::actor_down, "invalid actor handle"), std::nullopt);
       return;
@@ -193,7 +202,7 @@ boost::asio::awaitable<R> ask(ActorRuntime& runtime, const caf::actor& target,
 // An actor that pushes every `T` it receives into `sender` (see the header comment).
 template <class T>
 caf::actor spawn_stream_feeder(caf::actor_system& system, EventSender<T> sender) {
-  auto feeder = system.spawn(detail::stream_feeder<T>, sender);
+  auto feeder = detail::spawn_from_any_thread(system, detail::stream_feeder<T>, sender);
   sender.on_cancel([address = feeder.address()](BridgeErrc) {
     if (auto alive = caf::actor_cast<caf::actor>(address)) {
       caf::anon_send_exit(alive, caf::exit_reason::user_shutdown);

@@ -42,6 +42,8 @@ void ActorRuntime::track(const caf::actor& actor) {
   if (impl_->system && actor) impl_->tracked.push_back(actor);
 }
 
+void ActorRuntime::release_calling_thread() { caf::logger::set_current_actor_system(nullptr); }
+
 void ActorRuntime::shutdown() {
   std::unique_ptr<caf::actor_system> system;
   {

@@ -52,7 +52,16 @@ class ActorRuntime {
 
   // Exits the tracked actors, then waits for every actor to finish and stops the scheduler.
   // Idempotent. Pending asks to untracked actors finish by their own timeouts first.
+  // CAF 0.17 caveat: a thread that is not a CAF worker and called system().spawn() keeps a
+  // reference to CAF's logger in a thread-local, and the system's destructor waits until it is
+  // gone — so shutdown() from another thread blocks until that thread exits or calls
+  // release_calling_thread(). The bridge (ask, spawn_stream_feeder) does this itself.
   void shutdown();
+
+  // Drops the calling thread's CAF thread-local state (see shutdown()). Call it after
+  // system().spawn() on a long-lived non-CAF thread (I/O thread, engine step thread); never on a
+  // CAF worker.
+  static void release_calling_thread();
 
  private:
   struct Impl;

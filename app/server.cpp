@@ -1,6 +1,9 @@
 #include "app/server.h"
 
 #include "actors/runtime.h"
+#ifdef TANDEM_LOCAL_API
+#include "app/api/api.h"
+#endif
 
 #include <prometheus/registry.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -33,15 +36,30 @@ void configure_logging(const std::string& level) {
   spdlog::flush_on(spdlog::level::trace);
 }
 
+#ifdef TANDEM_LOCAL_API
+static api::ApiOptions api_options(const AppConfig& config) {
+  api::ApiOptions options;
+  options.models = config.models;
+  options.aliases = config.aliases;
+  options.ctx_size = config.ctx_size;
+  options.parallel = config.parallel;
+  options.threads = config.threads;
+  options.max_queue = config.max_queue;
+  options.batch_tokens = config.batch_tokens;
+  return options;
+}
+#endif
+
 int run_server(const AppConfig& config) {
   spdlog::info("tandem starting: io-threads {}, actor-threads {}, engine threads {}, "
                "max-connections {}, body-limit {} bytes, {} API key(s)",
                config.io_threads, config.actor_threads, config.threads, config.max_connections,
                config.body_limit, config.api_keys.size());
+#ifndef TANDEM_LOCAL_API
   for (const auto& model : config.models) {
-    spdlog::warn("model {} accepted but not served yet: local inference lands with the engine "
-                 "issue, /ready reports 503 until then", model);
+    spdlog::warn("model {} accepted but not served: this build has no local inference", model);
   }
+#endif
 
   actors::RuntimeOptions actor_options;
   actor_options.worker_threads = static_cast<std::size_t>(config.actor_threads);
@@ -51,8 +69,24 @@ int run_server(const AppConfig& config) {
   services.metrics = std::make_shared<prometheus::Registry>();
   services.readiness = no_backend_yet;
 
+#ifdef TANDEM_LOCAL_API
+  // Models load before the server listens, so /ready answers 200 as soon as it is reachable.
+  std::unique_ptr<api::ApiService> api_service;
+  try {
+    api_service = std::make_unique<api::ApiService>(api_options(config), actors, services.metrics);
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    actors.shutdown();
+    return 1;
+  }
+  services.readiness = [service = api_service.get()] { return service->readiness(); };
+#endif
+
   http::Router router;
   add_health_routes(router, services);
+#ifdef TANDEM_LOCAL_API
+  api_service->add_routes(router);
+#endif
   if (config.debug_routes) {
     spdlog::warn("debug routes enabled (/debug/*): for tests only");
     add_debug_routes(router);
@@ -66,11 +100,17 @@ int run_server(const AppConfig& config) {
     server.start();
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());
+#ifdef TANDEM_LOCAL_API
+    api_service->release_actors();
+#endif
     actors.shutdown();
     return 1;
   }
   spdlog::info("listening on http://{}:{}", config.host, server.port());
   server.wait();
+#ifdef TANDEM_LOCAL_API
+  api_service->release_actors();
+#endif
   actors.shutdown();
   spdlog::info("stopped");
   return 0;

@@ -17,15 +17,17 @@
 namespace tandem::engine {
 
 enum class MatmulBackend {
-  blas,       // cblas_sgemm (OpenBLAS); the production path
-  reference,  // plain loops; the ground truth the blas path is tested against
+  invariant,  // own AVX2 GEMM: a row's result never depends on the rest of the batch
+  blas,       // cblas_sgemm (OpenBLAS): faster on big batches, but its blocking makes a row's
+              // rounding depend on the batch, which fp16 K/V then amplifies (~1e-3 in logprobs)
+  reference,  // plain loops; the ground truth the fast paths are tested against
 };
 
 struct ModelLoadOptions {
   // OpenBLAS threads, set once at load. On a 2-core machine that also serves HTTP, 2 BLAS
   // threads on small matrices (M <= 8) collapse when the other core is busy: choose deliberately.
   int threads = 1;
-  MatmulBackend backend = MatmulBackend::blas;
+  MatmulBackend backend = MatmulBackend::invariant;
   // Keep Q8_0 weights quantized as well and use an int8 x fp32 kernel for batches of at most
   // this many rows (decode at low concurrency is memory-bound). 0 disables the fast path.
   uint32_t q8_fast_path_max_rows = 0;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "actors/event_stream.h"
+#include "actors/serving/local_model.h"
 #include "actors/serving/scheduler.h"
 
 #include <caf/all.hpp>
@@ -12,10 +13,6 @@
 #include <memory>
 #include <string>
 #include <vector>
-
-namespace tandem::engine {
-class LoadedModel;
-}
 
 namespace tandem::actors {
 
@@ -32,7 +29,7 @@ struct ServedModel {
   std::string path;                  // the GGUF it was loaded from
   int64_t created = 0;               // unix seconds (load time)
   uint32_t context_size = 0;
-  std::shared_ptr<engine::LoadedModel> model;
+  std::shared_ptr<const LocalModel> model;
   caf::actor scheduler;
 };
 

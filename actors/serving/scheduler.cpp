@@ -35,6 +35,9 @@ SubmitResult Scheduler::submit(GenerationRequest request, EventSender<Generation
   // Requests that can never fit are refused before they queue, so the client gets its 400 now.
   const size_t needed = request.prompt.size() + request.max_tokens;
   if (request.prompt.empty()) return {SubmitStatus::invalid, "the prompt is empty"};
+  if (request.max_tokens == 0 && !request.score_prompt) {
+    return {SubmitStatus::invalid, "max_tokens must be at least 1"};
+  }
   if (needed > context_size_) {
     return {SubmitStatus::too_long,
             "prompt (" + std::to_string(request.prompt.size()) + " tokens) + max_tokens (" +
@@ -151,6 +154,32 @@ void Scheduler::admit() {
       --queued_;
       continue;
     }
+    if (next.request.score_prompt && !next.scored) {
+      auto outcome = score_prompt(next);
+      if (outcome == ScoreOutcome::wait) break;
+      if (outcome == ScoreOutcome::dropped) {
+        waiting_.pop_front();
+        std::lock_guard lock(shared_->mutex);
+        --queued_;
+        continue;
+      }
+    }
+    if (next.request.max_tokens == 0) {  // scoring only: done without joining the batch
+      GenerationEvent event;
+      event.output.finished = true;
+      event.output.reason = engine::FinishReason::length;
+      event.output.prompt_tokens = static_cast<uint32_t>(next.request.prompt.size());
+      if (next.sink.try_push(std::move(event))) next.sink.close();
+      const uint64_t prompt_tokens = next.request.prompt.size();
+      waiting_.pop_front();
+      {
+        std::lock_guard lock(shared_->mutex);
+        --queued_;
+        stats_.prompt_tokens += prompt_tokens;
+      }
+      if (observer_.on_tokens) observer_.on_tokens(prompt_tokens, 0);
+      continue;
+    }
     engine::SequenceRequest sequence;
     sequence.prompt = next.request.prompt;  // a copy: a full pool leaves the request queued
     sequence.sampling = next.request.sampling;
@@ -181,6 +210,33 @@ void Scheduler::admit() {
   }
 }
 
+Scheduler::ScoreOutcome Scheduler::score_prompt(Pending& pending) {
+  const auto& prompt = pending.request.prompt;
+  GenerationEvent event;
+  event.kind = GenerationEvent::Kind::scored;
+  if (prompt.size() >= 2) {  // a single token has nothing before it to be predicted from
+    const auto& cache = engine_.cache();
+    if (cache.free_blocks() < cache.blocks_for(prompt.size())) {
+      // Running sequences will free blocks; with none running the prompt can never fit.
+      if (!running_.empty()) return ScoreOutcome::wait;
+      pending.sink.close_with_error(std::make_exception_ptr(SchedulerError(
+          SubmitStatus::too_long, "the prompt (" + std::to_string(prompt.size()) +
+                                      " tokens) needs more KV cache than the whole pool holds")));
+      return ScoreOutcome::dropped;
+    }
+    try {
+      event.scored = engine_.score(prompt, pending.request.score_top_n, options_.step_token_budget);
+    } catch (const engine::EngineError& e) {
+      pending.sink.close_with_error(
+          std::make_exception_ptr(SchedulerError(SubmitStatus::invalid, e.what())));
+      return ScoreOutcome::dropped;
+    }
+  }
+  pending.scored = true;
+  if (!pending.sink.try_push(std::move(event))) return ScoreOutcome::dropped;  // client gone
+  return ScoreOutcome::done;
+}
+
 void Scheduler::send_heartbeats() {
   const auto now = std::chrono::steady_clock::now();
   size_t position = 0;
@@ -201,26 +257,28 @@ void Scheduler::step_once() {
   const auto engine_stats = engine_.stats();
   uint64_t prompt_tokens = 0;
   uint64_t generated = 0;
+  uint64_t cancelled = 0;
+  // Finishing events are delivered after the stats are published, so a client that has its
+  // answer sees this request gone from the running count and the KV pool.
+  std::vector<std::pair<EventSender<GenerationEvent>, GenerationEvent>> finishing;
   for (auto& output : events) {
     auto it = running_.find(output.id);
     if (it == running_.end()) continue;
     generated += output.tokens.size();
-    const bool finished = output.finished;
-    if (finished) prompt_tokens += output.prompt_tokens;
     GenerationEvent event;
     event.kind = GenerationEvent::Kind::output;
-    event.output = std::move(output);
-    const bool delivered = it->second.sink.try_push(std::move(event));
-    if (finished || !delivered) {
-      if (!finished) engine_.cancel(it->first);
-      if (finished) it->second.sink.close();
-      sequence_of_ticket_.erase(it->second.ticket);
-      running_.erase(it);
-      if (!delivered && !finished) {
-        std::lock_guard lock(shared_->mutex);
-        ++stats_.cancelled;
-      }
+    if (output.finished) {
+      prompt_tokens += output.prompt_tokens;
+      event.output = std::move(output);
+      finishing.emplace_back(std::move(it->second.sink), std::move(event));
+    } else {
+      event.output = std::move(output);
+      if (it->second.sink.try_push(std::move(event))) continue;
+      engine_.cancel(it->first);  // the client went away or fell behind
+      ++cancelled;
     }
+    sequence_of_ticket_.erase(it->second.ticket);
+    running_.erase(it);
   }
   {
     std::lock_guard lock(shared_->mutex);
@@ -228,9 +286,15 @@ void Scheduler::step_once() {
     stats_.max_batch_sequences = std::max(stats_.max_batch_sequences, engine_stats.last_step_sequences);
     stats_.prompt_tokens += prompt_tokens;
     stats_.generated_tokens += generated;
+    stats_.cancelled += cancelled;
   }
   if (observer_.on_step) observer_.on_step(engine_stats.last_step_sequences, engine_stats.last_step_tokens);
   if (observer_.on_tokens && (prompt_tokens || generated)) observer_.on_tokens(prompt_tokens, generated);
+  if (finishing.empty()) return;
+  publish_stats();
+  for (auto& [sink, event] : finishing) {
+    if (sink.try_push(std::move(event))) sink.close();
+  }
 }
 
 void Scheduler::fail_all(const std::string& why) {

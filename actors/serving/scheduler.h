@@ -35,17 +35,24 @@ struct GenerationRequest {
   std::vector<std::string> stop_strings;
   bool ignore_eos = false;
   std::string request_id;  // for logs
+  // Teacher-forced logprobs of the prompt itself (legacy completions' echo + logprobs): computed
+  // on the step thread before generation starts and delivered as one `scored` event. With
+  // scoring, max_tokens may be 0 (score only).
+  bool score_prompt = false;
+  uint32_t score_top_n = 0;
 };
 
 // What flows back to the HTTP session, in order: zero or more `waiting` heartbeats while the
 // request is queued (so a session can ping its client and notice a disconnect), then `output`
-// events; the stream is closed after the event with `finished` set, or closed with a
-// SchedulerError.
+// events (preceded by one `scored` event when the request asked for prompt scoring); the stream
+// is closed after the event with `finished` set, or closed with a SchedulerError.
 struct GenerationEvent {
-  enum class Kind { waiting, output };
+  enum class Kind { waiting, scored, output };
   Kind kind = Kind::output;
   size_t queue_position = 0;     // for `waiting`: requests ahead of this one
   engine::SequenceEvent output;  // for `output`
+  // For `scored`: row j is the prediction of prompt token j+1 (prompt size - 1 rows).
+  std::vector<engine::Engine::ScoredPosition> scored;
 };
 
 enum class SubmitStatus {
@@ -127,6 +134,7 @@ class Scheduler {
     GenerationRequest request;
     EventSender<GenerationEvent> sink;
     std::chrono::steady_clock::time_point last_heartbeat;
+    bool scored = false;
   };
   struct Running {
     uint64_t ticket = 0;
@@ -137,6 +145,8 @@ class Scheduler {
   void take_inbox(std::vector<uint64_t>& cancels);
   void apply_cancels(const std::vector<uint64_t>& cancels);
   void admit();
+  enum class ScoreOutcome { done, wait, dropped };
+  ScoreOutcome score_prompt(Pending& pending);
   void send_heartbeats();
   void step_once();
   void fail_all(const std::string& why);

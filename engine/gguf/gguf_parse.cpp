@@ -14,6 +14,10 @@ namespace {
 
 constexpr uint32_t kMagic = 0x46554747;  // "GGUF" read as little-endian uint32
 constexpr int kMaxArrayDepth = 4;
+// Each parsed array element costs ~56 bytes in memory however small it is in the file, so a
+// file-size bound alone would let a big file of one-byte elements exhaust memory. The largest
+// real vocabularies need ~1M elements (256k tokens x 3 arrays, or 128k tokens + 280k merges).
+constexpr uint64_t kMaxMetadataElements = uint64_t{1} << 24;
 constexpr uint32_t kMaxDims = 4;
 // Smallest possible encodings, used to bound counts before allocating.
 constexpr uint64_t kMinKvBytes = 8 + 4 + 1;             // empty key, type, one-byte value
@@ -26,6 +30,7 @@ class ByteReader {
   ByteReader(const uint8_t* data, size_t size) : data_(data), size_(size) {}
 
   size_t offset() const { return pos_; }
+  uint64_t& elements_parsed() { return elements_parsed_; }
   size_t remaining() const { return size_ - pos_; }
   size_t size() const { return size_; }
 
@@ -60,6 +65,7 @@ class ByteReader {
   const uint8_t* data_;
   size_t size_;
   size_t pos_ = 0;
+  uint64_t elements_parsed_ = 0;
 };
 
 // Bytes the smallest value of a type occupies (for bounding array counts); 0 if unknown.
@@ -96,6 +102,12 @@ GgufValue read_array(ByteReader& in, const std::string& context, int depth) {
     fail(context + ": array count " + std::to_string(count) + " at offset " +
          std::to_string(count_at) + " exceeds file size " + std::to_string(in.size()) +
          " (each element needs at least " + std::to_string(min_bytes) + " bytes)");
+  }
+  in.elements_parsed() += count;
+  if (in.elements_parsed() > kMaxMetadataElements) {
+    fail(context + ": array count " + std::to_string(count) + " at offset " +
+         std::to_string(count_at) + " takes the metadata past " +
+         std::to_string(kMaxMetadataElements) + " array elements in total");
   }
   auto array = std::make_shared<GgufArray>();
   array->element_type = element_type;

@@ -114,18 +114,19 @@ void GgufWriter::add_scalar(const std::string& key, GgufValueType type, GgufValu
   metadata_.emplace_back(key, std::move(value));
 }
 
-void GgufWriter::add_uint8(const std::string& k, uint8_t v) { add_scalar(k, GgufValueType::UINT8, make_value(GgufValueType::UINT8, uint64_t{v})); }
-void GgufWriter::add_int8(const std::string& k, int8_t v) { add_scalar(k, GgufValueType::INT8, make_value(GgufValueType::INT8, int64_t{v})); }
-void GgufWriter::add_uint16(const std::string& k, uint16_t v) { add_scalar(k, GgufValueType::UINT16, make_value(GgufValueType::UINT16, uint64_t{v})); }
-void GgufWriter::add_int16(const std::string& k, int16_t v) { add_scalar(k, GgufValueType::INT16, make_value(GgufValueType::INT16, int64_t{v})); }
-void GgufWriter::add_uint32(const std::string& k, uint32_t v) { add_scalar(k, GgufValueType::UINT32, make_value(GgufValueType::UINT32, uint64_t{v})); }
-void GgufWriter::add_int32(const std::string& k, int32_t v) { add_scalar(k, GgufValueType::INT32, make_value(GgufValueType::INT32, int64_t{v})); }
-void GgufWriter::add_uint64(const std::string& k, uint64_t v) { add_scalar(k, GgufValueType::UINT64, make_value(GgufValueType::UINT64, v)); }
-void GgufWriter::add_int64(const std::string& k, int64_t v) { add_scalar(k, GgufValueType::INT64, make_value(GgufValueType::INT64, v)); }
-void GgufWriter::add_float32(const std::string& k, float v) { add_scalar(k, GgufValueType::FLOAT32, make_value(GgufValueType::FLOAT32, double{v})); }
-void GgufWriter::add_float64(const std::string& k, double v) { add_scalar(k, GgufValueType::FLOAT64, make_value(GgufValueType::FLOAT64, v)); }
-void GgufWriter::add_bool(const std::string& k, bool v) { add_scalar(k, GgufValueType::BOOL, make_value(GgufValueType::BOOL, v)); }
-void GgufWriter::add_string(const std::string& k, const std::string& v) { add_scalar(k, GgufValueType::STRING, make_value(GgufValueType::STRING, v)); }
+using VT = GgufValueType;
+void GgufWriter::add_uint8(const std::string& k, uint8_t v) { add_scalar(k, VT::UINT8, make_value(VT::UINT8, uint64_t{v})); }
+void GgufWriter::add_int8(const std::string& k, int8_t v) { add_scalar(k, VT::INT8, make_value(VT::INT8, int64_t{v})); }
+void GgufWriter::add_uint16(const std::string& k, uint16_t v) { add_scalar(k, VT::UINT16, make_value(VT::UINT16, uint64_t{v})); }
+void GgufWriter::add_int16(const std::string& k, int16_t v) { add_scalar(k, VT::INT16, make_value(VT::INT16, int64_t{v})); }
+void GgufWriter::add_uint32(const std::string& k, uint32_t v) { add_scalar(k, VT::UINT32, make_value(VT::UINT32, uint64_t{v})); }
+void GgufWriter::add_int32(const std::string& k, int32_t v) { add_scalar(k, VT::INT32, make_value(VT::INT32, int64_t{v})); }
+void GgufWriter::add_uint64(const std::string& k, uint64_t v) { add_scalar(k, VT::UINT64, make_value(VT::UINT64, v)); }
+void GgufWriter::add_int64(const std::string& k, int64_t v) { add_scalar(k, VT::INT64, make_value(VT::INT64, v)); }
+void GgufWriter::add_float32(const std::string& k, float v) { add_scalar(k, VT::FLOAT32, make_value(VT::FLOAT32, double{v})); }
+void GgufWriter::add_float64(const std::string& k, double v) { add_scalar(k, VT::FLOAT64, make_value(VT::FLOAT64, v)); }
+void GgufWriter::add_bool(const std::string& k, bool v) { add_scalar(k, VT::BOOL, make_value(VT::BOOL, v)); }
+void GgufWriter::add_string(const std::string& k, const std::string& v) { add_scalar(k, VT::STRING, make_value(VT::STRING, v)); }
 
 void GgufWriter::add_string_array(const std::string& key, const std::vector<std::string>& values) {
   metadata_.emplace_back(key, make_array<std::string, std::string>(GgufValueType::STRING, values));

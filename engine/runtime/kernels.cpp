@@ -122,7 +122,65 @@ bool cpu_has_f16c() {
   return has;
 }
 
+// Batch-invariant GEMM: every output element is the same 8-lane FMA chain over K followed by
+// the same horizontal sum, whatever tile it falls in, so a row's result never depends on
+// which other rows share the batch (OpenBLAS's sgemm does depend on it).
+template <int R, int C>
+__attribute__((target("avx2,fma"))) inline void tile_avx2(const float* x, size_t ldx, const float* w, size_t ldw,
+                                                          size_t k, float* y, size_t ldy) {
+  // Fully unrolled so the R x C accumulators live in registers (R*C + R + 1 <= 16 ymm).
+  __m256 acc[R][C];
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int c = 0; c < C; ++c) acc[r][c] = _mm256_setzero_ps();
+  size_t i = 0;
+  for (; i + 8 <= k; i += 8) {
+    __m256 xv[R];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) xv[r] = _mm256_loadu_ps(x + r * ldx + i);
+#pragma GCC unroll 4
+    for (int c = 0; c < C; ++c) {
+      __m256 wv = _mm256_loadu_ps(w + c * ldw + i);
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) acc[r][c] = _mm256_fmadd_ps(xv[r], wv, acc[r][c]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < C; ++c) {
+      float sum = hsum(acc[r][c]);
+      for (size_t j = i; j < k; ++j) sum += x[r * ldx + j] * w[c * ldw + j];
+      y[r * ldy + c] = sum;
+    }
+}
+
+template <int R>
+__attribute__((target("avx2,fma"))) void row_tile_avx2(const float* x, size_t k, const Matrix& w, float* y,
+                                                       uint32_t col_begin, uint32_t col_end) {
+  uint32_t c = col_begin;
+  for (; c + 4 <= col_end; c += 4)
+    tile_avx2<R, 4>(x, k, w.data + static_cast<size_t>(c) * k, k, k, y + c, w.rows);
+  for (; c < col_end; ++c) tile_avx2<R, 1>(x, k, w.data + static_cast<size_t>(c) * k, k, k, y + c, w.rows);
+}
+
+__attribute__((target("avx2,fma"))) void matmul_invariant_avx2(const float* x, size_t m, const Matrix& w, float* y) {
+  const size_t k = w.cols;
+  // Panels of weight rows small enough to stay in L2 while every activation row passes by.
+  const uint32_t panel = static_cast<uint32_t>(std::max<size_t>(4, (256 * 1024 / (k * sizeof(float))) / 4 * 4));
+  for (uint32_t c0 = 0; c0 < w.rows; c0 += panel) {
+    const uint32_t c1 = std::min(w.rows, c0 + panel);
+    size_t r = 0;
+    for (; r + 3 <= m; r += 3) row_tile_avx2<3>(x + r * k, k, w, y + r * w.rows, c0, c1);
+    for (; r < m; ++r) row_tile_avx2<1>(x + r * k, k, w, y + r * w.rows, c0, c1);
+  }
+}
+
 }  // namespace
+
+void matmul_invariant(const float* x, size_t m, const Matrix& w, float* y) {
+  if (!cpu_has_avx2()) return matmul_reference(x, m, w, y);  // plain loops are invariant too
+  matmul_invariant_avx2(x, m, w, y);
+}
 
 float dot_f16_reference(const float* q, const uint16_t* k, size_t n) {
   float sum = 0.0f;
@@ -246,20 +304,9 @@ void matmul(MatmulBackend backend, const float* x, size_t m, const Matrix& w, fl
       round_activations_like_llamacpp(w.source_type, x + r * w.cols, w.cols, rounded.data() + r * w.cols);
     x = rounded.data();
   }
-  if (backend == MatmulBackend::reference || getenv("REFM")) return matmul_reference(x, m, w, y);
+  if (backend == MatmulBackend::reference) return matmul_reference(x, m, w, y);
+  if (backend == MatmulBackend::invariant) return matmul_invariant(x, m, w, y);
   if (w.q8_0 && m <= q8_max_rows) return matmul_q8_0(x, m, w, y);
-  static thread_local std::vector<float> pad, pady;
-  if (getenv("PADM")) {
-    size_t P = atoi(getenv("PADM"));
-    size_t mp = (m + P - 1) / P * P;
-    pad.assign(x, x + m * w.cols); pad.resize(mp * w.cols, 0.0f);
-    pady.resize(mp * w.rows);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)mp, static_cast<int>(w.rows),
-              static_cast<int>(w.cols), 1.0f, pad.data(), static_cast<int>(w.cols), w.data, static_cast<int>(w.cols), 0.0f, pady.data(),
-              static_cast<int>(w.rows));
-    std::copy_n(pady.data(), m * w.rows, y);
-    return;
-  }
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m), static_cast<int>(w.rows),
               static_cast<int>(w.cols), 1.0f, x, static_cast<int>(w.cols), w.data, static_cast<int>(w.cols), 0.0f, y,
               static_cast<int>(w.rows));

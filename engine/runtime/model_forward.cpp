@@ -82,9 +82,6 @@ void Model::Impl::attention(const ForwardSequence& seq, size_t first_row, uint32
       for (uint32_t d = 0; d < hd; ++d) qr[d] = fp16_to_fp32(fp32_to_fp16(qh[d]));
       const size_t kv_off = static_cast<size_t>(h / group) * hd;
       std::fill(acc.begin(), acc.end(), uint16_t{0});
-      static const bool f32acc = getenv("ATT32") != nullptr;
-      static thread_local std::vector<float> acc32;
-      acc32.assign(hd, 0.0f);
       float max_score = -std::numeric_limits<float>::infinity();
       float sum = 0.0f;
       for (uint32_t t = 0; t < n_keys; ++t) {
@@ -94,18 +91,16 @@ void Model::Impl::attention(const ForwardSequence& seq, size_t first_row, uint32
         if (s > max_score) {
           old_scale = std::exp(max_score - s);
           max_score = s;
-          if (f32acc) { for (auto& a : acc32) a *= old_scale; } else
           for (auto& a : acc) a = fp32_to_fp16(fp16_to_fp32(a) * old_scale);
         } else {
           weight = std::exp(s - max_score);
         }
-        if (f32acc) { const uint16_t* vv = cache.value(layer, block, t % bt) + kv_off; for (uint32_t d = 0; d < hd; ++d) acc32[d] += fp16_to_fp32(vv[d]) * weight; } else
         mad_f16(acc.data(), cache.value(layer, block, t % bt) + kv_off, weight, hd);
         sum = sum * old_scale + weight;
       }
       float* out = att_out.data() + row * q_dim + static_cast<size_t>(h) * hd;
       const float inv_sum = 1.0f / sum;
-      for (uint32_t d = 0; d < hd; ++d) out[d] = (f32acc ? acc32[d] : fp16_to_fp32(acc[d])) * inv_sum;
+      for (uint32_t d = 0; d < hd; ++d) out[d] = fp16_to_fp32(acc[d]) * inv_sum;
     }
   }
 }

@@ -12,7 +12,7 @@ struct Model::Impl {
   std::shared_ptr<const GgufFile> file;  // keeps the mapping (F32 weights point into it) alive
   ModelConfig config;
   ModelLoadOptions options;
-  MatmulBackend backend = MatmulBackend::blas;
+  MatmulBackend backend = MatmulBackend::invariant;
   LoadReport report;
   detail::Weights weights;
   std::vector<float> inv_freq;  // rope: per rotated pair, frequency incl. scaling factors

@@ -60,6 +60,8 @@ void round_activations_like_llamacpp(GgmlType weight_type, const float* x, size_
 void matmul(MatmulBackend backend, const float* x, size_t m, const Matrix& w, float* y, uint32_t q8_max_rows,
             bool round_like_llamacpp);
 void matmul_reference(const float* x, size_t m, const Matrix& w, float* y);
+// Own AVX2 GEMM whose per-row results do not depend on the other rows of the batch.
+void matmul_invariant(const float* x, size_t m, const Matrix& w, float* y);
 // Q8_0 rows x fp32 vector, exact products summed in fp32 (no activation rounding).
 void matmul_q8_0(const float* x, size_t m, const Matrix& w, float* y);
 void matmul_q8_0_reference(const float* x, size_t m, const Matrix& w, float* y);

@@ -33,7 +33,8 @@ enum class ExprKind {
   Filter,       // object | name(args, kwargs); object null inside a filter block
   Test,         // object is [not] name(args)
   Unary,        // op: "-", "+", "not"
-  Binary,       // op: + - * / // % ** ~ and or == != < <= > >= in notin
+  Binary,       // op: + - * / // % ** ~ and or
+  Compare,      // object ops[0] items[0] ops[1] items[1] ...: Python chains (a < b < c)
   Conditional,  // then_expr if condition else else_expr (else may be null)
 };
 
@@ -49,6 +50,7 @@ struct Expr {
   std::vector<ExprPtr> items;  // list/tuple/dict values, call positional arguments
   std::vector<ExprPtr> keys;   // dict keys
   std::vector<std::pair<std::string, ExprPtr>> kwargs;  // call keyword arguments
+  std::vector<std::string> ops;  // Compare: == != < <= > >= in notin
   bool negated = false;        // Test: `is not`
 
   Expr(ExprKind k, Position p) : kind(k), pos(p) {}

@@ -209,6 +209,15 @@ Value Interpreter::eval_inner(const Expr& expr) {
     }
     case ExprKind::Binary:
       return eval_binary(expr);
+    case ExprKind::Compare: {
+      Value left = eval(*expr.object);
+      for (size_t i = 0; i < expr.ops.size(); ++i) {
+        Value right = eval(*expr.items[i]);
+        if (!truthy(binary_operator(expr.ops[i], left, right))) return Value(false);
+        left = std::move(right);
+      }
+      return Value(true);
+    }
     case ExprKind::Conditional:
       if (truthy(eval(*expr.condition))) return eval(*expr.then_expr);
       if (expr.else_expr) return eval(*expr.else_expr);

@@ -5,7 +5,9 @@
 
 #include <caf/all.hpp>
 
+#include <future>
 #include <stdexcept>
+#include <thread>
 
 namespace tandem::actors {
 namespace {
@@ -35,6 +37,24 @@ TEST(ActorRuntime, ConfigureHookAndNetworkingOption) {
   ActorRuntime runtime(options);
   EXPECT_TRUE(configured);
   EXPECT_TRUE(runtime.system().has_middleman());
+}
+
+TEST(ActorRuntime, ShutdownDoesNotWaitForALiveThreadThatReleasedItself) {
+  ActorRuntime runtime;
+  std::promise<void> spawned, may_exit;
+  std::thread spawner([&] {
+    auto actor = runtime.system().spawn([]() -> caf::behavior { return {[](int x) { return x; }}; });
+    caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
+    ActorRuntime::release_calling_thread();
+    spawned.set_value();
+    may_exit.get_future().wait();
+  });
+  spawned.get_future().wait();
+  auto stopped = std::async(std::launch::async, [&] { runtime.shutdown(); });
+  auto status = stopped.wait_for(std::chrono::seconds(60));
+  may_exit.set_value();  // lets a broken shutdown finish too, so the test ends either way
+  spawner.join();
+  EXPECT_EQ(status, std::future_status::ready) << "shutdown waited for the spawning thread to exit";
 }
 
 }  // namespace

@@ -203,7 +203,13 @@ TEST_F(ServerTest, MetricsCountRequestsByRouteMethodAndStatus) {
   http_request(port_, "GET", "/health");
   http_request(port_, "GET", "/health");
   http_request(port_, "GET", "/no/such/path");
-  auto text = serialize_metrics(*registry);
+  // A request is counted after its response is written, so the client may be a moment ahead.
+  std::string text;
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    text = serialize_metrics(*registry);
+    if (text.find(R"(route="unmatched",status="404"} 1)") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   EXPECT_NE(text.find(R"(tandem_http_requests_total{method="GET",route="/health",status="200"} 2)"),
             std::string::npos)
       << text;

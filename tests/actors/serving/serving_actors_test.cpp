@@ -38,6 +38,8 @@ TEST(RouterActor, RoutesByIdAliasAndCaseInsensitiveName) {
   ActorRuntime runtime;
   auto actor = spawn_router_actor(runtime.system(), {served("stories260K", {"tiny", "default"}),
                                                      served("qwen-small", {})});
+  runtime.track(actor);  // a server-lifetime actor: shutdown() must tell it to exit
+  runtime.track(actor);  // server-lifetime actor: shutdown() ends it
   EXPECT_EQ(ask_now<RouteResult>(runtime, actor, route_atom::value, std::string("stories260K")).model->id,
             "stories260K");
   EXPECT_EQ(ask_now<RouteResult>(runtime, actor, route_atom::value, std::string("tiny")).model->id,

@@ -134,6 +134,27 @@ TEST(CorruptGguf, HugeArrayCountsAreCheckedBeforeAllocating) {
   EXPECT_THAT(parse_error(inner), AllOf(HasSubstr("element 0"), HasSubstr("string length 8589934592")));
 }
 
+// Plausible counts (the bytes are there) but more elements than any vocabulary: rejected before
+// the ~56 bytes of memory each parsed element costs are spent.
+TEST(CorruptGguf, MetadataElementBudget) {
+  GgufWriter w;
+  w.add_uint8("big", 0);  // becomes the array below
+  auto bytes = w.to_bytes();
+  const size_t type_at = value_type_offset(bytes, "big");
+  bytes.resize(type_at);
+  const uint64_t count = (uint64_t{1} << 24) + 1;
+  auto put = [&](auto v) {
+    const auto* p = reinterpret_cast<const uint8_t*>(&v);
+    bytes.insert(bytes.end(), p, p + sizeof v);
+  };
+  put(uint32_t{9});  // ARRAY
+  put(uint32_t{0});  // of UINT8
+  put(count);
+  bytes.resize(bytes.size() + count, 0);
+  EXPECT_THAT(parse_error(bytes), AllOf(HasSubstr("('big'): array count 16777217"),
+                                        HasSubstr("16777216 array elements in total")));
+}
+
 TEST(CorruptGguf, HugeHeaderCounts) {
   auto bytes = small_mixed_file();
   auto tensors = bytes;

@@ -4,6 +4,7 @@
 #include <boost/json.hpp>
 
 #include <fstream>
+#include <ostream>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -14,6 +15,9 @@ struct TemplateCase {
   std::string name;        // gtest-safe name
   boost::json::object spec;
 };
+
+// gtest prints the case name instead of the object's bytes.
+inline void PrintTo(const TemplateCase& c, std::ostream* os) { *os << c.name; }
 
 inline std::vector<TemplateCase> load_template_cases(const std::string& file) {
   std::ifstream in(std::string(TANDEM_SOURCE_DIR) + "/tests/engine/template/" + file);

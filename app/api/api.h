@@ -1,0 +1,69 @@
+// The model-serving API on the local path: loads the GGUF models given with --model, starts a
+// continuous-batching scheduler actor per model and the router actor, and serves
+//   POST /v1/chat/completions, /v1/completions, /v1/messages, /v1/messages/count_tokens
+//   GET  /v1/models, /v1/models/{id}
+// CAF, Beast and the engine stay out of this header: app/server.cpp includes it.
+#pragma once
+
+#include "http/server.h"
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace prometheus {
+class Registry;
+}
+
+namespace tandem::actors {
+class ActorRuntime;
+}
+
+namespace tandem::api {
+
+struct ApiOptions {
+  std::vector<std::string> models;   // GGUF paths
+  std::vector<std::string> aliases;  // aliases[i] becomes the id of models[i]
+  int ctx_size = 4096;               // per sequence; 0 or above the trained context: the model's
+  int parallel = 4;                  // sequences in the batch at once
+  int threads = 1;                   // engine/BLAS threads
+  int max_queue = 64;                // requests waiting for a slot before "overloaded"
+  int batch_tokens = 512;            // token budget of one engine step
+  // How often a queued request hears from the scheduler (Anthropic `ping`, an SSE comment for
+  // OpenAI), which also notices clients that left while queued.
+  std::chrono::milliseconds waiting_heartbeat{2000};
+};
+
+// A model that cannot be loaded (missing file, corrupt GGUF, unsupported architecture...).
+class ModelLoadError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class ApiService {
+ public:
+  // Loads every model and spawns its scheduler and the router in `runtime` (both tracked, so
+  // runtime.shutdown() stops them after the HTTP drain). Throws ModelLoadError naming the file.
+  ApiService(const ApiOptions& options, actors::ActorRuntime& runtime,
+             std::shared_ptr<prometheus::Registry> metrics);
+  ~ApiService();
+  ApiService(const ApiService&) = delete;
+  ApiService& operator=(const ApiService&) = delete;
+
+  void add_routes(http::Router& router) const;
+  // nullopt when a model can serve (what /ready asks), else why not.
+  std::optional<std::string> readiness() const;
+  std::vector<std::string> model_ids() const;
+  // Drops this service's actor handles; call once the HTTP server has stopped (no handler runs
+  // any more) and before the actor runtime shuts down.
+  void release_actors();
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;  // shared with the route handlers
+};
+
+}  // namespace tandem::api

@@ -1,0 +1,229 @@
+// Finding the model, building prompts, mapping requests (see local_generation.h). Running a
+// generation is in generation_run.cpp.
+#include "app/api/local_generation.h"
+
+#include "engine/chat_template.h"
+#include "schemas/errors.h"
+
+#include <boost/json.hpp>
+
+#include <spdlog/spdlog.h>
+
+namespace tandem::api {
+
+namespace json = boost::json;
+
+asio::awaitable<void> respond_error(http::RequestContext& ctx, schemas::Protocol protocol,
+                                    const schemas::ApiError& error, http::Headers headers) {
+  const int status = error.http_status(protocol);
+  std::string body = schemas::render_error(error, protocol);
+  co_await ctx.respond(status, std::move(body), std::move(headers));
+}
+
+schemas::Protocol caller_protocol(const http::RequestContext& ctx) {
+  return ctx.protocol() == http::Protocol::anthropic ? schemas::Protocol::anthropic
+                                                     : schemas::Protocol::openai;
+}
+
+namespace {
+
+std::string join(const std::vector<std::string>& names) {
+  std::string text;
+  for (const auto& name : names) text += (text.empty() ? "" : ", ") + name;
+  return text;
+}
+
+schemas::ApiError unknown_model_error(const std::string& name,
+                                      const std::vector<std::string>& available) {
+  std::string message = "The model '" + name + "' does not exist or is not served here";
+  message += available.empty() ? "; no model is loaded" : "; available models: " + join(available);
+  return schemas::make_error(schemas::ErrorKind::model_not_found, std::move(message), "model");
+}
+
+}  // namespace
+
+asio::awaitable<std::shared_ptr<const actors::ServedModel>> find_model(
+    ApiState& api, http::RequestContext& ctx, schemas::Protocol protocol, const std::string& name) {
+  std::optional<actors::RouteResult> routed;
+  std::string failure;
+  try {
+    auto operation = actors::ask<actors::RouteResult>(*api.runtime, api.router, api.ask_timeout,
+                                                      actors::route_atom::value, name);
+    routed = co_await std::move(operation);
+  } catch (const std::exception& e) {
+    failure = e.what();
+  }
+  if (!routed) {
+    spdlog::error("{}router did not answer: {}", ctx.log_prefix(), failure);
+    auto error = schemas::make_error(schemas::ErrorKind::api_error,
+                                     "the model router did not answer: " + failure);
+    co_await respond_error(ctx, protocol, error);
+    co_return nullptr;
+  }
+  if (!routed->model) {
+    co_await respond_error(ctx, protocol, unknown_model_error(name, routed->available));
+    co_return nullptr;
+  }
+  co_return routed->model;
+}
+
+// ---------------------------------------------------------------- chat prompts
+
+namespace {
+
+// The role names chat templates know: OpenAI's `developer` is a system message to them.
+std::string template_role(schemas::Role role) {
+  if (role == schemas::Role::developer) return "system";
+  return std::string(schemas::role_name(role));
+}
+
+json::value tool_arguments(const std::string& arguments) {
+  boost::system::error_code ec;
+  auto parsed = json::parse(arguments, ec);
+  if (!ec && parsed.is_object()) return parsed;
+  return json::value(arguments);
+}
+
+// Messages as Hugging Face chat templates take them: {role, content[, tool_calls]} with text
+// content; Anthropic tool_result blocks become `tool` messages.
+schemas::Result<json::array> template_messages(const schemas::InternalRequest& request) {
+  json::array messages;
+  if (!request.system.empty()) {
+    json::object system;
+    system["role"] = "system";
+    system["content"] = request.system;
+    messages.push_back(std::move(system));
+  }
+  for (size_t i = 0; i < request.messages.size(); ++i) {
+    const auto& message = request.messages[i];
+    std::string text;
+    json::array tool_calls;
+    std::vector<json::object> tool_results;
+    for (const auto& part : message.content) {
+      if (const auto* t = std::get_if<schemas::TextPart>(&part)) {
+        text += t->text;
+      } else if (std::holds_alternative<schemas::ImagePart>(part)) {
+        return schemas::invalid_field("messages[" + std::to_string(i) + "].content",
+                                      "images are not supported by local text models");
+      } else if (const auto* call = std::get_if<schemas::ToolCallPart>(&part)) {
+        json::object function;
+        function["name"] = call->name;
+        function["arguments"] = tool_arguments(call->arguments);
+        json::object entry;
+        entry["id"] = call->id;
+        entry["type"] = "function";
+        entry["function"] = std::move(function);
+        tool_calls.push_back(std::move(entry));
+      } else if (const auto* result = std::get_if<schemas::ToolResultPart>(&part)) {
+        json::object tool;
+        tool["role"] = "tool";
+        tool["tool_call_id"] = result->tool_call_id;
+        tool["content"] = result->text;
+        tool_results.push_back(std::move(tool));
+      }
+      // Thinking blocks sent back by Anthropic clients are not part of the prompt.
+    }
+    for (auto& tool : tool_results) messages.push_back(std::move(tool));
+    if (!tool_results.empty() && text.empty()) continue;
+    json::object entry;
+    entry["role"] = tool_results.empty() ? template_role(message.role) : "user";
+    entry["content"] = text;
+    if (!message.name.empty()) entry["name"] = message.name;
+    if (!tool_calls.empty()) entry["tool_calls"] = std::move(tool_calls);
+    messages.push_back(std::move(entry));
+  }
+  return messages;
+}
+
+json::value template_tools(const schemas::InternalRequest& request) {
+  if (request.tools.empty()) return nullptr;
+  json::array tools;
+  for (const auto& tool : request.tools) {
+    json::object function;
+    function["name"] = tool.name;
+    if (!tool.description.empty()) function["description"] = tool.description;
+    function["parameters"] = tool.parameters.is_null() ? json::value(json::object()) : tool.parameters;
+    json::object entry;
+    entry["type"] = "function";
+    entry["function"] = std::move(function);
+    tools.push_back(std::move(entry));
+  }
+  return tools;
+}
+
+}  // namespace
+
+schemas::Result<std::vector<engine::TokenId>> chat_prompt_tokens(
+    const actors::LocalModel& model, const schemas::InternalRequest& request) {
+  auto messages = template_messages(request);
+  if (!messages) return messages.error();
+  engine::ChatTemplateInput input;
+  input.messages = std::move(*messages);
+  input.tools = template_tools(request);
+  input.add_generation_prompt = true;
+  input.bos_token = model.bos_token;
+  input.eos_token = model.eos_token;
+  std::string prompt;
+  try {
+    prompt = model.chat_template->render(input);
+  } catch (const engine::TemplateError& e) {
+    // The template's own message (e.g. "Conversation roles must alternate user/assistant").
+    return schemas::make_error(schemas::ErrorKind::invalid_request,
+                               std::string("the model's chat template refused the conversation: ") +
+                                   e.what(),
+                               "messages");
+  }
+  const auto& tokenizer = *model.tokenizer;
+  // Templates that print the BOS text themselves must not get a second BOS.
+  const bool template_has_bos = !model.bos_token.empty() && prompt.starts_with(model.bos_token);
+  return tokenizer.encode(prompt, tokenizer.add_bos_default() && !template_has_bos, true);
+}
+
+std::optional<schemas::ApiError> unsupported_options(const schemas::InternalRequest& request) {
+  if (request.sampling.n != 1) {
+    return schemas::invalid_field("n", "only n=1 is supported by local models (got " +
+                                           std::to_string(request.sampling.n) + ")");
+  }
+  if (request.prompts.size() > 1) {
+    return schemas::invalid_field("prompt", "only one prompt per request is supported by local "
+                                            "models (got " + std::to_string(request.prompts.size()) +
+                                            "); send one request per prompt");
+  }
+  return std::nullopt;
+}
+
+actors::GenerationRequest generation_request(const schemas::InternalRequest& request,
+                                             std::vector<engine::TokenId> prompt,
+                                             uint32_t context_size, const std::string& request_id) {
+  actors::GenerationRequest out;
+  const auto& s = request.sampling;
+  out.sampling.temperature = static_cast<float>(s.temperature.value_or(1.0));
+  if (s.top_p) out.sampling.top_p = static_cast<float>(*s.top_p);
+  if (s.top_k) out.sampling.top_k = static_cast<int32_t>(*s.top_k);
+  if (s.presence_penalty) out.sampling.presence_penalty = static_cast<float>(*s.presence_penalty);
+  if (s.frequency_penalty) out.sampling.frequency_penalty = static_cast<float>(*s.frequency_penalty);
+  if (s.seed) out.sampling.seed = static_cast<uint64_t>(*s.seed);
+  out.sampling.top_logprobs = s.logprobs ? static_cast<int32_t>(s.top_logprobs) : 0;
+  out.stop_strings = request.stop;
+  if (request.max_tokens) {
+    out.max_tokens = static_cast<uint32_t>(std::min<int64_t>(*request.max_tokens, UINT32_MAX));
+  } else {
+    // At least 1, so a prompt that fills the context is refused by the scheduler naming the limit.
+    out.max_tokens = prompt.size() < context_size ? static_cast<uint32_t>(context_size - prompt.size()) : 1;
+  }
+  out.prompt = std::move(prompt);
+  out.request_id = request_id;
+  return out;
+}
+
+std::vector<std::string> token_pieces(const engine::Tokenizer& tokenizer,
+                                      const std::vector<engine::TokenId>& tokens) {
+  std::vector<std::string> pieces;
+  pieces.reserve(tokens.size());
+  engine::IncrementalDetokenizer detokenizer(tokenizer, false, true);
+  for (auto token : tokens) pieces.push_back(detokenizer.push(token));
+  if (!pieces.empty()) pieces.back() += detokenizer.flush();
+  return pieces;
+}
+
+}  // namespace tandem::api

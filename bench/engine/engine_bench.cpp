@@ -1,0 +1,148 @@
+// Engine step throughput on the bench-110M shape (llama, dim 768, 12 layers, 12 heads, ff 2048,
+// vocab 32000), F32 and Q8_0: decode steps at batch 1/4/16/64 and a 512-token prefill.
+// TANDEM_BENCH_THREADS sets the OpenBLAS threads (default 1; only the blas backend uses them).
+#include "engine/engine.h"
+#include "engine/gguf_writer.h"
+#include "engine/model_config.h"
+
+#include <benchmark/benchmark.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <memory>
+
+namespace {
+
+using namespace tandem::engine;
+
+std::string model_path(GgmlType type) {
+  std::filesystem::create_directories(TANDEM_BENCH_MODEL_DIR);
+  std::string path = std::string(TANDEM_BENCH_MODEL_DIR) + "/bench-110M-" + std::string(ggml_type_name(type)) + ".gguf";
+  if (!std::filesystem::exists(path)) {
+    SynthModelSpec spec;
+    spec.name = "bench-110M";
+    spec.dim = 768;
+    spec.layers = 12;
+    spec.heads = 12;
+    spec.kv_heads = 12;
+    spec.ff = 2048;
+    spec.vocab = 32000;
+    spec.context = 2048;
+    spec.type = type;
+    spec.seed = 110;
+    write_synthetic_model(spec, path + ".tmp");
+    std::filesystem::rename(path + ".tmp", path);
+  }
+  return path;
+}
+
+enum Variant { kInvariant = 0, kBlas = 1, kInvariantQ8Fast = 2 };
+
+struct Loaded {
+  std::shared_ptr<const GgufFile> file;
+  std::unique_ptr<Model> model;
+};
+
+Model& model_for(GgmlType type, Variant variant) {
+  static std::map<std::pair<int, int>, Loaded> cache;
+  auto key = std::make_pair(static_cast<int>(type), static_cast<int>(variant));
+  auto it = cache.find(key);
+  if (it != cache.end()) return *it->second.model;
+  Loaded loaded;
+  loaded.file = std::make_shared<const GgufFile>(GgufFile::open(model_path(type)));
+  ModelLoadOptions options;
+  const char* threads = std::getenv("TANDEM_BENCH_THREADS");
+  options.threads = threads ? std::atoi(threads) : 1;
+  options.backend = variant == kBlas ? MatmulBackend::blas : MatmulBackend::invariant;
+  options.q8_fast_path_max_rows = variant == kInvariantQ8Fast ? 4 : 0;
+  loaded.model = Model::load(loaded.file, read_model_config(*loaded.file), options);
+  Model& model = *loaded.model;
+  cache.emplace(key, std::move(loaded));
+  return model;
+}
+
+SequenceRequest request(size_t prompt_tokens, uint32_t max_tokens, int salt) {
+  SequenceRequest r;
+  for (size_t i = 0; i < prompt_tokens; ++i) r.prompt.push_back(static_cast<TokenId>(1 + (i * 131 + salt * 17) % 31000));
+  r.max_tokens = max_tokens;
+  r.sampling.temperature = 0.0f;
+  r.ignore_eos = true;
+  return r;
+}
+
+void set_counters(benchmark::State& state, double tokens, double flops) {
+  state.counters["tokens/s"] = benchmark::Counter(tokens, benchmark::Counter::kIsRate);
+  state.counters["GFLOP/s"] = benchmark::Counter(flops / 1e9, benchmark::Counter::kIsRate);
+}
+
+// One decode step for `batch` running sequences (32-token prompts, contexts ~32..300).
+void BM_Decode(benchmark::State& state, GgmlType type, Variant variant) {
+  const size_t batch = static_cast<size_t>(state.range(0));
+  Model& model = model_for(type, variant);
+  Engine engine(model, nullptr, {static_cast<uint32_t>(batch * 320 + 64), 16, 2048});
+  int salt = 0;
+  auto refill = [&] {
+    while (engine.stats().running + engine.stats().waiting_prefill < batch)
+      engine.add(request(32, 256, salt++));
+    while (engine.stats().waiting_prefill > 0) engine.step(4096);
+  };
+  refill();
+  double tokens = 0, flops = 0;
+  for (auto _ : state) {
+    if (engine.stats().running < batch) {
+      state.PauseTiming();
+      refill();
+      state.ResumeTiming();
+    }
+    auto events = engine.step(batch);
+    tokens += static_cast<double>(events.size());
+    flops += static_cast<double>(events.size()) * model.flops_per_token(160);
+  }
+  set_counters(state, tokens, flops);
+}
+
+// A 512-token prompt processed in one step.
+void BM_Prefill512(benchmark::State& state, GgmlType type, Variant variant) {
+  Model& model = model_for(type, variant);
+  Engine engine(model, nullptr, {1024, 16, 2048});
+  double tokens = 0, flops = 0;
+  int salt = 0;
+  for (auto _ : state) {
+    engine.add(request(512, 1, salt++));
+    engine.step(512);
+    tokens += 512;
+    flops += 512 * model.flops_per_token(256);
+  }
+  set_counters(state, tokens, flops);
+}
+
+void register_all() {
+  struct Named {
+    const char* name;
+    GgmlType type;
+    Variant variant;
+  };
+  const Named variants[] = {
+      {"F32/invariant", GgmlType::F32, kInvariant},   {"F32/blas", GgmlType::F32, kBlas},
+      {"Q8_0/invariant", GgmlType::Q8_0, kInvariant}, {"Q8_0/blas", GgmlType::Q8_0, kBlas},
+      {"Q8_0/q8fast", GgmlType::Q8_0, kInvariantQ8Fast},
+  };
+  for (const auto& v : variants) {
+    benchmark::RegisterBenchmark((std::string("Decode/") + v.name).c_str(), BM_Decode, v.type, v.variant)
+        ->Arg(1)->Arg(4)->Arg(16)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime();
+    benchmark::RegisterBenchmark((std::string("Prefill512/") + v.name).c_str(), BM_Prefill512, v.type, v.variant)
+        ->Unit(benchmark::kMillisecond)->UseRealTime();
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  register_all();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
