@@ -228,7 +228,7 @@ void ServerConfigOptions::bind_fields(CLI::App& app) {
   int_option("threads", "-t,--threads", &AppConfig::threads, "Engine/BLAS threads", 1, 1024)
       ->group(model);
   int_option("max_queue", "--max-queue", &AppConfig::max_queue,
-             "Requests that may wait for a free sequence before 503", 0, 1'000'000)
+             "Requests that may wait for a free sequence before 429/529 (overloaded)", 0, 1'000'000)
       ->group(model);
   int_option("batch_tokens", "--batch-tokens", &AppConfig::batch_tokens,
              "Token budget of one engine step", 1, 1 << 20)
@@ -261,10 +261,14 @@ void ServerConfigOptions::bind_fields(CLI::App& app) {
       });
   seconds_option("read_timeout", "--read-timeout", &AppConfig::read_timeout,
                  "Seconds to receive a whole request; a stalled client gets 408");
+  seconds_option("queue_heartbeat", "--queue-heartbeat", &AppConfig::queue_heartbeat,
+                 "Seconds between keep-alive pings (Anthropic `ping`, an SSE comment for OpenAI) "
+                 "to a streaming request waiting in the queue");
   seconds_option("drain_timeout", "--drain-timeout", &AppConfig::drain_timeout,
                  "Seconds that in-flight requests may take to finish on SIGINT/SIGTERM");
   for (auto& field : fields_) {
     if (field.key == "read_timeout" || field.key == "drain_timeout") field.option->group(limits);
+    if (field.key == "queue_heartbeat") field.option->group(model);
   }
 
   app.add_option("--config", f.config_file,

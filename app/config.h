@@ -24,8 +24,9 @@ struct AppConfig {
   int ctx_size = 4096;               // 0: the model's trained context
   int parallel = 4;                  // sequences decoded together (slots)
   int threads;                       // engine / BLAS threads; default: all cores
-  int max_queue = 64;                // requests waiting for a slot before 503
+  int max_queue = 64;                // requests waiting for a slot before 429/529
   int batch_tokens = 512;            // token budget per engine step
+  double queue_heartbeat = 2;        // seconds between pings to a queued streaming request
   // Runtime
   int io_threads = 1;     // HTTP I/O threads; all I/O is async, one is plenty on 2 cores
   int actor_threads = 2;  // CAF scheduler workers

@@ -46,6 +46,8 @@ static api::ApiOptions api_options(const AppConfig& config) {
   options.threads = config.threads;
   options.max_queue = config.max_queue;
   options.batch_tokens = config.batch_tokens;
+  options.waiting_heartbeat =
+      std::chrono::milliseconds(static_cast<long long>(config.queue_heartbeat * 1000));
   return options;
 }
 #endif

@@ -24,24 +24,34 @@ enum class MatmulBackend {
 };
 
 struct ModelLoadOptions {
-  // OpenBLAS threads, set once at load. On a 2-core machine that also serves HTTP, 2 BLAS
-  // threads on small matrices (M <= 8) collapse when the other core is busy: choose deliberately.
+  // Threads for the matmuls (the step thread plus threads - 1 pool workers) and for OpenBLAS,
+  // set at load for the whole process (see set_compute_threads). Results do not depend on it.
+  // On 2 cores that also serve HTTP, 2 is fastest (bench/engine): tasks are claimed dynamically,
+  // so a busy second core slows a step down instead of collapsing it.
   int threads = 1;
   MatmulBackend backend = MatmulBackend::invariant;
   // Keep Q8_0 weights quantized as well and use an int8 x fp32 kernel for batches of at most
   // this many rows (decode at low concurrency is memory-bound). 0 disables the fast path.
   uint32_t q8_fast_path_max_rows = 0;
+  // Keep Q8_0 matrices quantized only (no F32 copy): every matmul on them is int8 x int8 with
+  // the activations quantized to Q8_0 like llama.cpp; reads ~1.06 bytes per weight instead of 4.
+  // false: dequantize to F32 at load (q8_fast_path_max_rows then picks the int8 kernel by size).
+  bool keep_quantized = true;
   // Round activations before each matmul the way llama.cpp's CPU backend does (to Q8_0 / Q8_K /
   // fp16 by weight type) so quantized models agree with llama.cpp; F32 weights are unaffected.
   bool llamacpp_activation_rounding = true;
 };
+
+// The matmul thread pool is one per process, like OpenBLAS's thread count: Model::load sets it
+// from ModelLoadOptions::threads; this changes it (call it between forward passes).
+void set_compute_threads(int threads);
 
 // What loading cost, for the load log.
 struct LoadReport {
   uint64_t file_bytes = 0;          // tensor data in the file
   uint64_t mapped_f32_bytes = 0;    // F32 tensors used in place from the mapping
   uint64_t dequantized_bytes = 0;   // F32 copies made of F16/BF16/quantized tensors
-  uint64_t quantized_kept_bytes = 0;  // quantized tensors also used directly (fast path)
+  uint64_t quantized_kept_bytes = 0;  // quantized tensors used directly by the int8 kernel
   uint64_t n_params = 0;
   std::string summary() const;  // one line, human-readable
 };

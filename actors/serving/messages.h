@@ -4,7 +4,6 @@
 #pragma once
 
 #include "actors/event_stream.h"
-#include "actors/serving/local_model.h"
 #include "actors/serving/scheduler.h"
 
 #include <caf/all.hpp>
@@ -13,6 +12,10 @@
 #include <memory>
 #include <string>
 #include <vector>
+
+namespace tandem::engine {
+class LoadedModel;
+}
 
 namespace tandem::actors {
 
@@ -29,7 +32,7 @@ struct ServedModel {
   std::string path;                  // the GGUF it was loaded from
   int64_t created = 0;               // unix seconds (load time)
   uint32_t context_size = 0;
-  std::shared_ptr<const LocalModel> model;
+  std::shared_ptr<const engine::LoadedModel> model;
   caf::actor scheduler;
 };
 

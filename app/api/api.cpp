@@ -4,6 +4,7 @@
 #include "actors/serving/serving_actors.h"
 #include "app/api/endpoints.h"
 #include "app/api/model_loading.h"
+#include "engine/engine.h"
 
 #include <spdlog/spdlog.h>
 
@@ -44,7 +45,7 @@ std::shared_ptr<const actors::ServedModel> serve_model(const ApiOptions& options
   scheduler_options.max_waiting = static_cast<size_t>(std::max(0, options.max_queue));
   scheduler_options.step_token_budget = static_cast<size_t>(std::max(1, options.batch_tokens));
   scheduler_options.waiting_heartbeat = options.waiting_heartbeat;
-  const uint32_t context = effective_context(options.ctx_size, model->config.context_length);
+  const uint32_t context = effective_context(options.ctx_size, model->config().context_length);
   if (options.ctx_size > 0 && static_cast<uint32_t>(options.ctx_size) > context) {
     spdlog::warn("model {}: --ctx-size {} is above its trained context; using {}", served->id, options.ctx_size,
                  context);
@@ -53,8 +54,8 @@ std::shared_ptr<const actors::ServedModel> serve_model(const ApiOptions& options
   // Every running sequence can hold a full context at once.
   scheduler_options.engine.kv_tokens = context * static_cast<uint32_t>(scheduler_options.max_running);
 
-  auto& weights = *model->weights;
-  const auto* tokenizer = model->tokenizer.get();
+  auto& weights = model->model();
+  const auto* tokenizer = &model->tokenizer();
   auto scheduler = std::make_shared<actors::Scheduler>(weights, tokenizer, scheduler_options,
                                                        actors::make_scheduler_metrics(metrics, served->id), model);
   served->context_size = scheduler->context_size();
@@ -62,7 +63,7 @@ std::shared_ptr<const actors::ServedModel> serve_model(const ApiOptions& options
   served->scheduler = actors::spawn_scheduler_actor(runtime.system(), scheduler);
   runtime.track(served->scheduler);
 
-  const auto& config = model->config;
+  const auto& config = model->config();
   spdlog::info("model {} loaded from {}: {} arch, {} layers, dim {}, vocab {}, context {} (trained {}); {}",
                served->id, path, config.arch_name, config.n_layer, config.n_embd, config.n_vocab,
                served->context_size, config.context_length, weights.load_report().summary());
@@ -70,7 +71,7 @@ std::shared_ptr<const actors::ServedModel> serve_model(const ApiOptions& options
                "tokens, chat template: {}",
                served->id, scheduler_options.max_running, scheduler_options.engine.kv_tokens,
                kv_pool_mib(config, scheduler_options.engine.kv_tokens), scheduler_options.max_waiting,
-               scheduler_options.step_token_budget, model->chat_template_is_fallback ? "ChatML (fallback)" : "the model's");
+               scheduler_options.step_token_budget, model->chat_template_is_fallback() ? "ChatML (fallback)" : "the model's");
   return served;
 }
 

@@ -4,6 +4,7 @@
 // without generating, as OpenAI's legacy API does.
 #include "app/api/endpoints.h"
 
+#include "engine/loaded_model.h"
 #include "schemas/openai.h"
 
 namespace tandem::api {
@@ -11,12 +12,12 @@ namespace tandem::api {
 namespace {
 
 // The prompt's token ids, or the 400 naming the offending entry.
-schemas::Result<std::vector<engine::TokenId>> prompt_tokens(const actors::LocalModel& model,
+schemas::Result<std::vector<engine::TokenId>> prompt_tokens(const engine::LoadedModel& model,
                                                            const schemas::Prompt& prompt) {
-  const auto& tokenizer = *model.tokenizer;
+  const auto& tokenizer = model.tokenizer();
   if (!prompt.is_tokens) {
-    // As llama.cpp's server does: the model's BOS flag, special-token text parsed.
-    auto tokens = tokenizer.encode(prompt.text, tokenizer.add_bos_default(), true);
+    // As `tandem generate --raw` does: the model's BOS flag, special-token text left as text.
+    auto tokens = model.tokenize_text(prompt.text);
     if (tokens.empty()) return schemas::invalid_field("prompt", "must not be empty");
     return tokens;
   }
@@ -67,7 +68,7 @@ asio::awaitable<void> handle_completions(ApiState& api, http::RequestContext& ct
   plan.model = served;
   plan.logprobs = request.sampling.logprobs;
   plan.echo = request.echo;
-  if (plan.echo) plan.prompt_pieces = token_pieces(*served->model->tokenizer, *prompt);
+  if (plan.echo) plan.prompt_pieces = token_pieces(served->model->tokenizer(), *prompt);
   plan.request = generation_request(request, std::move(*prompt), served->context_size, ctx.request_id());
   // The prompt's logprobs come from a teacher-forced pass on the scheduler's thread; scoring
   // also serves max_tokens 0 (nothing to generate).

@@ -2,6 +2,7 @@
 // neutral StreamEvents, and write them as SSE (streaming) or fold them into the complete answer.
 #include "app/api/local_generation.h"
 
+#include "engine/loaded_model.h"
 #include "schemas/anthropic.h"
 #include "schemas/openai.h"
 #include "schemas/sse.h"
@@ -198,7 +199,7 @@ asio::awaitable<void> stream_output(http::RequestContext& ctx, const schemas::In
   auto writer = schemas::make_stream_writer(protocol, request.endpoint, options);
   auto sse = co_await ctx.begin_sse();
   SseRelay relay(sse, *writer);
-  OutputConverter converter(plan, *plan.model->model->tokenizer);
+  OutputConverter converter(plan, plan.model->model->tokenizer());
 
   std::vector<schemas::StreamEvent> events;
   events.push_back(message_start(request, plan));
@@ -252,7 +253,7 @@ asio::awaitable<void> complete_output(http::RequestContext& ctx, const schemas::
                                       const GenerationPlan& plan,
                                       actors::EventReceiver<GenerationEvent>& rx) {
   schemas::ResultBuilder builder;
-  OutputConverter converter(plan, *plan.model->model->tokenizer);
+  OutputConverter converter(plan, plan.model->model->tokenizer());
   builder.add(message_start(request, plan));
   if (plan.echo && !plan.request.score_prompt) builder.add(converter.echo_delta(nullptr));
   std::vector<schemas::StreamEvent> events;

@@ -154,18 +154,12 @@ json::value template_tools(const schemas::InternalRequest& request) {
 }  // namespace
 
 schemas::Result<std::vector<engine::TokenId>> chat_prompt_tokens(
-    const actors::LocalModel& model, const schemas::InternalRequest& request) {
+    const engine::LoadedModel& model, const schemas::InternalRequest& request) {
   auto messages = template_messages(request);
   if (!messages) return messages.error();
-  engine::ChatTemplateInput input;
-  input.messages = std::move(*messages);
-  input.tools = template_tools(request);
-  input.add_generation_prompt = true;
-  input.bos_token = model.bos_token;
-  input.eos_token = model.eos_token;
   std::string prompt;
   try {
-    prompt = model.chat_template->render(input);
+    prompt = model.render_chat(std::move(*messages), template_tools(request), true);
   } catch (const engine::TemplateError& e) {
     // The template's own message (e.g. "Conversation roles must alternate user/assistant").
     return schemas::make_error(schemas::ErrorKind::invalid_request,
@@ -173,10 +167,8 @@ schemas::Result<std::vector<engine::TokenId>> chat_prompt_tokens(
                                    e.what(),
                                "messages");
   }
-  const auto& tokenizer = *model.tokenizer;
-  // Templates that print the BOS text themselves must not get a second BOS.
-  const bool template_has_bos = !model.bos_token.empty() && prompt.starts_with(model.bos_token);
-  return tokenizer.encode(prompt, tokenizer.add_bos_default() && !template_has_bos, true);
+  // Special-token text parsed; BOS unless the template printed it (as `tandem generate` does).
+  return model.tokenize_chat_prompt(prompt);
 }
 
 std::optional<schemas::ApiError> unsupported_options(const schemas::InternalRequest& request) {

@@ -7,6 +7,7 @@
 #include "actors/bridge.h"
 #include "actors/runtime.h"
 #include "actors/serving/messages.h"
+#include "engine/loaded_model.h"
 #include "http/server.h"
 #include "schemas/internal.h"
 
@@ -45,7 +46,7 @@ asio::awaitable<std::shared_ptr<const actors::ServedModel>> find_model(
 // The chat template's prompt for the request's system + messages (+ tools), tokenized as the
 // model expects (special tokens parsed, BOS added unless the template printed it).
 schemas::Result<std::vector<engine::TokenId>> chat_prompt_tokens(
-    const actors::LocalModel& model, const schemas::InternalRequest& request);
+    const engine::LoadedModel& model, const schemas::InternalRequest& request);
 
 // Refusals common to every generating endpoint (n > 1, ...); nullopt when fine.
 std::optional<schemas::ApiError> unsupported_options(const schemas::InternalRequest& request);

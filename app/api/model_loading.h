@@ -1,7 +1,7 @@
 // Loading the --model files and starting what serves them (internal to app/api).
 #pragma once
 
-#include "actors/serving/local_model.h"
+#include "engine/loaded_model.h"
 #include "app/api/api.h"
 
 #include <memory>
@@ -10,8 +10,8 @@
 namespace tandem::api {
 
 // Maps and validates the GGUF, builds the weights, tokenizer and chat template (ChatML, logged,
-// when the file has none or its template does not parse). Throws ModelLoadError naming the file.
-std::shared_ptr<actors::LocalModel> load_local_model(const std::string& path, int threads);
+// when the file has none). Throws ModelLoadError naming the file.
+std::shared_ptr<engine::LoadedModel> load_local_model(const std::string& path, int threads);
 
 // The name clients use for a model file: its file name without directory and .gguf.
 std::string model_id_from_path(const std::string& path);

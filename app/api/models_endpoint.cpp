@@ -2,6 +2,8 @@
 // when the client sends `anthropic-version` (as the Anthropic SDK always does).
 #include "app/api/endpoints.h"
 
+#include "engine/loaded_model.h"
+
 #include <boost/json.hpp>
 
 #include <ctime>
@@ -34,7 +36,7 @@ json::object anthropic_model(const actors::ServedModel& model) {
   json::object entry;
   entry["type"] = "model";
   entry["id"] = model.id;
-  const auto& name = model.model->config.name;
+  const auto& name = model.model->config().name;
   entry["display_name"] = name.empty() ? model.id : name;
   entry["created_at"] = rfc3339(model.created);
   return entry;

@@ -1,7 +1,8 @@
 // Numeric kernels of the forward pass. Fast paths use AVX2/FMA through function-level target
 // attributes (the library is built for baseline x86-64) and are chosen at run time.
 #include "engine/quant.h"
-#include "engine/runtime/model_internal.h"
+#include "engine/runtime/kernels.h"
+#include "engine/runtime/thread_pool.h"
 
 #include <cblas.h>
 #include <immintrin.h>
@@ -49,9 +50,6 @@ __attribute__((target("avx2,fma"))) void axpy_avx2(float a, const float* x, floa
     _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
   for (; i < n; ++i) y[i] += a * x[i];
 }
-
-constexpr size_t kQ8Block = 32;
-constexpr size_t kQ8BlockBytes = 34;  // fp16 scale + 32 int8
 
 uint16_t read_u16(const uint8_t* p) {
   uint16_t v;
@@ -163,16 +161,26 @@ __attribute__((target("avx2,fma"))) void row_tile_avx2(const float* x, size_t k,
   for (; c < col_end; ++c) tile_avx2<R, 1>(x, k, w.data + static_cast<size_t>(c) * k, k, k, y + c, w.rows);
 }
 
-__attribute__((target("avx2,fma"))) void matmul_invariant_avx2(const float* x, size_t m, const Matrix& w, float* y) {
+__attribute__((target("avx2,fma"))) void panel_avx2(const float* x, size_t m, const Matrix& w, float* y, uint32_t c0,
+                                                    uint32_t c1) {
   const size_t k = w.cols;
-  // Panels of weight rows small enough to stay in L2 while every activation row passes by.
-  const uint32_t panel = static_cast<uint32_t>(std::max<size_t>(4, (256 * 1024 / (k * sizeof(float))) / 4 * 4));
-  for (uint32_t c0 = 0; c0 < w.rows; c0 += panel) {
-    const uint32_t c1 = std::min(w.rows, c0 + panel);
-    size_t r = 0;
-    for (; r + 3 <= m; r += 3) row_tile_avx2<3>(x + r * k, k, w, y + r * w.rows, c0, c1);
-    for (; r < m; ++r) row_tile_avx2<1>(x + r * k, k, w, y + r * w.rows, c0, c1);
-  }
+  size_t r = 0;
+  for (; r + 3 <= m; r += 3) row_tile_avx2<3>(x + r * k, k, w, y + r * w.rows, c0, c1);
+  for (; r < m; ++r) row_tile_avx2<1>(x + r * k, k, w, y + r * w.rows, c0, c1);
+}
+
+// Panels of weight rows small enough to stay in L2 while every activation row passes by, and
+// enough of them to balance the pool's threads; an element's FMA chain is the same in any panel.
+void matmul_invariant_avx2(const float* x, size_t m, const Matrix& w, float* y) {
+  auto pool = compute_pool();
+  const size_t l2_rows = std::max<size_t>(4, 256 * 1024 / (w.cols * sizeof(float)));
+  const size_t balanced = (w.rows + 8 * pool->threads() - 1) / (8 * pool->threads());
+  const uint32_t step = static_cast<uint32_t>(std::max<size_t>(4, (std::min(l2_rows, balanced) + 3) / 4 * 4));
+  const size_t n_tasks = (w.rows + step - 1) / step;
+  pool->parallel_for(n_tasks, [&](size_t t) {
+    const uint32_t c0 = static_cast<uint32_t>(t) * step;
+    panel_avx2(x, m, w, y, c0, std::min(w.rows, c0 + step));
+  });
 }
 
 }  // namespace
@@ -229,9 +237,12 @@ void rmsnorm(float* out, const float* x, const float* weight, size_t n, float ep
 }
 
 void matmul_reference(const float* x, size_t m, const Matrix& w, float* y) {
-  for (size_t r = 0; r < m; ++r)
-    for (uint32_t o = 0; o < w.rows; ++o)
-      y[r * w.rows + o] = dot_reference(x + r * w.cols, w.data + static_cast<size_t>(o) * w.cols, w.cols);
+  std::vector<float> row(w.data ? 0 : w.cols);
+  for (uint32_t o = 0; o < w.rows; ++o) {
+    const float* wr = w.data ? w.data + static_cast<size_t>(o) * w.cols : row.data();
+    if (!w.data) weight_row(w, o, row.data());
+    for (size_t r = 0; r < m; ++r) y[r * w.rows + o] = dot_reference(x + r * w.cols, wr, w.cols);
+  }
 }
 
 void matmul_q8_0_reference(const float* x, size_t m, const Matrix& w, float* y) {
@@ -257,12 +268,12 @@ void matmul_q8_0(const float* x, size_t m, const Matrix& w, float* y) {
 void round_activations_like_llamacpp(GgmlType weight_type, const float* x, size_t n, float* out) {
   switch (weight_type) {
     case GgmlType::Q4_0: case GgmlType::Q4_1: case GgmlType::Q5_0: case GgmlType::Q5_1: case GgmlType::Q8_0:
-      // Q8_0: blocks of 32, scale amax/127 stored as fp16.
+      // Q8_0: blocks of 32, scale amax/127 stored as fp16 (quantize_rows_q8_0's formulas).
       for (size_t b = 0; b < n; b += 32) {
         float amax = 0.0f;
         for (size_t i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(x[b + i]));
-        float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-        float dr = fp16_to_fp32(fp32_to_fp16(d));
+        float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+        float dr = fp16_to_fp32(fp32_to_fp16(amax / 127.0f));
         for (size_t i = 0; i < 32; ++i) out[b + i] = std::nearbyint(x[b + i] * id) * dr;
       }
       return;
@@ -297,6 +308,15 @@ void round_activations_like_llamacpp(GgmlType weight_type, const float* x, size_
 void matmul(MatmulBackend backend, const float* x, size_t m, const Matrix& w, float* y, uint32_t q8_max_rows,
             bool round_like_llamacpp) {
   if (m == 0) return;
+  // Kept-quantized Q8_0: int8 dot products against Q8_0-quantized activations (which is
+  // llama.cpp's rounding, so the flag changes nothing here); the reference is the same
+  // integer block dots in plain loops.
+  if (w.q8_0 && (!w.data || (backend != MatmulBackend::reference && m <= q8_max_rows))) {
+    static thread_local Q8Rows quantized;
+    quantize_rows_q8_0(x, m, w.cols, quantized);
+    if (backend == MatmulBackend::reference) return matmul_q8_0_q8_reference(quantized, m, w, y);
+    return matmul_q8_0_q8(quantized, m, w, y);
+  }
   static thread_local std::vector<float> rounded;
   if (round_like_llamacpp && w.source_type != GgmlType::F32) {
     rounded.resize(m * w.cols);
@@ -304,9 +324,8 @@ void matmul(MatmulBackend backend, const float* x, size_t m, const Matrix& w, fl
       round_activations_like_llamacpp(w.source_type, x + r * w.cols, w.cols, rounded.data() + r * w.cols);
     x = rounded.data();
   }
-  if (backend == MatmulBackend::reference) return matmul_reference(x, m, w, y);
+  if (backend == MatmulBackend::reference || !w.data) return matmul_reference(x, m, w, y);
   if (backend == MatmulBackend::invariant) return matmul_invariant(x, m, w, y);
-  if (w.q8_0 && m <= q8_max_rows) return matmul_q8_0(x, m, w, y);
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m), static_cast<int>(w.rows),
               static_cast<int>(w.cols), 1.0f, x, static_cast<int>(w.cols), w.data, static_cast<int>(w.cols), 0.0f, y,
               static_cast<int>(w.rows));

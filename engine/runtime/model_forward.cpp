@@ -4,8 +4,11 @@
 #include "engine/runtime/model_forward.h"
 #include "engine/quant.h"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -13,6 +16,101 @@
 namespace tandem::engine {
 
 using namespace detail;
+
+// The golden logprobs come from llama.cpp's CPU backend, whose fp16 K/V cache and fp16
+// flash-attention accumulator turn ulp-level differences anywhere upstream into fp16 rounding
+// flips (~5e-4 relative each) that the next layers carry on. So the element-wise pieces below
+// reproduce ggml's AVX2 arithmetic operation for operation, not just the same math.
+namespace {
+
+bool cpu_has_avx2_f16c() {
+  static const bool has =
+      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  return has;
+}
+
+// ggml_vec_dot_f16 as its AVX2 build runs it: four 8-lane FMA accumulators over 32-element steps,
+// reduced (a0 + a2) + (a1 + a3), then low + high half, then two pairwise adds; the tail (all of an
+// 8-wide head) is summed in double. fp16 x fp16 products are exact in fp32.
+float dot_f16_ggml_reference(const uint16_t* a, const uint16_t* b, size_t n) {
+  const size_t np = n & ~size_t(31);
+  float acc[4][8] = {};
+  for (size_t i = 0; i < np; i += 32)
+    for (int j = 0; j < 4; ++j)
+      for (int l = 0; l < 8; ++l)
+        acc[j][l] = std::fma(fp16_to_fp32(a[i + j * 8 + l]), fp16_to_fp32(b[i + j * 8 + l]), acc[j][l]);
+  float r[8], t[4];
+  for (int l = 0; l < 8; ++l) r[l] = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
+  for (int l = 0; l < 4; ++l) t[l] = r[l] + r[l + 4];
+  double sum = (t[0] + t[1]) + (t[2] + t[3]);
+  for (size_t i = np; i < n; ++i) sum += static_cast<double>(fp16_to_fp32(a[i]) * fp16_to_fp32(b[i]));
+  return static_cast<float>(sum);
+}
+
+__attribute__((target("avx2,fma,f16c"))) float dot_f16_ggml_avx2(const uint16_t* a, const uint16_t* b, size_t n) {
+  const size_t np = n & ~size_t(31);
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  for (size_t i = 0; i < np; i += 32)
+    for (int j = 0; j < 4; ++j) {
+      __m256 x = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i + j * 8)));
+      __m256 y = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + i + j * 8)));
+      acc[j] = _mm256_fmadd_ps(x, y, acc[j]);
+    }
+  __m256 r = _mm256_add_ps(_mm256_add_ps(acc[0], acc[2]), _mm256_add_ps(acc[1], acc[3]));
+  __m128 t = _mm_add_ps(_mm256_castps256_ps128(r), _mm256_extractf128_ps(r, 1));
+  t = _mm_hadd_ps(t, t);
+  t = _mm_hadd_ps(t, t);
+  double sum = _mm_cvtss_f32(t);
+  for (size_t i = np; i < n; ++i) sum += static_cast<double>(fp16_to_fp32(a[i]) * fp16_to_fp32(b[i]));
+  return static_cast<float>(sum);
+}
+
+float dot_f16_ggml(const uint16_t* a, const uint16_t* b, size_t n) {
+  return cpu_has_avx2_f16c() ? dot_f16_ggml_avx2(a, b, n) : dot_f16_ggml_reference(a, b, n);
+}
+
+float bits_to_float(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+uint32_t float_to_bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+
+// One lane of ggml's AVX2 ggml_v_expf (a range reduction by 2^n and a degree-5 polynomial, all in
+// FMAs). Lanes are independent, so this gives the vector code's bits.
+float expf_ggml(float x) {
+  const float r = 0x1.8p23f;
+  const float z = std::fma(x, 0x1.715476p+0f, r);
+  const float n = z - r;
+  const float b = std::fma(-n, 0x1.7f7d1cp-20f, std::fma(-n, 0x1.62e4p-1f, x));
+  const uint32_t e = float_to_bits(z) << 23;
+  const float k = bits_to_float(e + float_to_bits(1.0f));
+  const float u = b * b;
+  const float j = std::fma(std::fma(std::fma(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u,
+                                    std::fma(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
+                           u, 0x1.ffffecp-1f * b);
+  if (!(std::fabs(n) > 126.0f)) return std::fma(j, k, k);
+  const uint32_t g = n <= 0.0f ? 0x82000000u : 0u;
+  const float s1 = bits_to_float(g + 0x7f000000u);
+  const float s2 = bits_to_float(e - g);
+  if (std::fabs(n) > 192.0f) return s1 * s1;
+  return std::fma(s2, j, s2) * s1;
+}
+
+// ggml_vec_swiglu_f32: silu(gate) * up, silu(x) = x / (1 + v_expf(0 - x)) in 8-wide groups and
+// libm's expf for the tail.
+void swiglu_ggml(float* gate_out, const float* up, size_t n) {
+  const size_t vec_end = n / 8 * 8;
+  for (size_t i = 0; i < vec_end; ++i) gate_out[i] = gate_out[i] / (1.0f + expf_ggml(0.0f - gate_out[i])) * up[i];
+  for (size_t i = vec_end; i < n; ++i) gate_out[i] = gate_out[i] / (1.0f + std::exp(-gate_out[i])) * up[i];
+}
+
+}  // namespace
 
 void Model::Impl::init_rope() {
   const ModelConfig& c = config;
@@ -45,23 +143,44 @@ void Model::Impl::rope(float* vec, uint32_t n_heads, uint32_t pos) const {
   const uint32_t hd = config.head_dim;
   const uint32_t pairs = config.rope_dims / 2;
   const bool neox = config.rope_style == RopeStyle::neox;
+  const RopeScaling& scaling = config.rope_scaling;
+  // ggml's rope cache: theta starts at pos and is multiplied by base^(-2/n_dims) pair after pair,
+  // all in float. Llama 3 scaling without a rope_freqs tensor has no ggml counterpart: it keeps
+  // the exact per-pair frequencies of init_rope.
+  const bool like_ggml = !(scaling.type == "llama3" && scaling.freq_factors.empty());
+  const float theta_scale = std::pow(config.rope_base, -2.0f / static_cast<float>(config.rope_dims));
+  const float freq_scale = scaling.type == "linear" ? 1.0f / scaling.factor : 1.0f;
+  float theta_ggml = static_cast<float>(pos);
   for (uint32_t i = 0; i < pairs; ++i) {
-    double theta = static_cast<double>(pos) * inv_freq[i];
-    float cos_t = static_cast<float>(std::cos(theta)), sin_t = static_cast<float>(std::sin(theta));
+    float cos_t, sin_t;
+    if (like_ggml) {
+      const float ff = scaling.freq_factors.empty() ? 1.0f : scaling.freq_factors[i];
+      const float theta = freq_scale * (theta_ggml / ff);
+      cos_t = std::cos(theta);
+      sin_t = std::sin(theta);
+      theta_ggml *= theta_scale;
+    } else {
+      const double theta = static_cast<double>(pos) * inv_freq[i];
+      cos_t = static_cast<float>(std::cos(theta));
+      sin_t = static_cast<float>(std::sin(theta));
+    }
     // normal: adjacent pairs (2i, 2i+1); neox: halves (i, i + rope_dims/2)
     const uint32_t a = neox ? i : 2 * i;
     const uint32_t b = neox ? i + pairs : 2 * i + 1;
     for (uint32_t h = 0; h < n_heads; ++h) {
       float* head = vec + static_cast<size_t>(h) * hd;
       float x0 = head[a], x1 = head[b];
-      head[a] = x0 * cos_t - x1 * sin_t;
-      head[b] = x0 * sin_t + x1 * cos_t;
+      // As GCC contracts ggml's rotate_pairs: the x1 products rounded, the x0 ones fused.
+      head[a] = std::fma(cos_t, x0, -(x1 * sin_t));
+      head[b] = std::fma(sin_t, x0, x1 * cos_t);
     }
   }
 }
 
-// Attention with llama.cpp's CPU flash-attention numerics: q rounded to fp16, scores against the
-// fp16 keys, online softmax, and the weighted sum of fp16 values accumulated in fp16.
+// Attention with llama.cpp's CPU flash-attention numerics (flash_attn_ext_f16_one_chunk, what it
+// runs for batches under 64 rows and decodes under 512 cached cells): q rounded to fp16, scores by
+// ggml_vec_dot_f16 against the fp16 keys, online softmax, and the weighted sum of fp16 values
+// accumulated in fp16 (f16(fma(v, w, acc)), rescales f16(acc * ms)).
 void Model::Impl::attention(const ForwardSequence& seq, size_t first_row, uint32_t layer, const KvCache& cache) {
   const ModelConfig& c = config;
   const uint32_t hd = c.head_dim;
@@ -71,22 +190,22 @@ void Model::Impl::attention(const ForwardSequence& seq, size_t first_row, uint32
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   std::vector<uint16_t>& acc = att_acc;
   acc.resize(hd);
-  std::vector<float>& qr = att_q;
-  qr.resize(hd);
+  std::vector<uint16_t>& q16 = att_q16;
+  q16.resize(hd);
 
   for (uint32_t i = 0; i < seq.n_tokens; ++i) {
     const size_t row = first_row + i;
     const uint32_t n_keys = seq.start_pos + i + 1;  // causal: positions 0..pos
     for (uint32_t h = 0; h < c.n_head; ++h) {
       const float* qh = q.data() + row * q_dim + static_cast<size_t>(h) * hd;
-      for (uint32_t d = 0; d < hd; ++d) qr[d] = fp16_to_fp32(fp32_to_fp16(qh[d]));
+      to_f16(qh, q16.data(), hd);
       const size_t kv_off = static_cast<size_t>(h / group) * hd;
       std::fill(acc.begin(), acc.end(), uint16_t{0});
       float max_score = -std::numeric_limits<float>::infinity();
       float sum = 0.0f;
       for (uint32_t t = 0; t < n_keys; ++t) {
         const BlockId block = seq.blocks->blocks[t / bt];
-        const float s = dot_f16(qr.data(), cache.key(layer, block, t % bt) + kv_off, hd) * scale;
+        const float s = dot_f16_ggml(cache.key(layer, block, t % bt) + kv_off, q16.data(), hd) * scale;
         float old_scale = 1.0f, weight = 1.0f;
         if (s > max_score) {
           old_scale = std::exp(max_score - s);
@@ -164,8 +283,14 @@ void Model::Impl::forward(const ForwardBatch& batch, KvCache& cache, std::vector
   grow(hb2, n * c.n_ff);
 
   const Matrix& embd = weights.token_embd;
-  for (size_t r = 0; r < n; ++r)
-    std::copy_n(embd.data + static_cast<size_t>(batch.tokens[r]) * dim, dim, x.data() + r * dim);
+  for (size_t r = 0; r < n; ++r) {
+    const size_t token = static_cast<size_t>(batch.tokens[r]);
+    if (embd.data) {
+      std::copy_n(embd.data + token * dim, dim, x.data() + r * dim);
+    } else {  // a Q8_0 table kept quantized only: get_rows dequantizes the one row
+      dequantize_row(GgmlType::Q8_0, embd.q8_0 + token * ggml_row_bytes(GgmlType::Q8_0, dim), x.data() + r * dim, dim);
+    }
+  }
 
   for (uint32_t l = 0; l < c.n_layer; ++l) {
     const Layer& w = weights.layers[l];
@@ -201,7 +326,7 @@ void Model::Impl::forward(const ForwardBatch& batch, KvCache& cache, std::vector
     for (size_t r = 0; r < n; ++r) rmsnorm(xb.data() + r * dim, x.data() + r * dim, w.ffn_norm.data, dim, c.norm_eps);
     matmul(backend, xb.data(), n, w.w_gate, hb.data(), q8_rows, rounding);
     matmul(backend, xb.data(), n, w.w_up, hb2.data(), q8_rows, rounding);
-    for (size_t i = 0; i < n * c.n_ff; ++i) hb[i] = hb[i] / (1.0f + std::exp(-hb[i])) * hb2[i];  // SwiGLU
+    for (size_t r = 0; r < n; ++r) swiglu_ggml(hb.data() + r * c.n_ff, hb2.data() + r * c.n_ff, c.n_ff);
     matmul(backend, hb.data(), n, w.w_down, xb.data(), q8_rows, rounding);
     add_into(x, xb, n * dim);
   }

@@ -18,8 +18,8 @@ struct Model::Impl {
   std::vector<float> inv_freq;  // rope: per rotated pair, frequency incl. scaling factors
 
   // Scratch, grown on demand and reused between calls.
-  std::vector<float> x, xb, q, k, v, att_out, hb, hb2, att_q, logit_rows;
-  std::vector<uint16_t> att_acc;
+  std::vector<float> x, xb, q, k, v, att_out, hb, hb2, logit_rows;
+  std::vector<uint16_t> att_acc, att_q16;
 
   void init_rope();
   void rope(float* vec, uint32_t n_heads, uint32_t pos) const;

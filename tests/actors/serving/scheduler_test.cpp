@@ -233,5 +233,62 @@ TEST(Scheduler, StopEndsOpenStreamsWithAnError) {
   EXPECT_EQ(scheduler->submit(greedy("Hi", 4), tx2).status, SubmitStatus::shutting_down);
 }
 
+// Scoring (legacy completions' echo + logprobs) runs on the step thread and arrives as one
+// `scored` event ahead of the generated tokens; max_tokens 0 scores without generating.
+TEST(Scheduler, ScoresThePromptBeforeGenerating) {
+  auto request = greedy("Once upon a time", 0);
+  request.score_prompt = true;
+  request.score_top_n = 2;
+  engine::EngineConfig config;
+  config.kv_tokens = 512;
+  engine::Engine reference(*stories().model, stories().tokenizer.get(), config);
+  const auto expected = reference.score(request.prompt, 2);
+
+  for (uint32_t max_tokens : {0u, 5u}) {
+    request.max_tokens = max_tokens;
+    Scheduler scheduler(*stories().model, stories().tokenizer.get(), small_options());
+    auto [tx, rx] = make_event_stream<GenerationEvent>(64);
+    ASSERT_TRUE(scheduler.submit(request, tx).accepted());
+    asio::io_context io;
+    std::vector<GenerationEvent> events;
+    std::string error;
+    asio::co_spawn(
+        io,
+        [&, rx = std::move(rx)]() mutable -> asio::awaitable<void> {
+          try {
+            while (auto event = co_await rx.next()) events.push_back(std::move(*event));
+          } catch (const std::exception& e) {
+            error = e.what();
+          }
+        },
+        asio::detached);
+    io.run();
+    ASSERT_TRUE(error.empty()) << error;
+    ASSERT_GE(events.size(), 2u);
+    ASSERT_EQ(events[0].kind, GenerationEvent::Kind::scored);
+    ASSERT_EQ(events[0].scored.size(), request.prompt.size() - 1);
+    for (size_t i = 0; i < expected.size(); ++i) {
+      EXPECT_EQ(events[0].scored[i].actual_logprob, expected[i].actual_logprob) << i;
+      ASSERT_EQ(events[0].scored[i].top.size(), 2u);
+      EXPECT_EQ(events[0].scored[i].top[0].id, expected[i].top[0].id);
+    }
+    uint32_t generated = 0;
+    for (size_t i = 1; i < events.size(); ++i) {
+      EXPECT_EQ(events[i].kind, GenerationEvent::Kind::output);
+      generated += static_cast<uint32_t>(events[i].output.tokens.size());
+    }
+    EXPECT_TRUE(events.back().output.finished);
+    EXPECT_EQ(events.back().output.prompt_tokens, request.prompt.size());
+    EXPECT_EQ(generated, max_tokens);
+    EXPECT_EQ(scheduler.stats().kv_blocks_used, 0u);
+  }
+}
+
+TEST(Scheduler, MaxTokensZeroWithoutScoringIsInvalid) {
+  Scheduler scheduler(*stories().model, stories().tokenizer.get(), small_options());
+  auto [tx, rx] = make_event_stream<GenerationEvent>(16);
+  EXPECT_EQ(scheduler.submit(greedy("Once upon a time", 0), tx).status, SubmitStatus::invalid);
+}
+
 }  // namespace
 }  // namespace tandem::actors

@@ -28,11 +28,16 @@ std::vector<float> all_logits(Model& model, const std::vector<TokenId>& tokens) 
 }
 
 // ../shared/README.md's tolerance (`readme`) is what an implementation reproducing llama.cpp's
-// rounding bit for bit would reach. We reproduce its fp16 K/V cache, fp16 flash-attention
-// accumulator and activation quantization, but not its summation orders and exp/silu
-// approximations, which the random models (logits amplified by output_norm weights ~13) blow up.
-// So: most entries within `readme`, every entry within `bound`, and the same top token wherever
-// llama.cpp's top-2 margin exceeds 0.2.
+// CPU arithmetic bit for bit would reach. We reproduce its fp16 K/V cache, its flash-attention
+// kernel (fp16 q, ggml_vec_dot_f16's summation order, fp16 accumulator), ggml's rope cache and
+// FMA pattern, its vectorized expf in SwiGLU and its activation quantization; we do not reproduce
+// its matmul summation orders, which it picks by batch shape (tinyBLAS for >= 2 rows, vec_dot
+// for 1 row, so prompt and decode rows differ) while ours must not depend on the batch. Those
+// 1-ulp differences flip fp16/int8 roundings in K, V and the accumulator, and the next layers
+// carry the flips on: swapping only our own summation order (invariant vs reference backend)
+// moves stories260K by as much as its remaining gap to llama.cpp. So: most entries within
+// `readme`, every entry within `bound` (measured max x ~1.5), and the same top token wherever
+// llama.cpp's top-2 margin exceeds 0.2 (no exceptions).
 struct Tolerance {
   float readme;
   float bound;
@@ -77,12 +82,13 @@ void check_teacher_forced(const std::string& model_file, Tolerance tol) {
               100.0 * fraction, tol.readme, max_diff);
 }
 
-// Measured: stories 87% within 1e-3 (max 0.0094), synth F32 53% (max 0.0046), quantized 86-95%
-// within 0.1 (max 0.23), qwen2 F16 100% (max 0.009).
-constexpr Tolerance kStories{1e-3f, 0.015f, 0.65};
-constexpr Tolerance kF32{1e-3f, 0.015f, 0.40};
-constexpr Tolerance kQuant{0.1f, 0.25f, 0.85};
-constexpr Tolerance kF16{0.1f, 0.05f, 1.0};
+// Measured (teacher forcing, one prefill): stories 90% within 1e-3 (max 0.0050), synth F32 55%
+// (max 0.0041), quantized 89-98% within 0.1 (max 0.15-0.25, Q4_K_M the worst), qwen2 F16 100%
+// within 0.1 (max 0.009) — F16 meets the README outright.
+constexpr Tolerance kStories{1e-3f, 0.0075f, 0.85};
+constexpr Tolerance kF32{1e-3f, 0.0075f, 0.50};
+constexpr Tolerance kQuant{0.1f, 0.3f, 0.85};
+constexpr Tolerance kF16{0.1f, 0.015f, 1.0};
 
 TEST(ForwardGolden, Stories260KTeacherForced) { check_teacher_forced("stories260K.gguf", kStories); }
 TEST(ForwardGolden, SynthLlamaF32TeacherForced) { check_teacher_forced("synth-llama-F32.gguf", kF32); }
@@ -151,7 +157,9 @@ TEST(Forward, Q8FastPathMatchesDequantizedWeights) {
   ModelLoadOptions options;
   options.q8_fast_path_max_rows = 4;
   auto fast = load_test_model("synth-llama-Q8_0.gguf", options);
-  auto plain = load_test_model("synth-llama-Q8_0.gguf");
+  ModelLoadOptions dequantize;
+  dequantize.keep_quantized = false;
+  auto plain = load_test_model("synth-llama-Q8_0.gguf", dequantize);
   ASSERT_TRUE(fast.model && plain.model);
   EXPECT_GT(fast.model->load_report().quantized_kept_bytes, 0u);
   std::vector<TokenId> tokens = {1, 450, 4996};  // 3 rows: under the fast-path limit
@@ -176,7 +184,9 @@ TEST(Forward, RejectsTokenOutsideVocabulary) {
 
 TEST(Forward, LoadReportCountsDequantizedWeights) {
   auto f32 = load_test_model("synth-llama-F32.gguf");
-  auto q8 = load_test_model("synth-llama-Q8_0.gguf");
+  ModelLoadOptions dequantize;
+  dequantize.keep_quantized = false;  // by default Q8_0 stays quantized (kernels_test.cpp)
+  auto q8 = load_test_model("synth-llama-Q8_0.gguf", dequantize);
   ASSERT_TRUE(f32.model && q8.model);
   EXPECT_EQ(f32.model->load_report().dequantized_bytes, 0u);
   EXPECT_GT(f32.model->load_report().mapped_f32_bytes, 0u);

@@ -1,0 +1,40 @@
+// Kernels added for the fast paths (the older ones are declared in model_internal.h): the
+// int8 x int8 Q8_0 matmul with llama.cpp's activation quantization, the F32 GEMM split over the
+// compute pool, and weight-row access that works whether a matrix is F32 or kept quantized.
+#pragma once
+
+#include "engine/runtime/model_internal.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace tandem::engine::detail {
+
+constexpr size_t kQ8Block = 32;
+constexpr size_t kQ8BlockBytes = 34;  // fp16 scale + 32 int8
+
+// Activations quantized per 32-block like ggml's quantize_row_q8_0 (x86 path): d = amax / 127
+// stored as fp16, q = round-to-nearest-even(x * 127 / amax).
+struct Q8Rows {
+  std::vector<int8_t> q;  // [rows][cols]
+  std::vector<float> d;   // [rows][cols / 32], the fp16 scale widened
+  size_t cols = 0;
+};
+void quantize_rows_q8_0(const float* x, size_t m, size_t cols, Q8Rows& out);
+
+// Y[m x w.rows] = X * W^T for a Q8_0-kept matrix, X quantized as above: per element the integer
+// dot of each block pair, scaled by d_w * d_x and summed into 8 fp32 lanes in block order, then
+// added across lanes — ggml's AVX2 vec_dot_q8_0_q8_0 order, whichever ISA path runs, so the
+// result depends neither on the batch nor on the thread count.
+void matmul_q8_0_q8(const Q8Rows& x, size_t m, const Matrix& w, float* y);
+// Plain loops doing the same arithmetic in the same order: the fast paths must match it bit for bit.
+void matmul_q8_0_q8_reference(const Q8Rows& x, size_t m, const Matrix& w, float* y);
+const char* q8_kernel_isa();  // "avxvnni", "avx2" or "scalar"
+// For tests: force a lower ISA level (0 scalar, 1 avx2, 2 avxvnni, 3 best available).
+void set_q8_kernel_isa_limit(int level);
+
+// One weight row as F32 (embedding lookups; the reference path for kept-quantized matrices).
+void weight_row(const Matrix& w, uint32_t row, float* out);
+
+}  // namespace tandem::engine::detail

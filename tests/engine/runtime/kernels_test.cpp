@@ -1,0 +1,213 @@
+// The fast matmul paths against their scalar references, and the properties the engine relies
+// on: a row's result does not depend on the rest of the batch nor on the number of threads.
+#include "engine/quant.h"
+#include "engine/runtime/kernels.h"
+#include "engine/runtime/thread_pool.h"
+#include "tests/engine/runtime/golden.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <thread>
+
+namespace tandem::engine::detail {
+namespace {
+
+std::vector<float> random_floats(size_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+// A Q8_0 matrix built with the GGUF writer's quantizer, kept quantized (no F32 copy).
+struct Q8Matrix {
+  std::vector<uint8_t> blocks;
+  Matrix m;
+  Q8Matrix(uint32_t rows, uint32_t cols, uint32_t seed) {
+    auto w = random_floats(size_t(rows) * cols, seed, 0.05f);
+    const size_t row_bytes = ggml_row_bytes(GgmlType::Q8_0, cols);
+    blocks.resize(rows * row_bytes);
+    for (uint32_t r = 0; r < rows; ++r) quantize_row(GgmlType::Q8_0, w.data() + size_t(r) * cols, blocks.data() + r * row_bytes, cols);
+    m.rows = rows;
+    m.cols = cols;
+    m.source_type = GgmlType::Q8_0;
+    m.q8_0 = blocks.data();
+  }
+};
+
+struct ScopedThreads {
+  explicit ScopedThreads(unsigned n) { set_compute_threads(n); }
+  ~ScopedThreads() { set_compute_threads(1); }
+};
+
+struct ScopedIsa {
+  explicit ScopedIsa(int level) { set_q8_kernel_isa_limit(level); }
+  ~ScopedIsa() { set_q8_kernel_isa_limit(3); }
+};
+
+std::vector<float> q8_matmul(const std::vector<float>& x, size_t m, const Matrix& w) {
+  Q8Rows q;
+  quantize_rows_q8_0(x.data(), m, w.cols, q);
+  std::vector<float> y(m * w.rows);
+  matmul_q8_0_q8(q, m, w, y.data());
+  return y;
+}
+
+TEST(ThreadPool, RunsEveryTaskOnceAndToleratesConcurrentCallers) {
+  ThreadPool pool(2);
+  EXPECT_EQ(pool.threads(), 2u);
+  auto check = [&pool] {
+    for (int round = 0; round < 200; ++round) {
+      std::vector<std::atomic<int>> hits(37 + round % 50);
+      pool.parallel_for(hits.size(), [&](size_t t) { hits[t].fetch_add(1); });
+      for (size_t i = 0; i < hits.size(); ++i) ASSERT_EQ(hits[i].load(), 1) << "task " << i;
+    }
+  };
+  std::thread other(check);  // a second caller runs inline when the pool is taken
+  check();
+  other.join();
+}
+
+TEST(Q8Kernel, QuantizedActivationsEqualLlamaCppRounding) {
+  auto x = random_floats(4 * 256, 1);
+  x[5] = 0.0f;
+  std::fill_n(x.begin() + 64, 32, 0.0f);  // an all-zero block: scale 0
+  Q8Rows q;
+  quantize_rows_q8_0(x.data(), 4, 256, q);
+  std::vector<float> rounded(256);
+  for (size_t r = 0; r < 4; ++r) {
+    round_activations_like_llamacpp(GgmlType::Q8_0, x.data() + r * 256, 256, rounded.data());
+    for (size_t i = 0; i < 256; ++i)
+      ASSERT_EQ(float(q.q[r * 256 + i]) * q.d[r * 8 + i / 32], rounded[i]) << "row " << r << " element " << i;
+  }
+}
+
+TEST(Q8Kernel, FastPathsMatchScalarReferenceAndEachOther) {
+  Q8Matrix w(37, 256, 2);  // odd row count: every tile shape and leftover path
+  const size_t m = 7;
+  auto x = random_floats(m * 256, 3);
+  Q8Rows q;
+  quantize_rows_q8_0(x.data(), m, 256, q);
+  std::vector<float> ref(m * w.m.rows);
+  matmul_q8_0_q8_reference(q, m, w.m, ref.data());
+  std::vector<std::vector<float>> results;
+  for (int level = 1; level <= 3; ++level) {
+    ScopedIsa isa(level);
+    results.push_back(q8_matmul(x, m, w.m));
+    // Same integer lanes, same fused multiply-adds, same final adds: the same bits.
+    for (size_t i = 0; i < ref.size(); ++i) ASSERT_EQ(results.back()[i], ref[i]) << q8_kernel_isa() << " " << i;
+  }
+}
+
+TEST(Q8Kernel, RowResultIndependentOfBatchAndThreads) {
+  Q8Matrix w(300, 512, 4);
+  const size_t m = 9;
+  auto x = random_floats(m * 512, 5);
+  auto batched = q8_matmul(x, m, w.m);
+  std::vector<float> two_threads;
+  {
+    ScopedThreads threads(2);
+    two_threads = q8_matmul(x, m, w.m);
+  }
+  EXPECT_EQ(std::memcmp(batched.data(), two_threads.data(), batched.size() * sizeof(float)), 0);
+  for (size_t r = 0; r < m; ++r) {
+    std::vector<float> one(x.begin() + r * 512, x.begin() + (r + 1) * 512);
+    auto alone = q8_matmul(one, 1, w.m);
+    ASSERT_EQ(std::memcmp(alone.data(), batched.data() + r * w.m.rows, w.m.rows * sizeof(float)), 0) << "row " << r;
+  }
+}
+
+TEST(F32Kernel, InvariantGemmMatchesReferenceAcrossBatchesAndThreads) {
+  const uint32_t rows = 203, cols = 200;  // cols not a multiple of 8: the scalar tail too
+  auto wdata = random_floats(size_t(rows) * cols, 6, 0.05f);
+  Matrix w;
+  w.rows = rows;
+  w.cols = cols;
+  w.data = wdata.data();
+  const size_t m = 8;
+  auto x = random_floats(m * cols, 7);
+  std::vector<float> ref(m * rows), one_thread(m * rows), two_threads(m * rows);
+  matmul_reference(x.data(), m, w, ref.data());
+  matmul_invariant(x.data(), m, w, one_thread.data());
+  {
+    ScopedThreads threads(2);
+    matmul_invariant(x.data(), m, w, two_threads.data());
+  }
+  for (size_t i = 0; i < ref.size(); ++i) ASSERT_NEAR(one_thread[i], ref[i], 1e-5f * (1.0f + std::fabs(ref[i]))) << i;
+  EXPECT_EQ(std::memcmp(one_thread.data(), two_threads.data(), ref.size() * sizeof(float)), 0);
+  for (size_t r = 0; r < m; ++r) {
+    std::vector<float> alone(rows);
+    matmul_invariant(x.data() + r * cols, 1, w, alone.data());
+    ASSERT_EQ(std::memcmp(alone.data(), one_thread.data() + r * rows, rows * sizeof(float)), 0) << "row " << r;
+  }
+}
+
+TEST(Q8Kernel, KeptQuantizedMatchesDequantizedWeightsWithRoundedActivations) {
+  // Integer block dots of the quantized values == fp32 dots of their dequantized values.
+  Q8Matrix w(50, 128, 8);
+  std::vector<float> wf(50 * 128);
+  for (uint32_t r = 0; r < 50; ++r) weight_row(w.m, r, wf.data() + r * 128);
+  Matrix dense;
+  dense.rows = 50;
+  dense.cols = 128;
+  dense.data = wf.data();
+  dense.source_type = GgmlType::Q8_0;
+  auto x = random_floats(3 * 128, 9);
+  std::vector<float> ref(3 * 50), fast(3 * 50);
+  matmul(MatmulBackend::reference, x.data(), 3, dense, ref.data(), 0, true);
+  matmul(MatmulBackend::invariant, x.data(), 3, w.m, fast.data(), 0, true);
+  for (size_t i = 0; i < ref.size(); ++i) ASSERT_NEAR(fast[i], ref[i], 1e-5f * (1.0f + std::fabs(ref[i]))) << i;
+}
+
+// Logits of a whole model: 1 and 2 threads give the same bits, for F32 and kept-quantized Q8_0.
+std::vector<float> model_logits(engine::Model& model, const std::vector<TokenId>& tokens) {
+  KvCache cache(model.kv_shape(static_cast<uint32_t>(tokens.size())));
+  BlockTable table;
+  EXPECT_TRUE(cache.reserve(table, tokens.size()));
+  ForwardBatch batch;
+  batch.tokens = tokens;
+  batch.sequences.push_back({&table, 0, static_cast<uint32_t>(tokens.size()), ForwardSequence::Logits::all});
+  std::vector<float> logits;
+  model.forward(batch, cache, logits);
+  return logits;
+}
+
+TEST(ModelThreads, OneAndTwoThreadsGiveBitIdenticalLogits) {
+  for (const char* file : {"synth-llama-F32.gguf", "synth-llama-Q8_0.gguf"}) {
+    ModelLoadOptions options;
+    options.threads = 1;
+    auto m = test::load_test_model(file, options);
+    ASSERT_TRUE(m.model) << file;
+    std::vector<TokenId> tokens = {1, 403, 407, 261, 378, 432, 383, 286, 300};
+    auto one = model_logits(*m.model, tokens);
+    engine::set_compute_threads(2);
+    auto two = model_logits(*m.model, tokens);
+    engine::set_compute_threads(1);
+    ASSERT_EQ(one.size(), two.size());
+    EXPECT_EQ(std::memcmp(one.data(), two.data(), one.size() * sizeof(float)), 0) << file;
+  }
+}
+
+TEST(ModelThreads, KeptQuantizedQ8MatchesDequantizedF32Path) {
+  auto kept = test::load_test_model("synth-llama-Q8_0.gguf");
+  ModelLoadOptions options;
+  options.keep_quantized = false;
+  auto f32 = test::load_test_model("synth-llama-Q8_0.gguf", options);
+  ASSERT_TRUE(kept.model && f32.model);
+  EXPECT_EQ(kept.model->load_report().dequantized_bytes, 0u);
+  EXPECT_GT(kept.model->load_report().quantized_kept_bytes, 0u);
+  std::vector<TokenId> tokens = {1, 450, 4996, 300};
+  auto a = model_logits(*kept.model, tokens);
+  auto b = model_logits(*f32.model, tokens);
+  ASSERT_EQ(a.size(), b.size());
+  // Same rounded activations and weights; only fp32 summation orders differ.
+  for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 2e-2f) << "logit " << i;
+}
+
+}  // namespace
+}  // namespace tandem::engine::detail
