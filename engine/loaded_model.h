@@ -21,8 +21,9 @@ class LoadedModel {
  public:
   using Log = std::function<void(const std::string&)>;
 
-  // Throws GgufError (file, config, tensors, vocabulary) or TemplateError (chat template syntax).
-  // `log` receives one-line notes: memory cost of the weights, chat template fallback.
+  // Throws GgufError (file, config, tensors, vocabulary). A missing or unparsable chat template
+  // falls back to ChatML. `log` receives one-line notes: memory cost of the weights, chat
+  // template fallback (with the parse error).
   static std::unique_ptr<LoadedModel> load(const std::string& path, const ModelLoadOptions& options = {},
                                            const Log& log = {});
 

@@ -57,6 +57,9 @@ asio::awaitable<void> Server::Impl::accept_loop() {
       co_await pause.async_wait(asio::use_awaitable);
       continue;
     }
+    // Responses and SSE events are small writes: Nagle would hold each back for the client's ACK.
+    boost::system::error_code no_delay_ignored;
+    socket.set_option(tcp::no_delay(true), no_delay_ignored);
     std::shared_ptr<Connection> connection;
     {
       std::lock_guard lock(state.mutex);

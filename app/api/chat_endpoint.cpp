@@ -41,6 +41,7 @@ asio::awaitable<void> handle_chat(ApiState& api, http::RequestContext& ctx, sche
   GenerationPlan plan;
   plan.model = served;
   plan.logprobs = request.sampling.logprobs;
+  if (wants_tool_calls(request)) plan.tool_calls = tool_call_format(*served->model);
   plan.request = generation_request(request, std::move(*prompt), served->context_size, ctx.request_id());
   co_await run_generation(api, ctx, request, std::move(plan));
 }

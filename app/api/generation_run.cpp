@@ -13,7 +13,9 @@
 #include <spdlog/spdlog.h>
 
 #include <cmath>
+#include <iterator>
 #include <limits>
+#include <optional>
 
 namespace tandem::api {
 
@@ -32,10 +34,23 @@ schemas::FinishReason finish_reason(engine::FinishReason reason) {
 // Scheduler events -> StreamEvents for one request.
 class OutputConverter {
  public:
-  OutputConverter(const GenerationPlan& plan, const engine::Tokenizer& tokenizer)
-      : plan_(plan), tokenizer_(tokenizer) {}
+  OutputConverter(const GenerationPlan& plan, const engine::Tokenizer& tokenizer, schemas::Protocol protocol)
+      : plan_(plan), tokenizer_(tokenizer) {
+    if (plan.tool_calls != ToolCallFormat::none) tool_calls_.emplace(plan.tool_calls, protocol);
+  }
 
   void convert(GenerationEvent& event, std::vector<schemas::StreamEvent>& out) {
+    const size_t first = out.size();
+    convert_text(event, out);
+    if (!tool_calls_ || out.size() == first) return;
+    std::vector<schemas::StreamEvent> produced(std::make_move_iterator(out.begin() + first),
+                                               std::make_move_iterator(out.end()));
+    out.resize(first);
+    for (auto& e : produced) tool_calls_->add(std::move(e), out);
+  }
+
+ private:
+  void convert_text(GenerationEvent& event, std::vector<schemas::StreamEvent>& out) {
     if (event.kind == GenerationEvent::Kind::scored) {
       out.push_back(echo_delta(&event.scored));
       return;
@@ -71,6 +86,8 @@ class OutputConverter {
     }
   }
 
+
+ public:
   // The echoed prompt; with scores, each token's logprob (the first token has none: null).
   schemas::TextDelta echo_delta(const std::vector<engine::Engine::ScoredPosition>* scored) const {
     schemas::TextDelta delta;
@@ -96,6 +113,7 @@ class OutputConverter {
  private:
   const GenerationPlan& plan_;
   const engine::Tokenizer& tokenizer_;
+  std::optional<ToolCallRewriter> tool_calls_;
 };
 
 struct Refusal {
@@ -199,7 +217,7 @@ asio::awaitable<void> stream_output(http::RequestContext& ctx, const schemas::In
   auto writer = schemas::make_stream_writer(protocol, request.endpoint, options);
   auto sse = co_await ctx.begin_sse();
   SseRelay relay(sse, *writer);
-  OutputConverter converter(plan, plan.model->model->tokenizer());
+  OutputConverter converter(plan, plan.model->model->tokenizer(), request.protocol);
 
   std::vector<schemas::StreamEvent> events;
   events.push_back(message_start(request, plan));
@@ -253,7 +271,7 @@ asio::awaitable<void> complete_output(http::RequestContext& ctx, const schemas::
                                       const GenerationPlan& plan,
                                       actors::EventReceiver<GenerationEvent>& rx) {
   schemas::ResultBuilder builder;
-  OutputConverter converter(plan, plan.model->model->tokenizer());
+  OutputConverter converter(plan, plan.model->model->tokenizer(), request.protocol);
   builder.add(message_start(request, plan));
   if (plan.echo && !plan.request.score_prompt) builder.add(converter.echo_delta(nullptr));
   std::vector<schemas::StreamEvent> events;

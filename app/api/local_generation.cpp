@@ -2,6 +2,8 @@
 // generation is in generation_run.cpp.
 #include "app/api/local_generation.h"
 
+#include "app/api/chat_messages.h"
+
 #include "engine/chat_template.h"
 #include "schemas/errors.h"
 
@@ -69,93 +71,9 @@ asio::awaitable<std::shared_ptr<const actors::ServedModel>> find_model(
 
 // ---------------------------------------------------------------- chat prompts
 
-namespace {
-
-// The role names chat templates know: OpenAI's `developer` is a system message to them.
-std::string template_role(schemas::Role role) {
-  if (role == schemas::Role::developer) return "system";
-  return std::string(schemas::role_name(role));
-}
-
-json::value tool_arguments(const std::string& arguments) {
-  boost::system::error_code ec;
-  auto parsed = json::parse(arguments, ec);
-  if (!ec && parsed.is_object()) return parsed;
-  return json::value(arguments);
-}
-
-// Messages as Hugging Face chat templates take them: {role, content[, tool_calls]} with text
-// content; Anthropic tool_result blocks become `tool` messages.
-schemas::Result<json::array> template_messages(const schemas::InternalRequest& request) {
-  json::array messages;
-  if (!request.system.empty()) {
-    json::object system;
-    system["role"] = "system";
-    system["content"] = request.system;
-    messages.push_back(std::move(system));
-  }
-  for (size_t i = 0; i < request.messages.size(); ++i) {
-    const auto& message = request.messages[i];
-    std::string text;
-    json::array tool_calls;
-    std::vector<json::object> tool_results;
-    for (const auto& part : message.content) {
-      if (const auto* t = std::get_if<schemas::TextPart>(&part)) {
-        text += t->text;
-      } else if (std::holds_alternative<schemas::ImagePart>(part)) {
-        return schemas::invalid_field("messages[" + std::to_string(i) + "].content",
-                                      "images are not supported by local text models");
-      } else if (const auto* call = std::get_if<schemas::ToolCallPart>(&part)) {
-        json::object function;
-        function["name"] = call->name;
-        function["arguments"] = tool_arguments(call->arguments);
-        json::object entry;
-        entry["id"] = call->id;
-        entry["type"] = "function";
-        entry["function"] = std::move(function);
-        tool_calls.push_back(std::move(entry));
-      } else if (const auto* result = std::get_if<schemas::ToolResultPart>(&part)) {
-        json::object tool;
-        tool["role"] = "tool";
-        tool["tool_call_id"] = result->tool_call_id;
-        tool["content"] = result->text;
-        tool_results.push_back(std::move(tool));
-      }
-      // Thinking blocks sent back by Anthropic clients are not part of the prompt.
-    }
-    for (auto& tool : tool_results) messages.push_back(std::move(tool));
-    if (!tool_results.empty() && text.empty()) continue;
-    json::object entry;
-    entry["role"] = tool_results.empty() ? template_role(message.role) : "user";
-    entry["content"] = text;
-    if (!message.name.empty()) entry["name"] = message.name;
-    if (!tool_calls.empty()) entry["tool_calls"] = std::move(tool_calls);
-    messages.push_back(std::move(entry));
-  }
-  return messages;
-}
-
-json::value template_tools(const schemas::InternalRequest& request) {
-  if (request.tools.empty()) return nullptr;
-  json::array tools;
-  for (const auto& tool : request.tools) {
-    json::object function;
-    function["name"] = tool.name;
-    if (!tool.description.empty()) function["description"] = tool.description;
-    function["parameters"] = tool.parameters.is_null() ? json::value(json::object()) : tool.parameters;
-    json::object entry;
-    entry["type"] = "function";
-    entry["function"] = std::move(function);
-    tools.push_back(std::move(entry));
-  }
-  return tools;
-}
-
-}  // namespace
-
 schemas::Result<std::vector<engine::TokenId>> chat_prompt_tokens(
     const engine::LoadedModel& model, const schemas::InternalRequest& request) {
-  auto messages = template_messages(request);
+  auto messages = template_messages(request, tool_call_format(model) == ToolCallFormat::mistral);
   if (!messages) return messages.error();
   std::string prompt;
   try {
@@ -169,6 +87,12 @@ schemas::Result<std::vector<engine::TokenId>> chat_prompt_tokens(
   }
   // Special-token text parsed; BOS unless the template printed it (as `tandem generate` does).
   return model.tokenize_chat_prompt(prompt);
+}
+
+ToolCallFormat tool_call_format(const engine::LoadedModel& model) {
+  if (model.chat_template_is_fallback()) return ToolCallFormat::none;
+  auto source = model.file().get_string("tokenizer.chat_template");
+  return source ? detect_tool_call_format(*source) : ToolCallFormat::none;
 }
 
 std::optional<schemas::ApiError> unsupported_options(const schemas::InternalRequest& request) {

@@ -7,6 +7,7 @@
 #include "actors/bridge.h"
 #include "actors/runtime.h"
 #include "actors/serving/messages.h"
+#include "app/api/tool_calls.h"
 #include "engine/loaded_model.h"
 #include "http/server.h"
 #include "schemas/internal.h"
@@ -48,6 +49,9 @@ asio::awaitable<std::shared_ptr<const actors::ServedModel>> find_model(
 schemas::Result<std::vector<engine::TokenId>> chat_prompt_tokens(
     const engine::LoadedModel& model, const schemas::InternalRequest& request);
 
+// The tool-call syntax `model`'s chat template teaches (none for the ChatML fallback).
+ToolCallFormat tool_call_format(const engine::LoadedModel& model);
+
 // Refusals common to every generating endpoint (n > 1, ...); nullopt when fine.
 std::optional<schemas::ApiError> unsupported_options(const schemas::InternalRequest& request);
 
@@ -65,6 +69,8 @@ struct GenerationPlan {
   // request.score_prompt they get the prompt's logprobs (the first token has none).
   bool echo = false;
   std::vector<std::string> prompt_pieces;
+  // Tool calls are looked for in the output in this syntax (none: the output is all text).
+  ToolCallFormat tool_calls = ToolCallFormat::none;
 };
 
 // The texts of `tokens` as a detokenized prompt shows them: joined they equal decode(tokens).

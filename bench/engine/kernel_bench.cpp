@@ -61,6 +61,67 @@ void BM_MatmulQ8(benchmark::State& state) {
   set_counters(state, m);
 }
 
+// The same matmuls over enough distinct weight copies to overflow the caches (~128 MB of weights,
+// like a whole decode step of bench-110M): what decode at small batch actually pays.
+struct StreamedWeights {
+  static constexpr size_t kBytes = size_t(128) << 20;
+  std::vector<std::vector<float>> f32;
+  std::vector<std::vector<uint8_t>> q8;
+  std::vector<Matrix> dense, quant;
+  StreamedWeights() {
+    const Weights& w = weights();
+    const size_t f32_copies = kBytes / (w.f32.size() * sizeof(float)) + 1, q8_copies = kBytes / w.q8.size() + 1;
+    for (size_t i = 0; i < f32_copies; ++i) f32.push_back(w.f32);
+    for (size_t i = 0; i < q8_copies; ++i) q8.push_back(w.q8);
+    for (auto& copy : f32) {
+      dense.push_back({});
+      dense.back().rows = kRows;
+      dense.back().cols = kCols;
+      dense.back().data = copy.data();
+    }
+    for (auto& copy : q8) {
+      quant.push_back({});
+      quant.back().rows = kRows;
+      quant.back().cols = kCols;
+      quant.back().q8_0 = copy.data();
+      quant.back().source_type = GgmlType::Q8_0;
+    }
+  }
+};
+
+const StreamedWeights& streamed() {
+  static StreamedWeights w;
+  return w;
+}
+
+void BM_StreamF32(benchmark::State& state) {
+  const size_t m = state.range(0);
+  set_compute_threads(static_cast<unsigned>(state.range(1)));
+  const auto& mats = streamed().dense;
+  std::vector<float> x(m * kCols, 0.5f), y(m * kRows);
+  size_t i = 0;
+  for (auto _ : state) matmul_invariant(x.data(), m, mats[i++ % mats.size()], y.data());
+  set_counters(state, m);
+  state.counters["GB/s"] = benchmark::Counter(4.0 * kRows * kCols * state.iterations() / 1e9, benchmark::Counter::kIsRate);
+}
+
+void BM_StreamQ8(benchmark::State& state) {
+  const size_t m = state.range(0);
+  set_compute_threads(static_cast<unsigned>(state.range(1)));
+  set_q8_kernel_isa_limit(static_cast<int>(state.range(2)));
+  state.SetLabel(q8_kernel_isa());
+  const auto& mats = streamed().quant;
+  std::vector<float> x(m * kCols), y(m * kRows);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = float(i % 97) * 0.01f - 0.4f;
+  size_t i = 0;
+  for (auto _ : state) matmul(MatmulBackend::invariant, x.data(), m, mats[i++ % mats.size()], y.data(), 0, true);
+  set_q8_kernel_isa_limit(3);
+  set_counters(state, m);
+  state.counters["GB/s"] = benchmark::Counter(34.0 / 32 * kRows * kCols * state.iterations() / 1e9, benchmark::Counter::kIsRate);
+}
+
+BENCHMARK(BM_StreamF32)->ArgsProduct({{1, 4}, {1, 2}})->ArgNames({"m", "threads"})->UseRealTime();
+BENCHMARK(BM_StreamQ8)->ArgsProduct({{1, 4}, {1, 2}, {2, 3}})->ArgNames({"m", "threads", "isa"})->UseRealTime();
 BENCHMARK(BM_MatmulF32)->ArgsProduct({{1, 4, 16, 64}, {1, 2}})->ArgNames({"m", "threads"});
 BENCHMARK(BM_MatmulQ8)->ArgsProduct({{1, 4, 16, 64}, {1, 2}})->ArgNames({"m", "threads"});
 

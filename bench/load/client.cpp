@@ -117,6 +117,9 @@ asio::awaitable<bool> attempt(Shared& s, Connection& c, const std::string& body,
       co_return false;
     }
     c.open = true;
+    // Small requests: Nagle would delay them behind the server's delayed ACK.
+    beast::error_code no_delay_ignored;
+    c.stream.socket().set_option(tcp::no_delay(true), no_delay_ignored);
   }
 
   http::request<http::string_body> req{http::verb::post, s.path, 11};

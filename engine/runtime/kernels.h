@@ -30,9 +30,20 @@ void quantize_rows_q8_0(const float* x, size_t m, size_t cols, Q8Rows& out);
 void matmul_q8_0_q8(const Q8Rows& x, size_t m, const Matrix& w, float* y);
 // Plain loops doing the same arithmetic in the same order: the fast paths must match it bit for bit.
 void matmul_q8_0_q8_reference(const Q8Rows& x, size_t m, const Matrix& w, float* y);
-const char* q8_kernel_isa();  // "avxvnni", "avx2" or "scalar"
-// For tests: force a lower ISA level (0 scalar, 1 avx2, 2 avxvnni, 3 best available).
+const char* q8_kernel_isa();  // "avx512vnni", "avxvnni", "avx2" or "scalar"
+// For tests: use at most this ISA level (0 scalar, 1 avx2, 2 avxvnni, 3 avx512vnni = best
+// available, the default); a level the CPU lacks falls back to the next one down.
 void set_q8_kernel_isa_limit(int level);
+
+// Attention of one query head (fp32, head_dim values) over positions 0..n_keys-1 of a sequence's
+// paged fp16 K/V (`blocks` its block table, kv_off the head's offset in a cache row), writing the
+// head's output with llama.cpp's flash-attention numerics (scale multiplies the raw scores).
+// The fast path returns false (nothing written) when this CPU or head_dim has none; it must give
+// the reference's bits.
+bool attend_head_f16(const KvCache& cache, uint32_t layer, const BlockId* blocks, uint32_t n_keys, size_t kv_off,
+                     const float* q, uint32_t head_dim, float scale, float* out);
+void attend_head_f16_reference(const KvCache& cache, uint32_t layer, const BlockId* blocks, uint32_t n_keys,
+                               size_t kv_off, const float* q, uint32_t head_dim, float scale, float* out);
 
 // One weight row as F32 (embedding lookups; the reference path for kept-quantized matrices).
 void weight_row(const Matrix& w, uint32_t row, float* out);

@@ -5,7 +5,13 @@
 #include "engine/runtime/kernels.h"
 #include "engine/runtime/thread_pool.h"
 
+// GCC 12's AVX-512 intrinsics start from _mm512_undefined_*() and trip -Wuninitialized once
+// inlined (GCC PR 105593, fixed in 13); the values are fully overwritten.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
+#pragma GCC diagnostic pop
 
 #include <algorithm>
 #include <atomic>
@@ -26,16 +32,37 @@ inline uint16_t read_u16(const uint8_t* p) {
   return v;
 }
 
-int best_isa() {
-  static const int level = [] {
-    if (!(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))) return 0;
-    if (__builtin_cpu_supports("avxvnni")) return 2;
-    return 1;
-  }();
-  return level;
+// A tile's weight rows are adjacent, so tile after tile reads one stream; but each row is short
+// (816 bytes at dim 768), too short for the hardware prefetchers to ramp up per row. So each block
+// step prefetches its share of the next tile plus a margin: the stream stays about one tile + 1 KB
+// ahead of the loads, which doubled decode bandwidth (kernel_bench Stream*: a 1 KB lead was too
+// short, 4-8 KB best).
+size_t prefetch_offset(const Matrix& w, int tile_rows) {
+  return static_cast<size_t>(tile_rows) * (w.cols / kQ8Block) * kQ8BlockBytes + 1024;
+}
+
+// Levels: 0 scalar, 1 AVX2, 2 AVX-VNNI, 3 AVX-512 VNNI (each can be present without the one below
+// it: Zen 4 has AVX-512 VNNI but not AVX-VNNI).
+bool isa_supported(int level) {
+  static const bool avx2 =
+      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  static const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                             __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+                             __builtin_cpu_supports("avx512vnni");
+  static const bool avxvnni = avx2 && __builtin_cpu_supports("avxvnni");
+  switch (level) {
+    case 3: return avx512;
+    case 2: return avxvnni;
+    case 1: return avx2;
+    default: return true;
+  }
 }
 std::atomic<int> g_isa_limit{3};
-int isa() { return std::min(best_isa(), g_isa_limit.load(std::memory_order_relaxed)); }
+int isa() {
+  int level = std::clamp(g_isa_limit.load(std::memory_order_relaxed), 0, 3);
+  while (!isa_supported(level)) --level;
+  return level;
+}
 
 // The int32 lanes of one block pair: lane i = sum of the products of bytes 4i..4i+3 (maddubs
 // then madd and dpbusd group them alike, and the sums are exact, so both give the same lanes).
@@ -47,38 +74,41 @@ int isa() { return std::min(best_isa(), g_isa_limit.load(std::memory_order_relax
     const size_t nb = w.cols / kQ8Block;                                                                 \
     [[maybe_unused]] const __m256i ones = _mm256_set1_epi16(1);                                          \
     __m256 acc[R][C];                                                                                    \
-    for (int r = 0; r < R; ++r)                                                                          \
-      for (int c = 0; c < C; ++c) acc[r][c] = _mm256_setzero_ps();                                       \
+    _Pragma("GCC unroll 8") for (int r = 0; r < R; ++r)                                                                          \
+      _Pragma("GCC unroll 8") for (int c = 0; c < C; ++c) acc[r][c] = _mm256_setzero_ps();                                       \
     const uint8_t* wrow[C];                                                                              \
-    for (int c = 0; c < C; ++c) wrow[c] = q8_row(w, c0 + c);                                             \
+    _Pragma("GCC unroll 8") for (int c = 0; c < C; ++c) wrow[c] = q8_row(w, c0 + c);                                             \
     const int8_t* xrow[R];                                                                               \
     const float* xd[R];                                                                                  \
-    for (int r = 0; r < R; ++r) {                                                                        \
+    _Pragma("GCC unroll 8") for (int r = 0; r < R; ++r) {                                                                        \
       xrow[r] = x.q.data() + (r0 + r) * x.cols;                                                          \
       xd[r] = x.d.data() + (r0 + r) * nb;                                                                \
     }                                                                                                    \
+    const char* ahead = reinterpret_cast<const char*>(wrow[0]) + prefetch_offset(w, C);                  \
     for (size_t b = 0; b < nb; ++b) {                                                                    \
+      /* The tile's rows are adjacent in memory: prefetch that one stream linearly, far ahead. */       \
+      _Pragma("GCC unroll 8") for (int p = 0; p < (C * int(kQ8BlockBytes) + 63) / 64; ++p)              \
+        _mm_prefetch(ahead + b * C * kQ8BlockBytes + 64 * p, _MM_HINT_T0);                               \
       __m256i wq[C], wabs[C];                                                                            \
       float dw[C];                                                                                       \
-      for (int c = 0; c < C; ++c) {                                                                      \
+      _Pragma("GCC unroll 8") for (int c = 0; c < C; ++c) {                                                                      \
         const uint8_t* blk = wrow[c] + b * kQ8BlockBytes;                                                \
-        _mm_prefetch(reinterpret_cast<const char*>(blk) + 512, _MM_HINT_T0);                             \
         dw[c] = _cvtsh_ss(read_u16(blk));                                                                \
         wq[c] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));                           \
         wabs[c] = _mm256_sign_epi8(wq[c], wq[c]);                                                        \
       }                                                                                                  \
-      for (int r = 0; r < R; ++r) {                                                                      \
+      _Pragma("GCC unroll 8") for (int r = 0; r < R; ++r) {                                                                      \
         const __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xrow[r] + b * kQ8Block)); \
         const float dx = xd[r][b];                                                                       \
-        for (int c = 0; c < C; ++c) {                                                                    \
+        _Pragma("GCC unroll 8") for (int c = 0; c < C; ++c) {                                                                    \
           const __m256i xs = _mm256_sign_epi8(xq, wq[c]);                                                \
           const __m256i lanes = LANES;                                                                   \
           acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(dw[c] * dx), _mm256_cvtepi32_ps(lanes), acc[r][c]); \
         }                                                                                                \
       }                                                                                                  \
     }                                                                                                    \
-    for (int r = 0; r < R; ++r)                                                                          \
-      for (int c = 0; c < C; ++c) {                                                                      \
+    _Pragma("GCC unroll 8") for (int r = 0; r < R; ++r)                                                                          \
+      _Pragma("GCC unroll 8") for (int c = 0; c < C; ++c) {                                                                      \
         __m128 v = _mm_add_ps(_mm256_castps256_ps128(acc[r][c]), _mm256_extractf128_ps(acc[r][c], 1));   \
         v = _mm_add_ps(v, _mm_movehl_ps(v, v));                                                          \
         v = _mm_add_ss(v, _mm_movehdup_ps(v));                                                           \
@@ -88,28 +118,103 @@ int isa() { return std::min(best_isa(), g_isa_limit.load(std::memory_order_relax
 
 TANDEM_Q8_TILE(tile_avx2, "avx2,fma,f16c", _mm256_madd_epi16(_mm256_maddubs_epi16(wabs[c], xs), ones))
 TANDEM_Q8_TILE(tile_avxvnni, "avx2,fma,f16c,avxvnni", _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), wabs[c], xs))
+// The odd weight rows left over by the AVX-512 tiles (EVEX-encoded dpbusd: no AVX-VNNI needed).
+TANDEM_Q8_TILE(tile_avx512vl, "avx2,fma,f16c,avx512f,avx512vl,avx512vnni",
+               _mm256_dpbusd_epi32(_mm256_setzero_si256(), wabs[c], xs))
 #undef TANDEM_Q8_TILE
+
+// AVX-512 VNNI: one zmm holds the same block of two adjacent weight rows, so every lane still runs
+// its own chain of one FMA per block (the 256-bit order) while each instruction does two rows.
+// Instead of moving signs around, x is biased to unsigned (x + 128) and the bias's contribution,
+// -128 * (sum of each 4 weights), seeds dpbusd's accumulator: the int32 lanes are the same exact
+// sums, with one dpbusd per (batch row, row pair) and the correction shared by the batch rows.
+template <int R, int P>
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c"))) void tile_avx512(
+    const Q8Rows& x, size_t r0, const Matrix& w, uint32_t c0, float* y, size_t ldy) {
+  const size_t nb = w.cols / kQ8Block;
+  constexpr int C = 2 * P;
+  const uint8_t* wrow[C];
+#pragma GCC unroll 8
+  for (int c = 0; c < C; ++c) wrow[c] = q8_row(w, c0 + c);
+  const int8_t* xrow[R];
+  const float* xd[R];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    xrow[r] = x.q.data() + (r0 + r) * x.cols;
+    xd[r] = x.d.data() + (r0 + r) * nb;
+  }
+  __m512 acc[R][P];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+    for (int p = 0; p < P; ++p) acc[r][p] = _mm512_setzero_ps();
+  const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
+  const char* ahead = reinterpret_cast<const char*>(wrow[0]) + prefetch_offset(w, C);
+  for (size_t b = 0; b < nb; ++b) {
+#pragma GCC unroll 8
+    for (int i = 0; i < (C * int(kQ8BlockBytes) + 63) / 64; ++i)
+      _mm_prefetch(ahead + b * C * kQ8BlockBytes + 64 * i, _MM_HINT_T0);
+    __m512i wq[P], seed[P];
+    __m512 dw[P];
+#pragma GCC unroll 8
+    for (int p = 0; p < P; ++p) {
+      const uint8_t* lo = wrow[2 * p] + b * kQ8BlockBytes;
+      const uint8_t* hi = wrow[2 * p + 1] + b * kQ8BlockBytes;
+      wq[p] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(lo + 2))),
+                                 _mm256_loadu_si256(reinterpret_cast<const __m256i*>(hi + 2)), 1);
+      seed[p] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, wq[p]));
+      dw[p] = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(_cvtsh_ss(read_u16(lo)))),
+                                 _mm256_set1_ps(_cvtsh_ss(read_u16(hi))), 1);
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const __m512i xu = _mm512_xor_si512(
+          _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(xrow[r] + b * kQ8Block))), bias);
+      const __m512 dx = _mm512_set1_ps(xd[r][b]);
+#pragma GCC unroll 8
+      for (int p = 0; p < P; ++p) {
+        const __m512i lanes = _mm512_dpbusd_epi32(seed[p], xu, wq[p]);
+        acc[r][p] = _mm512_fmadd_ps(_mm512_mul_ps(dw[p], dx), _mm512_cvtepi32_ps(lanes), acc[r][p]);
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+    for (int p = 0; p < P; ++p)
+#pragma GCC unroll 2
+      for (int half = 0; half < 2; ++half) {
+        const __m256 a = half ? _mm512_extractf32x8_ps(acc[r][p], 1) : _mm512_castps512_ps256(acc[r][p]);
+        __m128 v = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+        v = _mm_add_ps(v, _mm_movehl_ps(v, v));
+        v = _mm_add_ss(v, _mm_movehdup_ps(v));
+        y[(r0 + r) * ldy + c0 + 2 * p + half] = _mm_cvtss_f32(v);
+      }
+}
 
 using TileFn = void (*)(const Q8Rows&, size_t, const Matrix&, uint32_t, float*, size_t);
 struct TileSet {
-  TileFn r4c2, r1c4, r4c1, r1c1;
+  TileFn r4, r1;        // 4 batch rows x r4_cols weight rows; 1 batch row x r1_cols weight rows
+  uint32_t r4_cols, r1_cols;
+  TileFn r4c1, r1c1;    // the leftover weight rows
 };
 
-const TileSet kAvx2{tile_avx2<4, 2>, tile_avx2<1, 4>, tile_avx2<4, 1>, tile_avx2<1, 1>};
-const TileSet kAvxVnni{tile_avxvnni<4, 2>, tile_avxvnni<1, 4>, tile_avxvnni<4, 1>, tile_avxvnni<1, 1>};
+const TileSet kAvx2{tile_avx2<4, 2>, tile_avx2<1, 4>, 2, 4, tile_avx2<4, 1>, tile_avx2<1, 1>};
+const TileSet kAvxVnni{tile_avxvnni<4, 2>, tile_avxvnni<1, 4>, 2, 4, tile_avxvnni<4, 1>, tile_avxvnni<1, 1>};
+const TileSet kAvx512{tile_avx512<4, 2>, tile_avx512<1, 4>, 4, 8, tile_avx512vl<4, 1>, tile_avx512vl<1, 1>};
 
-// Weight rows [c0, c1) against every batch row: tiles of 4 batch rows x 2 weight rows (the
+// Weight rows [c0, c1) against every batch row: tiles of 4 batch rows x a few weight rows (the
 // weights stay in L1 while the 4 activation rows pass), then the leftovers.
 void panel(const TileSet& t, const Q8Rows& x, size_t m, const Matrix& w, uint32_t c0, uint32_t c1, float* y) {
   size_t r = 0;
   for (; r + 4 <= m; r += 4) {
     uint32_t c = c0;
-    for (; c + 2 <= c1; c += 2) t.r4c2(x, r, w, c, y, w.rows);
+    for (; c + t.r4_cols <= c1; c += t.r4_cols) t.r4(x, r, w, c, y, w.rows);
     for (; c < c1; ++c) t.r4c1(x, r, w, c, y, w.rows);
   }
   for (; r < m; ++r) {
     uint32_t c = c0;
-    for (; c + 4 <= c1; c += 4) t.r1c4(x, r, w, c, y, w.rows);
+    for (; c + t.r1_cols <= c1; c += t.r1_cols) t.r1(x, r, w, c, y, w.rows);
     for (; c < c1; ++c) t.r1c1(x, r, w, c, y, w.rows);
   }
 }
@@ -161,7 +266,7 @@ void matmul_q8_0_q8_reference(const Q8Rows& x, size_t m, const Matrix& w, float*
 void matmul_q8_0_q8(const Q8Rows& x, size_t m, const Matrix& w, float* y) {
   const int level = isa();
   if (level == 0) return matmul_q8_0_q8_reference(x, m, w, y);
-  const TileSet& tiles = level >= 2 ? kAvxVnni : kAvx2;
+  const TileSet& tiles = level >= 3 ? kAvx512 : level == 2 ? kAvxVnni : kAvx2;
   auto pool = compute_pool();
   // Panels small enough to stay in L2 while the batch passes, and enough of them to balance the
   // threads; the split never changes what an element computes.
@@ -178,6 +283,7 @@ void matmul_q8_0_q8(const Q8Rows& x, size_t m, const Matrix& w, float* y) {
 
 const char* q8_kernel_isa() {
   switch (isa()) {
+    case 3: return "avx512vnni";
     case 2: return "avxvnni";
     case 1: return "avx2";
     default: return "scalar";

@@ -15,7 +15,14 @@ std::unique_ptr<LoadedModel> LoadedModel::load(const std::string& path, const Mo
   if (log) log(path + ": " + m->model_->load_report().summary());
 
   if (auto source = m->file_->get_string("tokenizer.chat_template"); source && !source->empty()) {
-    m->template_ = std::make_unique<ChatTemplate>(*source);
+    try {
+      m->template_ = std::make_unique<ChatTemplate>(*source);
+    } catch (const TemplateError& e) {
+      // A template our Jinja subset cannot parse should not make the model unusable.
+      m->template_ = std::make_unique<ChatTemplate>(ChatTemplate::chatml_source());
+      m->template_is_fallback_ = true;
+      if (log) log(path + ": warning: tokenizer.chat_template does not parse (" + e.what() + "); using ChatML");
+    }
   } else {
     m->template_ = std::make_unique<ChatTemplate>(ChatTemplate::chatml_source());
     m->template_is_fallback_ = true;

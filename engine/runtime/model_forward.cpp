@@ -3,6 +3,8 @@
 // sequence (and per row) against that sequence's paged K/V.
 #include "engine/runtime/model_forward.h"
 #include "engine/quant.h"
+#include "engine/runtime/kernels.h"
+#include "engine/runtime/thread_pool.h"
 
 #include <immintrin.h>
 
@@ -22,52 +24,6 @@ using namespace detail;
 // flips (~5e-4 relative each) that the next layers carry on. So the element-wise pieces below
 // reproduce ggml's AVX2 arithmetic operation for operation, not just the same math.
 namespace {
-
-bool cpu_has_avx2_f16c() {
-  static const bool has =
-      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-  return has;
-}
-
-// ggml_vec_dot_f16 as its AVX2 build runs it: four 8-lane FMA accumulators over 32-element steps,
-// reduced (a0 + a2) + (a1 + a3), then low + high half, then two pairwise adds; the tail (all of an
-// 8-wide head) is summed in double. fp16 x fp16 products are exact in fp32.
-float dot_f16_ggml_reference(const uint16_t* a, const uint16_t* b, size_t n) {
-  const size_t np = n & ~size_t(31);
-  float acc[4][8] = {};
-  for (size_t i = 0; i < np; i += 32)
-    for (int j = 0; j < 4; ++j)
-      for (int l = 0; l < 8; ++l)
-        acc[j][l] = std::fma(fp16_to_fp32(a[i + j * 8 + l]), fp16_to_fp32(b[i + j * 8 + l]), acc[j][l]);
-  float r[8], t[4];
-  for (int l = 0; l < 8; ++l) r[l] = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
-  for (int l = 0; l < 4; ++l) t[l] = r[l] + r[l + 4];
-  double sum = (t[0] + t[1]) + (t[2] + t[3]);
-  for (size_t i = np; i < n; ++i) sum += static_cast<double>(fp16_to_fp32(a[i]) * fp16_to_fp32(b[i]));
-  return static_cast<float>(sum);
-}
-
-__attribute__((target("avx2,fma,f16c"))) float dot_f16_ggml_avx2(const uint16_t* a, const uint16_t* b, size_t n) {
-  const size_t np = n & ~size_t(31);
-  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-  for (size_t i = 0; i < np; i += 32)
-    for (int j = 0; j < 4; ++j) {
-      __m256 x = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i + j * 8)));
-      __m256 y = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + i + j * 8)));
-      acc[j] = _mm256_fmadd_ps(x, y, acc[j]);
-    }
-  __m256 r = _mm256_add_ps(_mm256_add_ps(acc[0], acc[2]), _mm256_add_ps(acc[1], acc[3]));
-  __m128 t = _mm_add_ps(_mm256_castps256_ps128(r), _mm256_extractf128_ps(r, 1));
-  t = _mm_hadd_ps(t, t);
-  t = _mm_hadd_ps(t, t);
-  double sum = _mm_cvtss_f32(t);
-  for (size_t i = np; i < n; ++i) sum += static_cast<double>(fp16_to_fp32(a[i]) * fp16_to_fp32(b[i]));
-  return static_cast<float>(sum);
-}
-
-float dot_f16_ggml(const uint16_t* a, const uint16_t* b, size_t n) {
-  return cpu_has_avx2_f16c() ? dot_f16_ggml_avx2(a, b, n) : dot_f16_ggml_reference(a, b, n);
-}
 
 float bits_to_float(uint32_t u) {
   float f;
@@ -180,48 +136,40 @@ void Model::Impl::rope(float* vec, uint32_t n_heads, uint32_t pos) const {
 // Attention with llama.cpp's CPU flash-attention numerics (flash_attn_ext_f16_one_chunk, what it
 // runs for batches under 64 rows and decodes under 512 cached cells): q rounded to fp16, scores by
 // ggml_vec_dot_f16 against the fp16 keys, online softmax, and the weighted sum of fp16 values
-// accumulated in fp16 (f16(fma(v, w, acc)), rescales f16(acc * ms)).
-void Model::Impl::attention(const ForwardSequence& seq, size_t first_row, uint32_t layer, const KvCache& cache) {
+// accumulated in fp16 (f16(fma(v, w, acc)), rescales f16(acc * ms)) — kernels_attention.cpp.
+// Every (row, head) is independent, so they are spread over the compute pool: which thread runs
+// one changes nothing.
+void Model::Impl::attention(const ForwardBatch& batch, uint32_t layer, const KvCache& cache) {
   const ModelConfig& c = config;
   const uint32_t hd = c.head_dim;
   const size_t q_dim = static_cast<size_t>(c.n_head) * hd;
   const uint32_t group = c.n_head / c.n_head_kv;
-  const uint32_t bt = cache.block_tokens();
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  std::vector<uint16_t>& acc = att_acc;
-  acc.resize(hd);
-  std::vector<uint16_t>& q16 = att_q16;
-  q16.resize(hd);
 
-  for (uint32_t i = 0; i < seq.n_tokens; ++i) {
-    const size_t row = first_row + i;
+  auto one_head = [&](const ForwardSequence& seq, size_t row, uint32_t i, uint32_t h) {
     const uint32_t n_keys = seq.start_pos + i + 1;  // causal: positions 0..pos
-    for (uint32_t h = 0; h < c.n_head; ++h) {
-      const float* qh = q.data() + row * q_dim + static_cast<size_t>(h) * hd;
-      to_f16(qh, q16.data(), hd);
-      const size_t kv_off = static_cast<size_t>(h / group) * hd;
-      std::fill(acc.begin(), acc.end(), uint16_t{0});
-      float max_score = -std::numeric_limits<float>::infinity();
-      float sum = 0.0f;
-      for (uint32_t t = 0; t < n_keys; ++t) {
-        const BlockId block = seq.blocks->blocks[t / bt];
-        const float s = dot_f16_ggml(cache.key(layer, block, t % bt) + kv_off, q16.data(), hd) * scale;
-        float old_scale = 1.0f, weight = 1.0f;
-        if (s > max_score) {
-          old_scale = std::exp(max_score - s);
-          max_score = s;
-          for (auto& a : acc) a = fp32_to_fp16(fp16_to_fp32(a) * old_scale);
-        } else {
-          weight = std::exp(s - max_score);
-        }
-        mad_f16(acc.data(), cache.value(layer, block, t % bt) + kv_off, weight, hd);
-        sum = sum * old_scale + weight;
-      }
-      float* out = att_out.data() + row * q_dim + static_cast<size_t>(h) * hd;
-      const float inv_sum = 1.0f / sum;
-      for (uint32_t d = 0; d < hd; ++d) out[d] = fp16_to_fp32(acc[d]) * inv_sum;
+    const float* qh = q.data() + row * q_dim + static_cast<size_t>(h) * hd;
+    const size_t kv_off = static_cast<size_t>(h / group) * hd;
+    float* out = att_out.data() + row * q_dim + static_cast<size_t>(h) * hd;
+    if (backend != MatmulBackend::reference &&
+        attend_head_f16(cache, layer, seq.blocks->blocks.data(), n_keys, kv_off, qh, hd, scale, out))
+      return;
+    attend_head_f16_reference(cache, layer, seq.blocks->blocks.data(), n_keys, kv_off, qh, hd, scale, out);
+  };
+
+  // Work items: (row, head) over the whole batch, in chunks so the pool's task count stays small.
+  att_rows.clear();
+  for (uint32_t s = 0; s < batch.sequences.size(); ++s)
+    for (uint32_t i = 0; i < batch.sequences[s].n_tokens; ++i) att_rows.push_back({s, i});
+  const size_t n_items = att_rows.size() * c.n_head;
+  const size_t n_tasks = std::min<size_t>(n_items, 4096);
+  compute_pool()->parallel_for(n_tasks, [&](size_t task) {
+    for (size_t item = task * n_items / n_tasks; item < (task + 1) * n_items / n_tasks; ++item) {
+      const size_t row = item / c.n_head;
+      const auto [s, i] = att_rows[row];
+      one_head(batch.sequences[s], row, i, static_cast<uint32_t>(item % c.n_head));
     }
-  }
+  });
 }
 
 namespace {
@@ -314,11 +262,7 @@ void Model::Impl::forward(const ForwardBatch& batch, KvCache& cache, std::vector
         to_f16(v.data() + row * kv_dim, cache.value_at(l, *seq.blocks, positions[row]), kv_dim);
       }
     }
-    row = 0;
-    for (const auto& seq : batch.sequences) {
-      attention(seq, row, l, cache);
-      row += seq.n_tokens;
-    }
+    attention(batch, l, cache);
 
     matmul(backend, att_out.data(), n, w.wo, xb.data(), q8_rows, rounding);
     add_into(x, xb, n * dim);

@@ -19,11 +19,14 @@ struct Model::Impl {
 
   // Scratch, grown on demand and reused between calls.
   std::vector<float> x, xb, q, k, v, att_out, hb, hb2, logit_rows;
-  std::vector<uint16_t> att_acc, att_q16;
+  struct AttentionRow {
+    uint32_t sequence, index;  // batch.sequences[sequence], its index-th token
+  };
+  std::vector<AttentionRow> att_rows;
 
   void init_rope();
   void rope(float* vec, uint32_t n_heads, uint32_t pos) const;
-  void attention(const ForwardSequence& seq, size_t first_row, uint32_t layer, const KvCache& cache);
+  void attention(const ForwardBatch& batch, uint32_t layer, const KvCache& cache);
   void forward(const ForwardBatch& batch, KvCache& cache, std::vector<float>& logits);
 };
 

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstring>
@@ -144,6 +145,42 @@ TEST(F32Kernel, InvariantGemmMatchesReferenceAcrossBatchesAndThreads) {
     std::vector<float> alone(rows);
     matmul_invariant(x.data() + r * cols, 1, w, alone.data());
     ASSERT_EQ(std::memcmp(alone.data(), one_thread.data() + r * rows, rows * sizeof(float)), 0) << "row " << r;
+  }
+}
+
+// The register-resident attention loop against the scalar one: same scores, same softmax
+// rescales (scores rise along the sequence, so the running max moves often), same fp16
+// accumulator roundings, across several cache blocks and both supported head sizes.
+TEST(AttentionKernel, FastPathGivesTheReferenceBits) {
+  for (uint32_t head_dim : {64u, 128u}) {
+    KvCacheShape shape;
+    shape.n_layer = 2;
+    shape.n_head_kv = 2;
+    shape.head_dim = head_dim;
+    shape.block_tokens = 16;
+    shape.total_tokens = 256;
+    KvCache cache(shape);
+    BlockTable table;
+    ASSERT_TRUE(cache.reserve(table, 100));
+    std::reverse(table.blocks.begin(), table.blocks.end());  // blocks out of pool order
+    auto keys = random_floats(100 * 2 * head_dim, 11, 0.7f), values = random_floats(100 * 2 * head_dim, 12);
+    for (size_t pos = 0; pos < 100; ++pos)
+      for (size_t i = 0; i < 2 * head_dim; ++i) {
+        keys[pos * 2 * head_dim + i] += 0.02f * float(pos) * (i % 3 == 0 ? 1.0f : 0.0f);  // rising scores
+        cache.key_at(1, table, pos)[i] = fp32_to_fp16(keys[pos * 2 * head_dim + i]);
+        cache.value_at(1, table, pos)[i] = fp32_to_fp16(values[pos * 2 * head_dim + i]);
+      }
+    auto q = random_floats(head_dim, 13);
+    for (size_t i = 0; i < head_dim; i += 3) q[i] = std::fabs(q[i]) + 0.5f;
+    const float scale = 1.0f / std::sqrt(float(head_dim));
+    for (uint32_t n_keys : {1u, 17u, 100u}) {
+      std::vector<float> ref(head_dim), fast(head_dim, -1.0f);
+      attend_head_f16_reference(cache, 1, table.blocks.data(), n_keys, head_dim, q.data(), head_dim, scale, ref.data());
+      if (!attend_head_f16(cache, 1, table.blocks.data(), n_keys, head_dim, q.data(), head_dim, scale, fast.data()))
+        GTEST_SKIP() << "no AVX2/F16C on this CPU";
+      ASSERT_EQ(std::memcmp(ref.data(), fast.data(), head_dim * sizeof(float)), 0)
+          << "head_dim " << head_dim << ", " << n_keys << " keys";
+    }
   }
 }
 
