@@ -1,6 +1,10 @@
 // One request/response: API-key check, routing (404/405), the handler, SSE, the access log.
 #include "http/detail/connection.h"
 
+#include <sys/socket.h>
+
+#include <cerrno>
+
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/write.hpp>
@@ -220,6 +224,15 @@ asio::awaitable<void> Exchange::close_sse() {
   }
 }
 
+bool Exchange::peer_closed() {
+  if (client_gone_) return true;
+  // MSG_PEEK leaves any pipelined bytes for the next request; 0 means the peer sent FIN.
+  char byte = 0;
+  const auto n = ::recv(connection_.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) client_gone_ = true;
+  return client_gone_;
+}
+
 }  // namespace tandem::http::detail
 
 namespace tandem::http {
@@ -233,6 +246,8 @@ std::string_view RequestContext::path_param(std::string_view name) const {
 }
 bool RequestContext::shutting_down() const { return exchange_.shutting_down(); }
 bool RequestContext::responded() const { return exchange_.responded(); }
+bool RequestContext::client_gone() const { return exchange_.peer_closed(); }
+
 
 asio::awaitable<void> RequestContext::respond(int status, std::string body, Headers extra_headers,
                                               std::string_view content_type) {

@@ -80,6 +80,10 @@ class RequestContext {
   // Sends the 200 text/event-stream header (chunked) and returns the stream.
   asio::awaitable<SseStream> begin_sse(Headers extra_headers = {});
   bool responded() const;
+  // Whether the client has closed its side of the connection (a cheap non-blocking peek at the
+  // socket). Lets a handler that is waiting to answer — e.g. a request still queued for a model —
+  // give up on a client that left. Streams learn the same from SseStream::send().
+  bool client_gone() const;
 
  private:
   detail::Exchange& exchange_;

@@ -284,6 +284,13 @@ asio::awaitable<void> complete_output(http::RequestContext& ctx, const schemas::
       failure = std::current_exception();
     }
     if (failure || !event) break;
+    // A queued request's heartbeat: if the client has left, drop the request (the scheduler
+    // cancels it when the receiver goes away) instead of computing an answer nobody reads.
+    if (event->kind == GenerationEvent::Kind::waiting && ctx.client_gone()) {
+      spdlog::info("{}client left while queued; request cancelled", ctx.log_prefix());
+      rx.cancel();
+      co_return;
+    }
     events.clear();
     converter.convert(*event, events);
     for (const auto& e : events) builder.add(e);

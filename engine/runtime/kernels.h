@@ -45,6 +45,11 @@ bool attend_head_f16(const KvCache& cache, uint32_t layer, const BlockId* blocks
 void attend_head_f16_reference(const KvCache& cache, uint32_t layer, const BlockId* blocks, uint32_t n_keys,
                                size_t kv_off, const float* q, uint32_t head_dim, float scale, float* out);
 
+// gate_out[i] = silu(gate_out[i]) * up[i] with ggml's AVX2 expf (ggml_vec_swiglu_f32); the
+// vector path must give the reference's bits.
+void swiglu_ggml(float* gate_out, const float* up, size_t n);
+void swiglu_ggml_reference(float* gate_out, const float* up, size_t n);
+
 // One weight row as F32 (embedding lookups; the reference path for kept-quantized matrices).
 void weight_row(const Matrix& w, uint32_t row, float* out);
 

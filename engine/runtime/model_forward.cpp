@@ -6,8 +6,6 @@
 #include "engine/runtime/kernels.h"
 #include "engine/runtime/thread_pool.h"
 
-#include <immintrin.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -22,51 +20,8 @@ using namespace detail;
 // The golden logprobs come from llama.cpp's CPU backend, whose fp16 K/V cache and fp16
 // flash-attention accumulator turn ulp-level differences anywhere upstream into fp16 rounding
 // flips (~5e-4 relative each) that the next layers carry on. So the element-wise pieces below
-// reproduce ggml's AVX2 arithmetic operation for operation, not just the same math.
-namespace {
-
-float bits_to_float(uint32_t u) {
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-
-uint32_t float_to_bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
-
-// One lane of ggml's AVX2 ggml_v_expf (a range reduction by 2^n and a degree-5 polynomial, all in
-// FMAs). Lanes are independent, so this gives the vector code's bits.
-float expf_ggml(float x) {
-  const float r = 0x1.8p23f;
-  const float z = std::fma(x, 0x1.715476p+0f, r);
-  const float n = z - r;
-  const float b = std::fma(-n, 0x1.7f7d1cp-20f, std::fma(-n, 0x1.62e4p-1f, x));
-  const uint32_t e = float_to_bits(z) << 23;
-  const float k = bits_to_float(e + float_to_bits(1.0f));
-  const float u = b * b;
-  const float j = std::fma(std::fma(std::fma(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u,
-                                    std::fma(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
-                           u, 0x1.ffffecp-1f * b);
-  if (!(std::fabs(n) > 126.0f)) return std::fma(j, k, k);
-  const uint32_t g = n <= 0.0f ? 0x82000000u : 0u;
-  const float s1 = bits_to_float(g + 0x7f000000u);
-  const float s2 = bits_to_float(e - g);
-  if (std::fabs(n) > 192.0f) return s1 * s1;
-  return std::fma(s2, j, s2) * s1;
-}
-
-// ggml_vec_swiglu_f32: silu(gate) * up, silu(x) = x / (1 + v_expf(0 - x)) in 8-wide groups and
-// libm's expf for the tail.
-void swiglu_ggml(float* gate_out, const float* up, size_t n) {
-  const size_t vec_end = n / 8 * 8;
-  for (size_t i = 0; i < vec_end; ++i) gate_out[i] = gate_out[i] / (1.0f + expf_ggml(0.0f - gate_out[i])) * up[i];
-  for (size_t i = vec_end; i < n; ++i) gate_out[i] = gate_out[i] / (1.0f + std::exp(-gate_out[i])) * up[i];
-}
-
-}  // namespace
+// reproduce ggml's AVX2 arithmetic operation for operation, not just the same math (rope here;
+// attention and SwiGLU in kernels_attention.cpp / kernels_swiglu.cpp).
 
 void Model::Impl::init_rope() {
   const ModelConfig& c = config;

@@ -98,6 +98,8 @@ class Exchange {
   bool shutting_down() const { return connection_.state().shutting_down.load(); }
   bool responded() const { return status_ != 0; }
   bool client_gone() const { return client_gone_; }
+  // Peeks at the socket: true once the peer has closed or reset the connection.
+  bool peer_closed();
 
   asio::awaitable<void> respond(int status, std::string body, Headers extra_headers,
                                 std::string_view content_type);

@@ -103,6 +103,40 @@ TEST(Lifecycle, FullQueueIs429ForOpenAiAnd529ForAnthropicWithRetryAfter) {
   EXPECT_EQ(rest.finish_reason, "max_tokens");
 }
 
+TEST(Lifecycle, NonStreamingClientThatLeavesWhileQueuedIsDropped) {
+  auto model = synth_path();
+  ASSERT_FALSE(model.empty());
+  TandemProcess server(TandemProcess::server_arguments({"--model", model, "--parallel", "1", "--max-queue", "4",
+                                                             "--queue-heartbeat", "0.2"}));
+  auto port = server.port();
+  ASSERT_NE(port, 0) << server.output();
+
+  SseClient running(port, "/v1/completions", json::serialize(long_completion(1800)));
+  ASSERT_EQ(running.status(), 200);
+  ASSERT_TRUE(running.next_event().has_value());
+
+  // A non-streaming request queues behind it; its client gives up and closes the connection.
+  const std::string body = json::serialize(message(8, false));
+  HttpClient leaving("127.0.0.1", port);
+  leaving.send_raw("POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+                   "content-length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+  ASSERT_TRUE(metrics_eventually(port, [&](const std::string& text) {
+    return metric(text, label("tandem_scheduler_waiting_requests")) == 1.0;
+  }));
+  leaving.close();
+
+  // The next heartbeat notices, and the queue empties while the first request still runs.
+  std::string last;
+  bool dropped = metrics_eventually(port, [&](const std::string& text) {
+    last = text;
+    return metric(text, label("tandem_scheduler_waiting_requests")) == 0.0 &&
+           metric(text, label("tandem_scheduler_cancelled_total")) == 1.0 &&
+           metric(text, label("tandem_scheduler_running_sequences")) == 1.0;
+  });
+  EXPECT_TRUE(dropped) << last;
+  EXPECT_TRUE(server.wait_for_output("client left while queued", std::chrono::seconds(5))) << server.output();
+}
+
 TEST(Lifecycle, SigtermWhileStreamingLetsTheStreamFinish) {
   auto model = synth_path();
   ASSERT_FALSE(model.empty());

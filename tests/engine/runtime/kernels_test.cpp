@@ -184,6 +184,25 @@ TEST(AttentionKernel, FastPathGivesTheReferenceBits) {
   }
 }
 
+// The vectorized ggml expf against its one-lane emulation, over the ordinary range, the scaled
+// branches (|n| > 126 and > 192, where exp under/overflows), and non-finite inputs.
+TEST(SwigluKernel, VectorPathGivesTheReferenceBits) {
+  std::vector<float> gate = random_floats(4096 + 5, 21, 4.0f), up = random_floats(gate.size(), 22);
+  const float specials[] = {0.0f, -0.0f, 88.0f, -88.0f, 90.0f, -90.0f, 100.0f, -100.0f, 135.0f, -135.0f,
+                            200.0f, -200.0f, 1e30f, -1e30f, INFINITY, -INFINITY, NAN, 1e-40f};
+  for (size_t i = 0; i < std::size(specials); ++i) gate[3 * i + 1] = specials[i];
+  for (size_t i = 0; i < 256; ++i) gate[1024 + i] = -150.0f + 1.2f * float(i);  // sweeps both thresholds
+  std::vector<float> ref = gate, fast = gate;
+  swiglu_ggml_reference(ref.data(), up.data(), ref.size());
+  swiglu_ggml(fast.data(), up.data(), fast.size());
+  for (size_t i = 0; i < ref.size(); ++i) {
+    uint32_t a, b;
+    std::memcpy(&a, &ref[i], 4);
+    std::memcpy(&b, &fast[i], 4);
+    ASSERT_EQ(a, b) << "element " << i << " gate " << gate[i] << ": " << ref[i] << " vs " << fast[i];
+  }
+}
+
 TEST(Q8Kernel, KeptQuantizedMatchesDequantizedWeightsWithRoundedActivations) {
   // Integer block dots of the quantized values == fp32 dots of their dequantized values.
   Q8Matrix w(50, 128, 8);
