@@ -1,0 +1,200 @@
+// The `tandem` tools as a user runs them: tokenize, chat-template, generate, score, synth-model.
+// Checked against the reference data in ../shared (llama.cpp's tokens and greedy continuations,
+// Jinja2's renderings).
+#include "tests/common/test_data.h"
+
+#include <boost/json.hpp>
+
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <array>
+#include <map>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace tandem::test {
+namespace {
+
+namespace json = boost::json;
+namespace fs = std::filesystem;
+
+struct RunResult {
+  int exit_code = -1;
+  std::string out;  // stdout only
+  std::string err;
+};
+
+std::string quote(const std::string& arg) {
+  std::string quoted = "'";
+  for (char c : arg) {
+    if (c == '\'') quoted += "'\\''";
+    else quoted += c;
+  }
+  return quoted + "'";
+}
+
+fs::path scratch(const std::string& name) {
+  auto dir = fs::temp_directory_path() / ("tandem-cli-test-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  return dir / name;
+}
+
+RunResult run_tandem(const std::vector<std::string>& args) {
+  auto err_path = scratch("stderr.txt");
+  std::string command = quote(std::string(TANDEM_BINARY_DIR) + "/tandem");
+  for (const auto& a : args) command += " " + quote(a);
+  command += " 2>" + quote(err_path.string());
+  RunResult result;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (!pipe) return result;
+  std::array<char, 4096> buffer{};
+  size_t n = 0;
+  while ((n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) result.out.append(buffer.data(), n);
+  int status = ::pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  result.err = read_file(err_path.string());
+  return result;
+}
+
+json::value load_json(const std::string& path) { return json::parse(read_file(path)); }
+
+std::vector<int64_t> ints(const json::value& array) {
+  std::vector<int64_t> out;
+  for (const auto& v : array.as_array()) out.push_back(v.as_int64());
+  return out;
+}
+
+std::string join(const std::vector<int64_t>& ids, const char* separator) {
+  std::string out;
+  for (size_t i = 0; i < ids.size(); ++i) out += (i ? separator : "") + std::to_string(ids[i]);
+  return out;
+}
+
+const json::array& golden_cases(const std::string& model) {
+  static std::map<std::string, json::value> cache;
+  auto& value = cache[model];
+  if (value.is_null()) value = load_json(shared_file("golden/" + model + ".json"));
+  return value.at("cases").as_array();
+}
+
+TEST(Cli, TokenizeGivesLlamaCppsPromptTokens) {
+  auto model = shared_file("models/stories260K.gguf");
+  ASSERT_FALSE(model.empty());
+  for (const auto& c : golden_cases("stories260K")) {
+    const auto prompt = std::string(c.at("prompt").as_string());
+    auto run = run_tandem({"tokenize", "--model", model, "--text", prompt});
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+    EXPECT_EQ(run.out.substr(0, run.out.find_last_not_of('\n') + 1), join(ints(c.at("prompt_tokens")), " "))
+        << prompt;
+  }
+}
+
+TEST(Cli, TokenizeParsesSpecialTokensOnlyWhenAsked) {
+  auto vocab = shared_file("vocab/ggml-vocab-llama-bpe.gguf");
+  ASSERT_FALSE(vocab.empty());
+  auto special = run_tandem({"tokenize", "--model", vocab, "--text", "<|eot_id|>", "--no-bos", "--special"});
+  ASSERT_EQ(special.exit_code, 0) << special.err;
+  EXPECT_EQ(special.out, "128009\n");
+  auto plain = run_tandem({"tokenize", "--model", vocab, "--text", "<|eot_id|>", "--no-bos"});
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  EXPECT_EQ(plain.out.find("128009"), std::string::npos) << plain.out;
+  EXPECT_GT(plain.out.size(), std::string("1\n").size());
+}
+
+TEST(Cli, ChatTemplatePrintsJinjasRenderingExactly) {
+  auto conversations = load_json(shared_file("templates/conversations.json"));
+  const auto& templates = conversations.at("templates").as_object();
+  size_t checked = 0;
+  for (const auto& [name, info] : templates) {
+    for (const auto& case_name : info.at("cases").as_array()) {
+      const std::string case_id(case_name.as_string());
+      auto messages_path = scratch(case_id + ".json");
+      std::ofstream(messages_path) << json::serialize(conversations.at("conversations").at(case_id));
+      auto run = run_tandem({"chat-template", "--template", shared_file("templates/" + std::string(name) + ".jinja"),
+                             "--messages", messages_path.string(), "--bos-token",
+                             std::string(info.at("bos_token").as_string()), "--eos-token",
+                             std::string(info.at("eos_token").as_string())});
+      ASSERT_EQ(run.exit_code, 0) << name << " " << case_id << ": " << run.err;
+      EXPECT_EQ(run.out, read_file(shared_file("templates/" + std::string(name) + "." + case_id + ".txt")))
+          << name << " " << case_id;
+      ++checked;
+    }
+  }
+  EXPECT_GE(checked, 32u);
+}
+
+TEST(Cli, ChatTemplateErrorPrintsTheTemplatesMessageAndExits1) {
+  auto template_path = scratch("raising.jinja");
+  std::ofstream(template_path) << "{% if messages[0]['role'] == 'system' %}"
+                                  "{{ raise_exception('System role not supported') }}{% endif %}";
+  auto messages_path = scratch("system.json");
+  std::ofstream(messages_path) << R"([{"role":"system","content":"x"},{"role":"user","content":"y"}])";
+  auto run = run_tandem({"chat-template", "--template", template_path.string(), "--messages", messages_path.string()});
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_NE(run.err.find("System role not supported"), std::string::npos) << run.err;
+  EXPECT_TRUE(run.out.empty()) << run.out;
+}
+
+TEST(Cli, GenerateContinuesLikeLlamaCppAtTemperatureZero) {
+  auto model = shared_file("models/stories260K.gguf");
+  ASSERT_FALSE(model.empty());
+  for (const auto& c : golden_cases("stories260K")) {
+    auto prompt = ints(c.at("prompt_tokens"));
+    auto completion = ints(c.at("completion_tokens"));
+    auto run = run_tandem({"generate", "--model", model, "--tokens", join(prompt, ","), "-n",
+                           std::to_string(completion.size()), "--temp", "0"});
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+    EXPECT_NE(run.out.find(std::string(c.at("completion_text").as_string())), std::string::npos)
+        << "got: " << run.out;
+    EXPECT_NE(run.err.find("tok"), std::string::npos) << "tokens/s on stderr: " << run.err;
+  }
+}
+
+TEST(Cli, ScorePrintsTeacherForcedTopLogprobs) {
+  auto model = shared_file("models/stories260K.gguf");
+  ASSERT_FALSE(model.empty());
+  const auto& c = golden_cases("stories260K").at(0);
+  auto prompt = ints(c.at("prompt_tokens"));
+  auto completion = ints(c.at("completion_tokens"));
+  const size_t forced = 8;
+  std::vector<int64_t> tokens = prompt;
+  tokens.insert(tokens.end(), completion.begin(), completion.begin() + forced);
+  auto run = run_tandem({"score", "--model", model, "--tokens", join(tokens, ","), "--top", "10"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  auto rows = json::parse(run.out).as_array();
+  ASSERT_EQ(rows.size(), tokens.size() - 1);
+  const auto& reference = c.at("top_logprobs").as_array();
+  for (size_t i = 0; i < forced; ++i) {
+    const auto& row = rows[prompt.size() - 1 + i].as_array();
+    const auto& expected = reference[i].as_array();
+    ASSERT_EQ(row.size(), 10u);
+    EXPECT_EQ(row[0].at("id").as_int64(), expected[0].at("id").as_int64()) << "position " << i;
+    EXPECT_NEAR(row[0].at("logprob").to_number<double>(), expected[0].at("logprob").to_number<double>(), 1e-2);
+    for (size_t k = 1; k < row.size(); ++k) {
+      EXPECT_LE(row[k].at("logprob").to_number<double>(), row[k - 1].at("logprob").to_number<double>());
+    }
+  }
+}
+
+TEST(Cli, SynthModelWritesAModelTandemCanRun) {
+  auto path = scratch("synth.gguf");
+  auto made = run_tandem({"synth-model", "--out", path.string(), "--dim", "64", "--layers", "2", "--heads", "4",
+                          "--kv-heads", "2", "--ff", "128", "--vocab", "300", "--type", "Q8_0", "--seed", "7"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  auto run = run_tandem({"generate", "--model", path.string(), "--tokens", "1,2,3", "-n", "5", "--temp", "0"});
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  auto broken = scratch("broken.gguf");
+  std::ofstream(broken, std::ios::binary) << read_file(path.string()).substr(0, 1000);
+  auto refused = run_tandem({"generate", "--model", broken.string(), "--tokens", "1,2", "-n", "2"});
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.err.find("gguf"), std::string::npos) << refused.err;
+}
+
+}  // namespace
+}  // namespace tandem::test
