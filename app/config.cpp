@@ -17,9 +17,9 @@ namespace json = boost::json;
 namespace {
 
 // All cores: the step thread runs the matmuls and attention with threads - 1 pool workers, and the
-// HTTP I/O thread is mostly idle. On the 2-core dev box (bench/engine, other jobs running) 2 threads
-// beat 1 at batch 1 (Q8_0 215 vs 150 tok/s: two cores pull more memory bandwidth) and at batch 64
-// / prefill (~1.5-2x); results are bit-identical whatever the count, and tasks are claimed
+// HTTP I/O thread is mostly idle. On the 2-core dev box (bench/engine) 2 threads beat 1 at every
+// batch: Q8_0 batch 1 232 vs 176 tok/s (two cores pull more memory bandwidth), batch 64 854 vs 466,
+// F32 prefill 694 vs 350. Results are bit-identical whatever the count, and tasks are claimed
 // dynamically, so a core busy elsewhere slows a step down rather than stalling it.
 int default_threads() {
   unsigned cores = std::thread::hardware_concurrency();
