@@ -9,31 +9,16 @@
 #include <vector>
 
 #include "bench/load/load.h"
+#include "schemas/sse.h"
 
 namespace tandem::load {
 
 using Clock = std::chrono::steady_clock;
 
-// Incremental Server-Sent Events parser (the WHATWG event-stream rules): bytes may be split
-// anywhere, lines end in LF, CRLF or CR, ':' lines are comments, several data lines join
-// with '\n', and an event is dispatched at a blank line if it carried any data.
-class SseParser {
- public:
-  struct Event {
-    std::string name;  // "" when the stream sent no "event:" field
-    std::string data;
-  };
-  // Returns the events completed by these bytes, in order.
-  std::vector<Event> feed(std::string_view bytes);
-
- private:
-  void take_line(std::string_view line, std::vector<Event>& out);
-
-  std::string line_;
-  Event pending_;
-  bool has_data_ = false;
-  bool skip_lf_ = false;  // last chunk ended in CR: a leading LF belongs to that line ending
-};
+// Server-Sent Events come apart with the protocol library's incremental parser (tandem-load
+// needs nothing else from schemas/).
+using SseParser = schemas::SseParser;
+using SseEvent = schemas::SseEvent;
 
 // What one event (or one non-streamed body) of a reply means for the measurements.
 struct ReplyInfo {
@@ -50,7 +35,7 @@ struct ReplyInfo {
 std::string request_path(const Config& config);
 // The JSON request body for one prompt.
 std::string request_body(const Config& config, const std::string& model, const std::string& prompt);
-ReplyInfo interpret_event(const Config& config, const SseParser::Event& event);
+ReplyInfo interpret_event(const Config& config, const SseEvent& event);
 ReplyInfo interpret_body(const Config& config, std::string_view body);
 // A one-line summary of an error response body ("type: message"), or the raw body cut short.
 std::string describe_error_body(std::string_view body);

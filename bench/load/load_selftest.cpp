@@ -26,27 +26,6 @@ Config config_for(const FakeServer& server) {
   return c;
 }
 
-TEST(SseParser, ReassemblesEventsSplitAnywhere) {
-  const std::string stream =
-      ": keep-alive comment\r\n\r\n"
-      "event: message_start\r\ndata: {\"a\":1}\r\n\r\n"
-      "data: line one\ndata: line two\n\n"
-      "data:no-space\r\rid: 7\nretry: 10\nevent: x\n\n";  // no data: not dispatched
-  // Every split point must give the same events as one feed.
-  for (std::size_t cut = 0; cut <= stream.size(); ++cut) {
-    SseParser parser;
-    auto events = parser.feed(std::string_view(stream).substr(0, cut));
-    auto rest = parser.feed(std::string_view(stream).substr(cut));
-    events.insert(events.end(), rest.begin(), rest.end());
-    ASSERT_EQ(events.size(), 3u) << "cut at " << cut;
-    EXPECT_EQ(events[0].name, "message_start");
-    EXPECT_EQ(events[0].data, "{\"a\":1}");
-    EXPECT_EQ(events[1].name, "");
-    EXPECT_EQ(events[1].data, "line one\nline two");
-    EXPECT_EQ(events[2].data, "no-space");
-  }
-}
-
 TEST(Percentiles, InterpolatesBetweenRanks) {
   const auto p = percentiles({5, 1, 4, 2, 3, 6, 7, 8, 9, 10});
   EXPECT_EQ(p.count, 10u);

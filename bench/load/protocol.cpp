@@ -138,7 +138,7 @@ std::string request_body(const Config& config, const std::string& model, const s
   return json::serialize(body);
 }
 
-ReplyInfo interpret_event(const Config& config, const SseParser::Event& event) {
+ReplyInfo interpret_event(const Config& config, const SseEvent& event) {
   ReplyInfo info;
   if (config.protocol == Protocol::openai && event.data == "[DONE]") {
     info.done = true;
