@@ -6,12 +6,14 @@
 #include "engine/engine.h"
 #include "engine/gguf_writer.h"
 #include "engine/model_config.h"
+#include "engine/runtime/model_internal.h"
 
 #include <benchmark/benchmark.h>
 
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <string>
 
 namespace {
 
@@ -144,6 +146,15 @@ void register_all() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // --f32_isa=0|1|2: cap the F32 GEMM at scalar / AVX2 / AVX-512 (to compare the paths).
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg.rfind("--f32_isa=", 0) != 0) continue;
+    tandem::engine::detail::set_f32_kernel_isa_limit(std::stoi(arg.substr(10)));
+    for (int j = i; j + 1 < argc; ++j) argv[j] = argv[j + 1];
+    --argc;
+    --i;
+  }
   register_all();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

@@ -44,11 +44,16 @@ void set_counters(benchmark::State& state, size_t m) {
   state.counters["GFLOP/s"] = benchmark::Counter(2.0 * m * kRows * kCols * state.iterations() / 1e9, benchmark::Counter::kIsRate);
 }
 
+// order 0: one sequence's m prompt rows (llama.cpp's decode order for m = 1); order 1: m decoding
+// sequences, one row each.
 void BM_MatmulF32(benchmark::State& state) {
   const size_t m = state.range(0);
   set_compute_threads(static_cast<unsigned>(state.range(1)));
+  state.SetLabel(f32_kernel_isa());
   std::vector<float> x(m * kCols, 0.5f), y(m * kRows);
-  for (auto _ : state) matmul_invariant(x.data(), m, weights().dense, y.data());
+  const bool prompt = state.range(2) == 0 && m >= 2;
+  const std::vector<F32Order> orders(m, prompt ? F32Order::prompt : F32Order::decode);
+  for (auto _ : state) matmul_f32_ggml(x.data(), m, orders.data(), weights().dense, y.data());
   set_counters(state, m);
 }
 
@@ -57,7 +62,8 @@ void BM_MatmulQ8(benchmark::State& state) {
   set_compute_threads(static_cast<unsigned>(state.range(1)));
   std::vector<float> x(m * kCols), y(m * kRows);
   for (size_t i = 0; i < x.size(); ++i) x[i] = float(i % 97) * 0.01f - 0.4f;
-  for (auto _ : state) matmul(MatmulBackend::invariant, x.data(), m, weights().quant, y.data(), 0, true);
+  const std::vector<F32Order> orders(m, F32Order::decode);
+  for (auto _ : state) matmul(MatmulBackend::invariant, x.data(), m, weights().quant, y.data(), 0, true, orders.data());
   set_counters(state, m);
 }
 
@@ -97,10 +103,14 @@ const StreamedWeights& streamed() {
 void BM_StreamF32(benchmark::State& state) {
   const size_t m = state.range(0);
   set_compute_threads(static_cast<unsigned>(state.range(1)));
+  set_f32_kernel_isa_limit(static_cast<int>(state.range(2)));
+  state.SetLabel(f32_kernel_isa());
   const auto& mats = streamed().dense;
   std::vector<float> x(m * kCols, 0.5f), y(m * kRows);
+  const std::vector<F32Order> orders(m, F32Order::decode);  // m decoding sequences
   size_t i = 0;
-  for (auto _ : state) matmul_invariant(x.data(), m, mats[i++ % mats.size()], y.data());
+  for (auto _ : state) matmul_f32_ggml(x.data(), m, orders.data(), mats[i++ % mats.size()], y.data());
+  set_f32_kernel_isa_limit(2);
   set_counters(state, m);
   state.counters["GB/s"] = benchmark::Counter(4.0 * kRows * kCols * state.iterations() / 1e9, benchmark::Counter::kIsRate);
 }
@@ -114,15 +124,16 @@ void BM_StreamQ8(benchmark::State& state) {
   std::vector<float> x(m * kCols), y(m * kRows);
   for (size_t i = 0; i < x.size(); ++i) x[i] = float(i % 97) * 0.01f - 0.4f;
   size_t i = 0;
-  for (auto _ : state) matmul(MatmulBackend::invariant, x.data(), m, mats[i++ % mats.size()], y.data(), 0, true);
+  const std::vector<F32Order> orders(m, F32Order::decode);
+  for (auto _ : state) matmul(MatmulBackend::invariant, x.data(), m, mats[i++ % mats.size()], y.data(), 0, true, orders.data());
   set_q8_kernel_isa_limit(3);
   set_counters(state, m);
   state.counters["GB/s"] = benchmark::Counter(34.0 / 32 * kRows * kCols * state.iterations() / 1e9, benchmark::Counter::kIsRate);
 }
 
-BENCHMARK(BM_StreamF32)->ArgsProduct({{1, 4}, {1, 2}})->ArgNames({"m", "threads"})->UseRealTime();
+BENCHMARK(BM_StreamF32)->ArgsProduct({{1, 4, 16}, {1, 2}, {1, 2}})->ArgNames({"m", "threads", "isa"})->UseRealTime();
 BENCHMARK(BM_StreamQ8)->ArgsProduct({{1, 4}, {1, 2}, {2, 3}})->ArgNames({"m", "threads", "isa"})->UseRealTime();
-BENCHMARK(BM_MatmulF32)->ArgsProduct({{1, 4, 16, 64}, {1, 2}})->ArgNames({"m", "threads"});
+BENCHMARK(BM_MatmulF32)->ArgsProduct({{1, 4, 16, 64}, {1, 2}, {0, 1}})->ArgNames({"m", "threads", "order"});
 BENCHMARK(BM_MatmulQ8)->ArgsProduct({{1, 4, 16, 64}, {1, 2}})->ArgNames({"m", "threads"});
 
 }  // namespace

@@ -2,7 +2,6 @@
 // attributes (the library is built for baseline x86-64) and are chosen at run time.
 #include "engine/quant.h"
 #include "engine/runtime/kernels.h"
-#include "engine/runtime/thread_pool.h"
 
 #include <cblas.h>
 #include <immintrin.h>
@@ -28,19 +27,6 @@ __attribute__((target("avx2,fma"))) float hsum(__m256 v) {
   lo = _mm_hadd_ps(lo, lo);
   lo = _mm_hadd_ps(lo, lo);
   return _mm_cvtss_f32(lo);
-}
-
-__attribute__((target("avx2,fma"))) float dot_avx2(const float* a, const float* b, size_t n) {
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  size_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
-    acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
-  }
-  for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
-  float sum = hsum(_mm256_add_ps(acc0, acc1));
-  for (; i < n; ++i) sum += a[i] * b[i];
-  return sum;
 }
 
 __attribute__((target("avx2,fma"))) void axpy_avx2(float a, const float* x, float* y, size_t n) {
@@ -120,80 +106,7 @@ bool cpu_has_f16c() {
   return has;
 }
 
-// Batch-invariant GEMM: every output element is the same 8-lane FMA chain over K followed by
-// the same horizontal sum, whatever tile it falls in, so a row's result never depends on
-// which other rows share the batch (OpenBLAS's sgemm does depend on it).
-template <int R, int C>
-__attribute__((target("avx2,fma"))) inline void tile_avx2(const float* x, size_t ldx, const float* w, size_t ldw,
-                                                          size_t k, float* y, size_t ldy) {
-  // Fully unrolled so the R x C accumulators live in registers (R*C + R + 1 <= 16 ymm).
-  __m256 acc[R][C];
-#pragma GCC unroll 4
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
-    for (int c = 0; c < C; ++c) acc[r][c] = _mm256_setzero_ps();
-  // The C weight rows are adjacent: prefetch that stream linearly, the next tile + 1 KB ahead
-  // (the hardware prefetchers alone left F32 decode well under the memory bandwidth).
-  const char* ahead = reinterpret_cast<const char*>(w + C * ldw) + 1024;
-  size_t i = 0;
-  for (; i + 8 <= k; i += 8) {
-#pragma GCC unroll 4
-    for (int p = 0; p < C / 2; ++p) _mm_prefetch(ahead + (i * C + 16 * p) * sizeof(float), _MM_HINT_T0);
-    __m256 xv[R];
-#pragma GCC unroll 4
-    for (int r = 0; r < R; ++r) xv[r] = _mm256_loadu_ps(x + r * ldx + i);
-#pragma GCC unroll 4
-    for (int c = 0; c < C; ++c) {
-      __m256 wv = _mm256_loadu_ps(w + c * ldw + i);
-#pragma GCC unroll 4
-      for (int r = 0; r < R; ++r) acc[r][c] = _mm256_fmadd_ps(xv[r], wv, acc[r][c]);
-    }
-  }
-  for (int r = 0; r < R; ++r)
-    for (int c = 0; c < C; ++c) {
-      float sum = hsum(acc[r][c]);
-      for (size_t j = i; j < k; ++j) sum += x[r * ldx + j] * w[c * ldw + j];
-      y[r * ldy + c] = sum;
-    }
-}
-
-template <int R>
-__attribute__((target("avx2,fma"))) void row_tile_avx2(const float* x, size_t k, const Matrix& w, float* y,
-                                                       uint32_t col_begin, uint32_t col_end) {
-  uint32_t c = col_begin;
-  for (; c + 4 <= col_end; c += 4)
-    tile_avx2<R, 4>(x, k, w.data + static_cast<size_t>(c) * k, k, k, y + c, w.rows);
-  for (; c < col_end; ++c) tile_avx2<R, 1>(x, k, w.data + static_cast<size_t>(c) * k, k, k, y + c, w.rows);
-}
-
-__attribute__((target("avx2,fma"))) void panel_avx2(const float* x, size_t m, const Matrix& w, float* y, uint32_t c0,
-                                                    uint32_t c1) {
-  const size_t k = w.cols;
-  size_t r = 0;
-  for (; r + 3 <= m; r += 3) row_tile_avx2<3>(x + r * k, k, w, y + r * w.rows, c0, c1);
-  for (; r < m; ++r) row_tile_avx2<1>(x + r * k, k, w, y + r * w.rows, c0, c1);
-}
-
-// Panels of weight rows small enough to stay in L2 while every activation row passes by, and
-// enough of them to balance the pool's threads; an element's FMA chain is the same in any panel.
-void matmul_invariant_avx2(const float* x, size_t m, const Matrix& w, float* y) {
-  auto pool = compute_pool();
-  const size_t l2_rows = std::max<size_t>(4, 256 * 1024 / (w.cols * sizeof(float)));
-  const size_t balanced = (w.rows + 8 * pool->threads() - 1) / (8 * pool->threads());
-  const uint32_t step = static_cast<uint32_t>(std::max<size_t>(4, (std::min(l2_rows, balanced) + 3) / 4 * 4));
-  const size_t n_tasks = (w.rows + step - 1) / step;
-  pool->parallel_for(n_tasks, [&](size_t t) {
-    const uint32_t c0 = static_cast<uint32_t>(t) * step;
-    panel_avx2(x, m, w, y, c0, std::min(w.rows, c0 + step));
-  });
-}
-
 }  // namespace
-
-void matmul_invariant(const float* x, size_t m, const Matrix& w, float* y) {
-  if (!cpu_has_avx2()) return matmul_reference(x, m, w, y);  // plain loops are invariant too
-  matmul_invariant_avx2(x, m, w, y);
-}
 
 float dot_f16_reference(const float* q, const uint16_t* k, size_t n) {
   float sum = 0.0f;
@@ -218,35 +131,21 @@ void to_f16(const float* x, uint16_t* out, size_t n) {
   for (size_t i = 0; i < n; ++i) out[i] = fp32_to_fp16(x[i]);
 }
 
-float dot_reference(const float* a, const float* b, size_t n) {
-  float sum = 0.0f;
-  for (size_t i = 0; i < n; ++i) sum += a[i] * b[i];
-  return sum;
-}
-
-float dot(const float* a, const float* b, size_t n) {
-  return cpu_has_avx2() ? dot_avx2(a, b, n) : dot_reference(a, b, n);
-}
-
 void axpy(float a, const float* x, float* y, size_t n) {
   if (cpu_has_avx2()) return axpy_avx2(a, x, y, n);
   for (size_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
+// ggml's rms_norm then mul, rounding for rounding: float squares summed in double, the mean
+// rounded to float, scale = 1 / sqrtf(mean + eps) in float, x * scale rounded before * weight.
 void rmsnorm(float* out, const float* x, const float* weight, size_t n, float eps) {
-  // Accumulate in double: the mean of squares is the one reduction whose error scales every row.
-  double ss = 0.0;
-  for (size_t i = 0; i < n; ++i) ss += static_cast<double>(x[i]) * x[i];
-  float scale = static_cast<float>(1.0 / std::sqrt(ss / static_cast<double>(n) + eps));
-  for (size_t i = 0; i < n; ++i) out[i] = x[i] * scale * weight[i];
-}
-
-void matmul_reference(const float* x, size_t m, const Matrix& w, float* y) {
-  std::vector<float> row(w.data ? 0 : w.cols);
-  for (uint32_t o = 0; o < w.rows; ++o) {
-    const float* wr = w.data ? w.data + static_cast<size_t>(o) * w.cols : row.data();
-    if (!w.data) weight_row(w, o, row.data());
-    for (size_t r = 0; r < m; ++r) y[r * w.rows + o] = dot_reference(x + r * w.cols, wr, w.cols);
+  double sum = 0.0;
+  for (size_t i = 0; i < n; ++i) sum += static_cast<double>(x[i] * x[i]);
+  const float mean = static_cast<float>(sum / static_cast<double>(n));
+  const float scale = 1.0f / std::sqrt(mean + eps);
+  for (size_t i = 0; i < n; ++i) {
+    const float normalized = x[i] * scale;
+    out[i] = normalized * weight[i];
   }
 }
 
@@ -311,7 +210,7 @@ void round_activations_like_llamacpp(GgmlType weight_type, const float* x, size_
 }
 
 void matmul(MatmulBackend backend, const float* x, size_t m, const Matrix& w, float* y, uint32_t q8_max_rows,
-            bool round_like_llamacpp) {
+            bool round_like_llamacpp, const F32Order* orders) {
   if (m == 0) return;
   // Kept-quantized Q8_0: int8 dot products against Q8_0-quantized activations (which is
   // llama.cpp's rounding, so the flag changes nothing here); the reference is the same
@@ -329,8 +228,8 @@ void matmul(MatmulBackend backend, const float* x, size_t m, const Matrix& w, fl
       round_activations_like_llamacpp(w.source_type, x + r * w.cols, w.cols, rounded.data() + r * w.cols);
     x = rounded.data();
   }
-  if (backend == MatmulBackend::reference || !w.data) return matmul_reference(x, m, w, y);
-  if (backend == MatmulBackend::invariant) return matmul_invariant(x, m, w, y);
+  if (backend == MatmulBackend::reference || !w.data) return matmul_f32_ggml_reference(x, m, orders, w, y);
+  if (backend == MatmulBackend::invariant) return matmul_f32_ggml(x, m, orders, w, y);
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m), static_cast<int>(w.rows),
               static_cast<int>(w.cols), 1.0f, x, static_cast<int>(w.cols), w.data, static_cast<int>(w.cols), 0.0f, y,
               static_cast<int>(w.rows));

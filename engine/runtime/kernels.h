@@ -1,6 +1,7 @@
-// Kernels added for the fast paths (the older ones are declared in model_internal.h): the
-// int8 x int8 Q8_0 matmul with llama.cpp's activation quantization, the F32 GEMM split over the
-// compute pool, and weight-row access that works whether a matrix is F32 or kept quantized.
+// Kernels added for the fast paths (the older ones and the F32 GEMM are declared in
+// model_internal.h): the int8 x int8 Q8_0 matmul with llama.cpp's activation quantization, the
+// attention and SwiGLU kernels, and weight-row access that works whether a matrix is F32 or kept
+// quantized.
 #pragma once
 
 #include "engine/runtime/model_internal.h"
@@ -45,8 +46,9 @@ bool attend_head_f16(const KvCache& cache, uint32_t layer, const BlockId* blocks
 void attend_head_f16_reference(const KvCache& cache, uint32_t layer, const BlockId* blocks, uint32_t n_keys,
                                size_t kv_off, const float* q, uint32_t head_dim, float scale, float* out);
 
-// gate_out[i] = silu(gate_out[i]) * up[i] with ggml's AVX2 expf (ggml_vec_swiglu_f32); the
-// vector path must give the reference's bits.
+// gate_out[i] = silu(gate_out[i]) * up[i] as ggml_vec_swiglu_f32 in llama.cpp's AVX-512 build
+// (its ggml_v_expf on 16-wide blocks, libm's expf on the tail); the vector path must give the
+// reference's bits.
 void swiglu_ggml(float* gate_out, const float* up, size_t n);
 void swiglu_ggml_reference(float* gate_out, const float* up, size_t n);
 

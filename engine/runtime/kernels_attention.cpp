@@ -23,38 +23,47 @@ bool cpu_has_avx2_f16c() {
   return has;
 }
 
-// ggml_vec_dot_f16 as its AVX2 build runs it: four 8-lane FMA accumulators over 32-element steps,
-// reduced (a0 + a2) + (a1 + a3), then low + high half, then two pairwise adds; the tail (all of an
-// 8-wide head) is summed in double. fp16 x fp16 products are exact in fp32.
+// ggml_vec_dot_f16 as its AVX-512 build runs it: four 16-lane FMA accumulators over 64-element
+// steps, reduced (a0 + a2) + (a1 + a3), then _mm512_reduce_add_ps's tree; the tail (all of a
+// head under 64 wide) is summed in double. fp16 x fp16 products are exact in fp32.
 float dot_f16_ggml_reference(const uint16_t* a, const uint16_t* b, size_t n) {
-  const size_t np = n & ~size_t(31);
-  float acc[4][8] = {};
-  for (size_t i = 0; i < np; i += 32)
+  const size_t np = n & ~size_t(63);
+  float acc[4][16] = {};
+  for (size_t i = 0; i < np; i += 64)
     for (int j = 0; j < 4; ++j)
-      for (int l = 0; l < 8; ++l)
-        acc[j][l] = std::fma(fp16_to_fp32(a[i + j * 8 + l]), fp16_to_fp32(b[i + j * 8 + l]), acc[j][l]);
-  float r[8], t[4];
-  for (int l = 0; l < 8; ++l) r[l] = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
-  for (int l = 0; l < 4; ++l) t[l] = r[l] + r[l + 4];
-  double sum = (t[0] + t[1]) + (t[2] + t[3]);
+      for (int l = 0; l < 16; ++l)
+        acc[j][l] = std::fma(fp16_to_fp32(a[i + j * 16 + l]), fp16_to_fp32(b[i + j * 16 + l]), acc[j][l]);
+  float r[16], t[8], u[4];
+  for (int l = 0; l < 16; ++l) r[l] = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
+  for (int l = 0; l < 8; ++l) t[l] = r[l + 8] + r[l];
+  for (int l = 0; l < 4; ++l) u[l] = t[l + 4] + t[l];
+  double sum = (u[0] + u[2]) + (u[1] + u[3]);
   for (size_t i = np; i < n; ++i) sum += static_cast<double>(fp16_to_fp32(a[i]) * fp16_to_fp32(b[i]));
   return static_cast<float>(sum);
 }
 
+// _mm512_reduce_add_ps of the 16-lane vector (lo, hi).
+__attribute__((target("avx2,fma"))) inline float reduce16(__m256 lo, __m256 hi) {
+  const __m256 t = _mm256_add_ps(hi, lo);
+  const __m128 u = _mm_add_ps(_mm256_extractf128_ps(t, 1), _mm256_castps256_ps128(t));
+  const __m128 v = _mm_add_ps(u, _mm_movehl_ps(u, u));  // (u0 + u2, u1 + u3)
+  return _mm_cvtss_f32(_mm_add_ss(v, _mm_movehdup_ps(v)));
+}
+
+// 8-lane group g of a 64-element step belongs to 16-lane accumulator (g % 8) / 2, half g % 2.
 __attribute__((target("avx2,fma,f16c"))) float dot_f16_ggml_avx2(const uint16_t* a, const uint16_t* b, size_t n) {
-  const size_t np = n & ~size_t(31);
-  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-  for (size_t i = 0; i < np; i += 32)
-    for (int j = 0; j < 4; ++j) {
-      __m256 x = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i + j * 8)));
-      __m256 y = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + i + j * 8)));
-      acc[j] = _mm256_fmadd_ps(x, y, acc[j]);
+  const size_t np = n & ~size_t(63);
+  __m256 acc[8];
+  for (auto& v : acc) v = _mm256_setzero_ps();
+  for (size_t i = 0; i < np; i += 64)
+    for (int g = 0; g < 8; ++g) {
+      __m256 x = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i + g * 8)));
+      __m256 y = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + i + g * 8)));
+      acc[g] = _mm256_fmadd_ps(x, y, acc[g]);
     }
-  __m256 r = _mm256_add_ps(_mm256_add_ps(acc[0], acc[2]), _mm256_add_ps(acc[1], acc[3]));
-  __m128 t = _mm_add_ps(_mm256_castps256_ps128(r), _mm256_extractf128_ps(r, 1));
-  t = _mm_hadd_ps(t, t);
-  t = _mm_hadd_ps(t, t);
-  double sum = _mm_cvtss_f32(t);
+  const __m256 lo = _mm256_add_ps(_mm256_add_ps(acc[0], acc[4]), _mm256_add_ps(acc[2], acc[6]));
+  const __m256 hi = _mm256_add_ps(_mm256_add_ps(acc[1], acc[5]), _mm256_add_ps(acc[3], acc[7]));
+  double sum = reduce16(lo, hi);
   for (size_t i = np; i < n; ++i) sum += static_cast<double>(fp16_to_fp32(a[i]) * fp16_to_fp32(b[i]));
   return static_cast<float>(sum);
 }
@@ -67,7 +76,7 @@ __attribute__((target("avx2,fma,f16c"))) inline __m256 round_f16(__m256 v) {
   return _mm256_cvtph_ps(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
 }
 
-// G = head_dim / 8 lanes groups (head_dim a multiple of 32, as ggml_vec_dot_f16's main loop).
+// G = head_dim / 8 lanes groups (head_dim a multiple of 64, as ggml_vec_dot_f16's main loop).
 template <int G>
 __attribute__((target("avx2,fma,f16c"))) void attend(const KvCache& cache, uint32_t layer, const BlockId* blocks,
                                                       uint32_t n_keys, size_t kv_off, const float* q, float scale,
@@ -84,17 +93,17 @@ __attribute__((target("avx2,fma,f16c"))) void attend(const KvCache& cache, uint3
     const BlockId block = blocks[t / bt];
     const uint16_t* key = cache.key(layer, block, t % bt) + kv_off;
     const uint16_t* value = cache.value(layer, block, t % bt) + kv_off;
-    // ggml_vec_dot_f16's order: four accumulators over 32-element steps, then the fixed tree.
-    __m256 d[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    // ggml_vec_dot_f16's order (AVX-512): 16-lane accumulators j = (g % 8) / 2 over 64-element
+    // steps, (a0 + a2) + (a1 + a3), then the 16 -> 1 tree.
+    __m256 d[8];
+    for (auto& v : d) v = _mm256_setzero_ps();
     for (int g = 0; g < G; ++g) {
       const __m256 kv = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(key + 8 * g)));
-      d[g % 4] = _mm256_fmadd_ps(kv, qv[g], d[g % 4]);
+      d[g % 8] = _mm256_fmadd_ps(kv, qv[g], d[g % 8]);
     }
-    const __m256 r = _mm256_add_ps(_mm256_add_ps(d[0], d[2]), _mm256_add_ps(d[1], d[3]));
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(r), _mm256_extractf128_ps(r, 1));
-    h = _mm_hadd_ps(h, h);
-    h = _mm_hadd_ps(h, h);
-    const float s = _mm_cvtss_f32(h) * scale;
+    const __m256 lo = _mm256_add_ps(_mm256_add_ps(d[0], d[4]), _mm256_add_ps(d[2], d[6]));
+    const __m256 hi = _mm256_add_ps(_mm256_add_ps(d[1], d[5]), _mm256_add_ps(d[3], d[7]));
+    const float s = reduce16(lo, hi) * scale;
     float old_scale = 1.0f, weight = 1.0f;
     if (s > max_score) {
       old_scale = std::exp(max_score - s);
@@ -109,7 +118,7 @@ __attribute__((target("avx2,fma,f16c"))) void attend(const KvCache& cache, uint3
       const __m256 vv = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(value + 8 * g)));
       acc[g] = round_f16(_mm256_fmadd_ps(vv, w, acc[g]));
     }
-    sum = sum * old_scale + weight;
+    sum = std::fma(sum, old_scale, weight);  // ggml's S = S*ms + vs, contracted
   }
   const __m256 inv_sum = _mm256_set1_ps(1.0f / sum);
   for (int g = 0; g < G; ++g) _mm256_storeu_ps(out + 8 * g, _mm256_mul_ps(acc[g], inv_sum));
@@ -138,7 +147,7 @@ void attend_head_f16_reference(const KvCache& cache, uint32_t layer, const Block
       weight = std::exp(s - max_score);
     }
     mad_f16(acc.data(), cache.value(layer, block, t % bt) + kv_off, weight, head_dim);
-    sum = sum * old_scale + weight;
+    sum = std::fma(sum, old_scale, weight);
   }
   const float inv_sum = 1.0f / sum;
   for (uint32_t d = 0; d < head_dim; ++d) out[d] = fp16_to_fp32(acc[d]) * inv_sum;

@@ -176,6 +176,16 @@ void Model::Impl::forward(const ForwardBatch& batch, KvCache& cache, std::vector
       throw std::out_of_range("forward: token id " + std::to_string(batch.tokens[r]) + " at row " + std::to_string(r) +
                               " is outside the vocabulary (" + std::to_string(c.n_vocab) + ")");
 
+  // llama.cpp sums a lone row (decode) in another order than a matmul of several rows (prompt);
+  // choosing by each sequence's own row count, not the batch's, keeps rows batch-invariant.
+  row_orders.assign(n, F32Order::decode);
+  row = 0;
+  for (const auto& seq : batch.sequences) {
+    std::fill_n(row_orders.begin() + row, seq.n_tokens, seq.n_tokens >= 2 ? F32Order::prompt : F32Order::decode);
+    row += seq.n_tokens;
+  }
+  const F32Order* orders = row_orders.data();
+
   grow(x, n * dim);
   grow(xb, n * dim);
   grow(q, n * q_dim);
@@ -199,9 +209,9 @@ void Model::Impl::forward(const ForwardBatch& batch, KvCache& cache, std::vector
     const Layer& w = weights.layers[l];
     for (size_t r = 0; r < n; ++r) rmsnorm(xb.data() + r * dim, x.data() + r * dim, w.attn_norm.data, dim, c.norm_eps);
 
-    matmul(backend, xb.data(), n, w.wq, q.data(), q8_rows, rounding);
-    matmul(backend, xb.data(), n, w.wk, k.data(), q8_rows, rounding);
-    matmul(backend, xb.data(), n, w.wv, v.data(), q8_rows, rounding);
+    matmul(backend, xb.data(), n, w.wq, q.data(), q8_rows, rounding, orders);
+    matmul(backend, xb.data(), n, w.wk, k.data(), q8_rows, rounding, orders);
+    matmul(backend, xb.data(), n, w.wv, v.data(), q8_rows, rounding, orders);
     add_bias(q.data(), n, w.bq);
     add_bias(k.data(), n, w.bk);
     add_bias(v.data(), n, w.bv);
@@ -219,25 +229,30 @@ void Model::Impl::forward(const ForwardBatch& batch, KvCache& cache, std::vector
     }
     attention(batch, l, cache);
 
-    matmul(backend, att_out.data(), n, w.wo, xb.data(), q8_rows, rounding);
+    matmul(backend, att_out.data(), n, w.wo, xb.data(), q8_rows, rounding, orders);
     add_into(x, xb, n * dim);
 
     for (size_t r = 0; r < n; ++r) rmsnorm(xb.data() + r * dim, x.data() + r * dim, w.ffn_norm.data, dim, c.norm_eps);
-    matmul(backend, xb.data(), n, w.w_gate, hb.data(), q8_rows, rounding);
-    matmul(backend, xb.data(), n, w.w_up, hb2.data(), q8_rows, rounding);
+    matmul(backend, xb.data(), n, w.w_gate, hb.data(), q8_rows, rounding, orders);
+    matmul(backend, xb.data(), n, w.w_up, hb2.data(), q8_rows, rounding, orders);
     for (size_t r = 0; r < n; ++r) swiglu_ggml(hb.data() + r * c.n_ff, hb2.data() + r * c.n_ff, c.n_ff);
-    matmul(backend, hb.data(), n, w.w_down, xb.data(), q8_rows, rounding);
+    matmul(backend, hb.data(), n, w.w_down, xb.data(), q8_rows, rounding, orders);
     add_into(x, xb, n * dim);
   }
 
   // Logits only for the rows that will be sampled or scored.
+  // The output matmul sees only these rows (llama.cpp selects them first too), so a sequence's
+  // order there follows how many logit rows it has.
   std::vector<size_t> logit_rows_idx;
+  logit_orders.clear();
   row = 0;
   for (const auto& seq : batch.sequences) {
     if (seq.logits == ForwardSequence::Logits::all) {
       for (uint32_t i = 0; i < seq.n_tokens; ++i) logit_rows_idx.push_back(row + i);
+      logit_orders.insert(logit_orders.end(), seq.n_tokens, seq.n_tokens >= 2 ? F32Order::prompt : F32Order::decode);
     } else if (seq.logits == ForwardSequence::Logits::last && seq.n_tokens > 0) {
       logit_rows_idx.push_back(row + seq.n_tokens - 1);
+      logit_orders.push_back(F32Order::decode);
     }
     row += seq.n_tokens;
   }
@@ -246,7 +261,7 @@ void Model::Impl::forward(const ForwardBatch& batch, KvCache& cache, std::vector
   for (size_t i = 0; i < m; ++i)
     rmsnorm(logit_rows.data() + i * dim, x.data() + logit_rows_idx[i] * dim, weights.output_norm.data, dim, c.norm_eps);
   logits.resize(m * c.n_vocab);
-  matmul(backend, logit_rows.data(), m, weights.output_matrix(), logits.data(), q8_rows, rounding);
+  matmul(backend, logit_rows.data(), m, weights.output_matrix(), logits.data(), q8_rows, rounding, logit_orders.data());
 }
 
 void Model::forward(const ForwardBatch& batch, KvCache& cache, std::vector<float>& logits) {

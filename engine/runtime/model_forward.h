@@ -23,6 +23,7 @@ struct Model::Impl {
     uint32_t sequence, index;  // batch.sequences[sequence], its index-th token
   };
   std::vector<AttentionRow> att_rows;
+  std::vector<detail::F32Order> row_orders, logit_orders;  // per activation / logit row
 
   void init_rope();
   void rope(float* vec, uint32_t n_heads, uint32_t pos) const;

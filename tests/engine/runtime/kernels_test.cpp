@@ -123,29 +123,79 @@ TEST(Q8Kernel, RowResultIndependentOfBatchAndThreads) {
   }
 }
 
-TEST(F32Kernel, InvariantGemmMatchesReferenceAcrossBatchesAndThreads) {
-  const uint32_t rows = 203, cols = 200;  // cols not a multiple of 8: the scalar tail too
-  auto wdata = random_floats(size_t(rows) * cols, 6, 0.05f);
-  Matrix w;
-  w.rows = rows;
-  w.cols = cols;
-  w.data = wdata.data();
-  const size_t m = 8;
-  auto x = random_floats(m * cols, 7);
-  std::vector<float> ref(m * rows), one_thread(m * rows), two_threads(m * rows);
-  matmul_reference(x.data(), m, w, ref.data());
-  matmul_invariant(x.data(), m, w, one_thread.data());
-  {
-    ScopedThreads threads(2);
-    matmul_invariant(x.data(), m, w, two_threads.data());
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+void check_f32_gemm_against_reference(const std::vector<F32Order>& orders, std::initializer_list<uint32_t> col_counts) {
+  SCOPED_TRACE(f32_kernel_isa());
+  const size_t m = orders.size();
+  for (uint32_t cols : col_counts) {
+    const uint32_t rows = 203;
+    auto wdata = random_floats(size_t(rows) * cols, 6, 0.05f);
+    Matrix w;
+    w.rows = rows;
+    w.cols = cols;
+    w.data = wdata.data();
+    auto x = random_floats(m * cols, 7);
+    std::vector<float> ref(m * rows), one_thread(m * rows), two_threads(m * rows);
+    matmul_f32_ggml_reference(x.data(), m, orders.data(), w, ref.data());
+    matmul_f32_ggml(x.data(), m, orders.data(), w, one_thread.data());
+    {
+      ScopedThreads threads(2);
+      matmul_f32_ggml(x.data(), m, orders.data(), w, two_threads.data());
+    }
+    for (size_t i = 0; i < ref.size(); ++i) {
+      ASSERT_EQ(std::memcmp(&one_thread[i], &ref[i], 4), 0) << "cols " << cols << " element " << i;
+      const size_t r = i / rows, o = i % rows;
+      double exact = 0;
+      for (size_t j = 0; j < cols; ++j) exact += double(x[r * cols + j]) * wdata[o * cols + j];
+      ASSERT_NEAR(ref[i], exact, 1e-5 * (1.0 + std::fabs(exact))) << "cols " << cols << " element " << i;
+    }
+    EXPECT_TRUE(same_bits(one_thread, two_threads)) << "cols " << cols;
+    for (size_t r = 0; r < m; ++r) {
+      std::vector<float> alone(rows);
+      matmul_f32_ggml(x.data() + r * cols, 1, &orders[r], w, alone.data());
+      ASSERT_EQ(std::memcmp(alone.data(), one_thread.data() + r * rows, rows * sizeof(float)), 0)
+          << "cols " << cols << " row " << r;
+    }
   }
-  for (size_t i = 0; i < ref.size(); ++i) ASSERT_NEAR(one_thread[i], ref[i], 1e-5f * (1.0f + std::fabs(ref[i]))) << i;
-  EXPECT_EQ(std::memcmp(one_thread.data(), two_threads.data(), ref.size() * sizeof(float)), 0);
-  for (size_t r = 0; r < m; ++r) {
-    std::vector<float> alone(rows);
-    matmul_invariant(x.data() + r * cols, 1, w, alone.data());
-    ASSERT_EQ(std::memcmp(alone.data(), one_thread.data() + r * rows, rows * sizeof(float)), 0) << "row " << r;
+}
+
+struct ScopedF32Isa {
+  explicit ScopedF32Isa(int level) { set_f32_kernel_isa_limit(level); }
+  ~ScopedF32Isa() { set_f32_kernel_isa_limit(2); }
+};
+
+// The AVX2 and AVX-512 GEMMs give the plain-loop reference's bits in both of llama.cpp's orders,
+// with rows of both orders mixed in one call (as a step mixing prompt and decode sequences does),
+// for k with and without the tails (k % 16, k % 64, k < 64) and weight-row counts that leave
+// partial tiles; and a row's bits depend only on its own order, not on the other rows (alone it
+// takes the narrow-batch path) nor the thread count.
+TEST(F32Kernel, GgmlOrderGemmGivesReferenceBitsAcrossBatchesAndThreads) {
+  const F32Order P = F32Order::prompt, D = F32Order::decode;
+  // 8 decode rows (zmm decode tiles on AVX-512) and 2 (ymm ones, the weight-stream-bound case).
+  const std::vector<F32Order> many = {P, P, P, P, P, D, P, D, D, P, P, D, D, D, D, D};
+  const std::vector<F32Order> few = {P, P, D, P, P, P, P, D, P};
+  for (int isa : {1, 2}) {
+    ScopedF32Isa limit(isa);
+    check_f32_gemm_against_reference(many, {200u, 304u, 48u, 1024u});
+    check_f32_gemm_against_reference(few, {304u, 1024u});
   }
+}
+
+// The two orders really are different summations where llama.cpp's are (k % 16 == 0), and the
+// same one (decode) where tinyBLAS does not apply.
+TEST(F32Kernel, PromptOrderDiffersFromDecodeOrderOnlyWhenTinyBlasApplies) {
+  auto a = random_floats(8192, 31), b = random_floats(8192, 32);
+  size_t differ = 0;
+  for (size_t t = 0; t < 64; ++t) {
+    const float* at = a.data() + t * 64;
+    const float* bt = b.data() + t * 48;
+    differ += dot_f32_ggml_reference(at, bt, 1024, F32Order::prompt) != dot_f32_ggml_reference(at, bt, 1024, F32Order::decode);
+    EXPECT_EQ(dot_f32_ggml_reference(at, bt, 1000, F32Order::prompt), dot_f32_ggml_reference(at, bt, 1000, F32Order::decode));
+  }
+  EXPECT_GT(differ, 0u);
 }
 
 // The register-resident attention loop against the scalar one: same scores, same softmax
@@ -215,8 +265,9 @@ TEST(Q8Kernel, KeptQuantizedMatchesDequantizedWeightsWithRoundedActivations) {
   dense.source_type = GgmlType::Q8_0;
   auto x = random_floats(3 * 128, 9);
   std::vector<float> ref(3 * 50), fast(3 * 50);
-  matmul(MatmulBackend::reference, x.data(), 3, dense, ref.data(), 0, true);
-  matmul(MatmulBackend::invariant, x.data(), 3, w.m, fast.data(), 0, true);
+  const F32Order orders[3] = {F32Order::prompt, F32Order::prompt, F32Order::prompt};
+  matmul(MatmulBackend::reference, x.data(), 3, dense, ref.data(), 0, true, orders);
+  matmul(MatmulBackend::invariant, x.data(), 3, w.m, fast.data(), 0, true, orders);
   for (size_t i = 0; i < ref.size(); ++i) ASSERT_NEAR(fast[i], ref[i], 1e-5f * (1.0f + std::fabs(ref[i]))) << i;
 }
 
