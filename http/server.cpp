@@ -87,11 +87,18 @@ void Server::Impl::begin_shutdown() {
     acceptor.close(ignored);
     signals.cancel(ignored);
   });
-  std::lock_guard lock(state.mutex);
-  for (auto& weak : state.connections) {
-    if (auto connection = weak.lock()) connection->close_if_idle();
+  // Take strong references under the lock, act on them outside it: dropping the last reference
+  // runs ~Connection, which takes the same lock to unregister itself.
+  std::vector<std::shared_ptr<detail::Connection>> open;
+  {
+    std::lock_guard lock(state.mutex);
+    for (auto& weak : state.connections) {
+      if (auto connection = weak.lock()) open.push_back(std::move(connection));
+    }
+    state.changed.notify_all();
   }
-  state.changed.notify_all();
+  for (auto& connection : open) connection->close_if_idle();
+  open.clear();
 }
 
 Server::Server(ServerOptions options, Router router) : impl_(std::make_unique<Impl>()) {
