@@ -51,7 +51,7 @@ std::string unavailable_body(const std::string& reason) {
 }  // namespace
 
 std::optional<std::string> no_backend_yet() {
-  return "no model backend is available: local model serving is not implemented in this build";
+  return "no model backend is available: this build has no local model serving (built without the engine or schemas components)";
 }
 
 void add_health_routes(http::Router& router, const AppServices& services) {
