@@ -3,6 +3,7 @@
 // The prompt goes through the model's chat template unless --raw (plain text, BOS per the
 // model's add_bos flag) or --tokens (ids as given).
 #include "app/subcommands.h"
+#include "app/token_list.h"
 #include "engine/engine.h"
 #include "engine/loaded_model.h"
 
@@ -31,26 +32,6 @@ struct GenerateOptions {
   int64_t seed = -1;
   int threads = 1;
 };
-
-std::vector<engine::TokenId> parse_token_list(const std::string& text) {
-  std::vector<engine::TokenId> ids;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    size_t used = 0;
-    long value = 0;
-    try {
-      value = std::stol(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used == 0 || used != item.size() || value < 0)
-      throw std::invalid_argument("--tokens: '" + item + "' is not a token id (expected e.g. 1,2,3)");
-    ids.push_back(static_cast<engine::TokenId>(value));
-  }
-  if (ids.empty()) throw std::invalid_argument("--tokens: no token ids given");
-  return ids;
-}
 
 void run_generate(const GenerateOptions& options) {
   try {

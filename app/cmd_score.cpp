@@ -2,6 +2,7 @@
 // JSON array of n rows; row j lists the top tokens [{"id":..,"logprob":..}, ...] (best first,
 // natural log) of the distribution of token j+1 given tokens 0..j.
 #include "app/subcommands.h"
+#include "app/token_list.h"
 #include "engine/engine.h"
 #include "engine/gguf.h"
 #include "engine/model_config.h"
@@ -22,28 +23,9 @@ struct ScoreOptions {
   int threads = 1;
 };
 
-std::vector<engine::TokenId> parse_ids(const std::string& text) {
-  std::vector<engine::TokenId> ids;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    size_t used = 0;
-    long value = -1;
-    try {
-      value = std::stol(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used == 0 || used != item.size() || value < 0)
-      throw std::invalid_argument("--tokens: '" + item + "' is not a token id (expected e.g. 1,2,3)");
-    ids.push_back(static_cast<engine::TokenId>(value));
-  }
-  return ids;
-}
-
 void run_score(const ScoreOptions& options) {
   try {
-    auto ids = parse_ids(options.tokens);
+    auto ids = parse_token_list(options.tokens);
     if (ids.size() < 2) throw std::invalid_argument("--tokens: need at least 2 token ids");
     auto file = std::make_shared<const engine::GgufFile>(engine::GgufFile::open(options.model));
     engine::ModelLoadOptions load_options;
