@@ -9,19 +9,11 @@
 
 namespace tandem::api {
 
-namespace {
-
-std::string content_type(const http::RequestContext& ctx) {
-  return std::string(ctx.request().header("content-type").value_or(""));
-}
-
-}  // namespace
-
 asio::awaitable<void> handle_chat(ApiState& api, http::RequestContext& ctx, schemas::Protocol protocol) {
   const auto& body = ctx.request().body;
   auto parsed = protocol == schemas::Protocol::anthropic
-                    ? schemas::parse_anthropic_messages_request(body, content_type(ctx))
-                    : schemas::parse_openai_chat_request(body, content_type(ctx));
+                    ? schemas::parse_anthropic_messages_request(body, request_content_type(ctx))
+                    : schemas::parse_openai_chat_request(body, request_content_type(ctx));
   if (!parsed) {
     co_await respond_error(ctx, protocol, parsed.error());
     co_return;
@@ -48,7 +40,7 @@ asio::awaitable<void> handle_chat(ApiState& api, http::RequestContext& ctx, sche
 
 asio::awaitable<void> handle_count_tokens(ApiState& api, http::RequestContext& ctx) {
   const auto protocol = schemas::Protocol::anthropic;
-  auto parsed = schemas::parse_anthropic_count_tokens_request(ctx.request().body, content_type(ctx));
+  auto parsed = schemas::parse_anthropic_count_tokens_request(ctx.request().body, request_content_type(ctx));
   if (!parsed) {
     co_await respond_error(ctx, protocol, parsed.error());
     co_return;

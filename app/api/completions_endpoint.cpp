@@ -42,7 +42,7 @@ schemas::Result<std::vector<engine::TokenId>> prompt_tokens(const engine::Loaded
 asio::awaitable<void> handle_completions(ApiState& api, http::RequestContext& ctx) {
   const auto protocol = schemas::Protocol::openai;
   auto parsed = schemas::parse_openai_completion_request(
-      ctx.request().body, std::string(ctx.request().header("content-type").value_or("")));
+      ctx.request().body, request_content_type(ctx));
   if (!parsed) {
     co_await respond_error(ctx, protocol, parsed.error());
     co_return;

@@ -4,7 +4,14 @@
 
 #include "app/api/local_generation.h"
 
+#include <string>
+
 namespace tandem::api {
+
+// The request's Content-Type ("" when absent), as the schemas parsers take it.
+inline std::string request_content_type(const http::RequestContext& ctx) {
+  return std::string(ctx.request().header("content-type").value_or(""));
+}
 
 // POST /v1/chat/completions (OpenAI) and POST /v1/messages (Anthropic).
 asio::awaitable<void> handle_chat(ApiState& api, http::RequestContext& ctx, schemas::Protocol protocol);

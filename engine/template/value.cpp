@@ -275,47 +275,35 @@ void json_string(std::string& out, const std::string& text, bool ensure_ascii) {
     out += "\\u";
     for (int shift = 12; shift >= 0; shift -= 4) out += hex[(unit >> shift) & 15];
   };
+  // One code unit below 0x80 (or any byte when bytes pass through), as json.dumps writes it.
+  auto put_ascii = [&](unsigned char c) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      default:
+        if (c < 0x20) escape_unit(c); else out += static_cast<char>(c);
+    }
+  };
   out += '"';
   if (ensure_ascii) {
     for (char32_t cp : utf8_decode(text)) {
-      if (cp >= 0x80) {
-        if (cp >= 0x10000) {
-          uint32_t v = cp - 0x10000;
-          escape_unit(0xD800 + (v >> 10));
-          escape_unit(0xDC00 + (v & 0x3FF));
-        } else {
-          escape_unit(cp);
-        }
-        continue;
-      }
-      char c = static_cast<char>(cp);
-      switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        case '\b': out += "\\b"; break;
-        case '\f': out += "\\f"; break;
-        default:
-          if (cp < 0x20) escape_unit(cp); else out += c;
+      if (cp < 0x80) {
+        put_ascii(static_cast<unsigned char>(cp));
+      } else if (cp >= 0x10000) {
+        uint32_t v = cp - 0x10000;
+        escape_unit(0xD800 + (v >> 10));
+        escape_unit(0xDC00 + (v & 0x3FF));
+      } else {
+        escape_unit(cp);
       }
     }
   } else {
-    for (char c : text) {
-      switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        case '\b': out += "\\b"; break;
-        case '\f': out += "\\f"; break;
-        default:
-          if (static_cast<unsigned char>(c) < 0x20) escape_unit(static_cast<unsigned char>(c));
-          else out += c;
-      }
-    }
+    for (char c : text) put_ascii(static_cast<unsigned char>(c));
   }
   out += '"';
 }
