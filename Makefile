@@ -2,7 +2,7 @@
 #   make run    build tandem and start it on 127.0.0.1:8080 with the default model
 #   make test   build everything and run every test (what CI runs)
 BUILD_DIR ?= build
-MODEL ?= ../shared/models/stories260K.gguf
+MODEL ?= models/stories260K.gguf
 HOST ?= 127.0.0.1
 PORT ?= 8080
 ARGS ?=

@@ -1,9 +1,11 @@
 // `tandem chat-template (--model FILE.gguf | --template FILE.jinja) --messages FILE.json
 //   [--bos-token S] [--eos-token S] [--no-generation-prompt] [--tools FILE.json]
-//   [--context FILE.json]`
+//   [--context FILE.json] [--date YYYY-MM-DD]`
 // prints the prompt the chat template renders, exactly (no newline added). With --model the
 // template is the GGUF's tokenizer.chat_template (ChatML when it has none) and the BOS/EOS texts
 // come from its vocabulary. A template error prints the template's message and exits 1.
+// --date pins the day strftime_now() sees (templates such as Llama 3's print "Today Date"), so a
+// rendering can be reproduced on any day and in any time zone; without it, today's date.
 #include "app/subcommands.h"
 #include "engine/chat_template.h"
 #include "engine/gguf.h"
@@ -26,6 +28,7 @@ struct ChatTemplateOptions {
   std::string messages_file;
   std::string tools_file;
   std::string context_file;
+  std::string date;
   std::optional<std::string> bos_token;
   std::optional<std::string> eos_token;
   bool no_generation_prompt = false;
@@ -94,6 +97,13 @@ void run_chat_template(const ChatTemplateOptions& options) {
       input.extra_context = context.as_object();
     }
     input.add_generation_prompt = !options.no_generation_prompt;
+    if (!options.date.empty()) {
+      try {
+        input.now = engine::parse_template_date(options.date);
+      } catch (const std::invalid_argument& e) {
+        throw std::runtime_error(std::string("--date: ") + e.what());
+      }
+    }
   } catch (const std::exception& e) {
     std::cerr << "tandem chat-template: " << e.what() << '\n';
     throw CLI::RuntimeError(1);
@@ -121,6 +131,8 @@ void setup_chat_template(CLI::App& parent) {
   cmd->add_option("--tools", options->tools_file, "JSON file: the tools array");
   cmd->add_option("--context", options->context_file,
                   "JSON file: extra template variables, e.g. {\"enable_thinking\": false}");
+  cmd->add_option("--date", options->date,
+                  "Day strftime_now() sees, YYYY-MM-DD (default: today, local time)");
   cmd->add_option("--bos-token", options->bos_token, "BOS token text (default: the model's)");
   cmd->add_option("--eos-token", options->eos_token, "EOS token text (default: the model's)");
   cmd->add_flag("--no-generation-prompt", options->no_generation_prompt,

@@ -27,9 +27,15 @@ struct ChatTemplateInput {
   std::string bos_token;
   std::string eos_token;
   boost::json::object extra_context;     // additional variables (e.g. enable_thinking)
-  // The clock strftime_now() reads; the real time when unset (tests pin a date).
+  // The clock strftime_now() reads. Unset: the real time, formatted as local time like Python's
+  // datetime.now(). Pinned (tests, `--date`, `--template-date`): formatted as UTC, so a pinned
+  // date renders the same in every time zone.
   std::optional<std::chrono::system_clock::time_point> now;
 };
+
+// "YYYY-MM-DD" -> that day at 12:00 UTC, the value to pin ChatTemplateInput::now to. Throws
+// std::invalid_argument naming the expected form for anything else (including 2026-02-30).
+std::chrono::system_clock::time_point parse_template_date(const std::string& date);
 
 class ChatTemplate {
  public:

@@ -5,6 +5,7 @@
 #include "engine/template/value.h"
 
 #include <chrono>
+#include <optional>
 #include <string_view>
 
 namespace tandem::engine::jinja {
@@ -25,8 +26,8 @@ std::optional<std::string> unsafe_attribute(const Value& object, std::string_vie
 bool has_method(const Value& object, std::string_view name);
 
 // The globals every render sees: range, dict, namespace, raise_exception, strftime_now, cycler,
-// joiner. `now` feeds strftime_now.
-void add_globals(Dict& globals, std::chrono::system_clock::time_point now);
+// joiner. `pinned` feeds strftime_now (as UTC); unset, strftime_now reads the real local time.
+void add_globals(Dict& globals, std::optional<std::chrono::system_clock::time_point> pinned);
 
 // Python str methods used by filters too.
 std::string py_strip(std::string_view text, const Value& chars, bool left, bool right);

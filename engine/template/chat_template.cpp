@@ -10,6 +10,29 @@
 
 namespace tandem::engine {
 
+std::chrono::system_clock::time_point parse_template_date(const std::string& date) {
+  using namespace std::chrono;
+  auto digits = [&](size_t from, size_t count) {
+    int value = 0;
+    for (size_t i = from; i < from + count; ++i) {
+      if (date[i] < '0' || date[i] > '9') return -1;
+      value = value * 10 + (date[i] - '0');
+    }
+    return value;
+  };
+  const bool shaped = date.size() == 10 && date[4] == '-' && date[7] == '-';
+  const int y = shaped ? digits(0, 4) : -1;
+  const int m = shaped ? digits(5, 2) : -1;
+  const int d = shaped ? digits(8, 2) : -1;
+  const year_month_day day{year{y}, month{static_cast<unsigned>(m)}, std::chrono::day{static_cast<unsigned>(d)}};
+  if (y < 0 || m < 0 || d < 0 || !day.ok()) {
+    throw std::invalid_argument("date must be a calendar date as YYYY-MM-DD, got '" + date + "'");
+  }
+  // Noon UTC: strftime_now formats a pinned clock as UTC, so any time of day would do; noon keeps
+  // the day even for code that converts to a local time zone.
+  return sys_days{day} + hours{12};
+}
+
 struct ChatTemplate::Impl {
   jinja::Template tmpl;
 };
@@ -25,7 +48,7 @@ ChatTemplate& ChatTemplate::operator=(ChatTemplate&&) noexcept = default;
 std::string ChatTemplate::render(const ChatTemplateInput& input) const {
   using namespace jinja;
   Dict globals;
-  add_globals(globals, input.now.value_or(std::chrono::system_clock::now()));
+  add_globals(globals, input.now);
   globals.set("messages", input.messages.is_null() ? Value::make_list() : from_json(input.messages));
   // HF always passes tools and documents, as None when absent: `tools is defined` is true.
   globals.set("tools", from_json(input.tools));

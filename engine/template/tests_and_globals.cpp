@@ -134,21 +134,26 @@ bool apply_test(Interpreter&, std::string_view name, const Value& input, CallArg
   return result;
 }
 
-void add_globals(Dict& globals, std::chrono::system_clock::time_point now) {
+void add_globals(Dict& globals, std::optional<std::chrono::system_clock::time_point> pinned) {
   globals.set("range", Value::make_function("range", [](Interpreter&, CallArgs& a) { return make_range(a); }));
   globals.set("dict", Value::make_function("dict", [](Interpreter&, CallArgs& a) { return make_mapping(a, false); }));
   globals.set("namespace", Value::make_function("namespace", [](Interpreter&, CallArgs& a) { return make_mapping(a, true); }));
   globals.set("raise_exception", Value::make_function("raise_exception", [](Interpreter&, CallArgs& a) -> Value {
     throw RaisedError(a.positional.empty() ? std::string() : to_str(a.positional[0]));
   }));
-  globals.set("strftime_now", Value::make_function("strftime_now", [now](Interpreter&, CallArgs& a) {
+  globals.set("strftime_now", Value::make_function("strftime_now", [pinned](Interpreter&, CallArgs& a) {
     auto format = a.take(0, "format");
     a.expect_consumed("strftime_now");
     if (!format || !format->is_string()) throw RenderError("strftime_now() needs a format string");
-    // Python's datetime.now() is local time; the server usually runs in UTC anyway.
-    std::time_t seconds = std::chrono::system_clock::to_time_t(now);
+    // Python's datetime.now() is local time. A pinned clock is a fixed date that must not move
+    // with the machine's time zone, so it is read as UTC.
+    std::time_t seconds = std::chrono::system_clock::to_time_t(pinned.value_or(std::chrono::system_clock::now()));
     std::tm local{};
-    localtime_r(&seconds, &local);
+    if (pinned) {
+      gmtime_r(&seconds, &local);
+    } else {
+      localtime_r(&seconds, &local);
+    }
     char buffer[512];
     size_t n = std::strftime(buffer, sizeof buffer, format->str().c_str(), &local);
     if (n == 0 && !format->str().empty()) throw RenderError("strftime_now(): format too long or empty result");

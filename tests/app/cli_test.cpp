@@ -12,6 +12,7 @@
 #include <array>
 #include <map>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -45,9 +46,16 @@ fs::path scratch(const std::string& name) {
   return dir / name;
 }
 
-RunResult run_tandem(const std::vector<std::string>& args) {
+// `env` entries (NAME=value) are set for the child only.
+RunResult run_tandem(const std::vector<std::string>& args, const std::vector<std::string>& env = {}) {
   auto err_path = scratch("stderr.txt");
-  std::string command = quote(std::string(TANDEM_BINARY_DIR) + "/tandem");
+  std::string command;
+  if (!env.empty()) {
+    command = "env";
+    for (const auto& e : env) command += " " + quote(e);
+    command += " ";
+  }
+  command += quote(std::string(TANDEM_BINARY_DIR) + "/tandem");
   for (const auto& a : args) command += " " + quote(a);
   command += " 2>" + quote(err_path.string());
   RunResult result;
@@ -107,6 +115,12 @@ TEST(Cli, TokenizeParsesSpecialTokensOnlyWhenAsked) {
   EXPECT_GT(plain.out.size(), std::string("1\n").size());
 }
 
+// The references were rendered with strftime_now() fixed to 2026-11-21 (../shared/templates).
+constexpr const char* kReferenceDate = "2026-11-21";
+// POSIX TZ strings (no tzdata needed): the earliest and the latest zones in use, where noon UTC
+// is already tomorrow or still yesterday's evening if a pinned date were read as local time.
+const std::vector<std::vector<std::string>> kTimeZones = {{"TZ=UTC0"}, {"TZ=EAST-14"}, {"TZ=WEST+12"}};
+
 TEST(Cli, ChatTemplatePrintsJinjasRenderingExactly) {
   auto conversations = load_json(shared_file("templates/conversations.json"));
   const auto& templates = conversations.at("templates").as_object();
@@ -116,17 +130,75 @@ TEST(Cli, ChatTemplatePrintsJinjasRenderingExactly) {
       const std::string case_id(case_name.as_string());
       auto messages_path = scratch(case_id + ".json");
       std::ofstream(messages_path) << json::serialize(conversations.at("conversations").at(case_id));
+      const auto& zone = kTimeZones[checked % kTimeZones.size()];
       auto run = run_tandem({"chat-template", "--template", shared_file("templates/" + std::string(name) + ".jinja"),
                              "--messages", messages_path.string(), "--bos-token",
                              std::string(info.at("bos_token").as_string()), "--eos-token",
-                             std::string(info.at("eos_token").as_string())});
+                             std::string(info.at("eos_token").as_string()), "--date", kReferenceDate},
+                            zone);
       ASSERT_EQ(run.exit_code, 0) << name << " " << case_id << ": " << run.err;
       EXPECT_EQ(run.out, read_file(shared_file("templates/" + std::string(name) + "." + case_id + ".txt")))
-          << name << " " << case_id;
+          << name << " " << case_id << " " << zone[0];
       ++checked;
     }
   }
   EXPECT_GE(checked, 32u);
+}
+
+TEST(Cli, ChatTemplateDateOptionChangesWhatStrftimeNowSees) {
+  const std::string name = "meta-llama-Llama-3.2-3B-Instruct";
+  auto conversations = load_json(shared_file("templates/conversations.json"));
+  const auto& info = conversations.at("templates").at(name);
+  auto messages_path = scratch("user_only.json");
+  std::ofstream(messages_path) << json::serialize(conversations.at("conversations").at("user_only"));
+  const std::string reference = read_file(shared_file("templates/" + name + ".user_only.txt"));
+  ASSERT_NE(reference.find("Today Date: 21 Nov 2026"), std::string::npos) << reference;
+  for (const auto& zone : kTimeZones) {
+    auto run = run_tandem({"chat-template", "--template", shared_file("templates/" + name + ".jinja"), "--messages",
+                           messages_path.string(), "--bos-token", std::string(info.at("bos_token").as_string()),
+                           "--eos-token", std::string(info.at("eos_token").as_string()), "--date", "2027-03-04"},
+                          zone);
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+    std::string expected = reference;
+    expected.replace(expected.find("21 Nov 2026"), std::string("21 Nov 2026").size(), "04 Mar 2027");
+    EXPECT_EQ(run.out, expected) << zone[0];
+  }
+}
+
+TEST(Cli, ChatTemplateWithoutDateUsesToday) {
+  auto template_path = scratch("today.jinja");
+  std::ofstream(template_path) << "{{ strftime_now('%Y-%m-%d') }}";
+  auto messages_path = scratch("empty.json");
+  std::ofstream(messages_path) << "[]";
+  auto today = [] {
+    std::time_t now = std::time(nullptr);
+    std::tm local{};
+    localtime_r(&now, &local);
+    char text[16];
+    std::strftime(text, sizeof text, "%Y-%m-%d", &local);
+    return std::string(text);
+  };
+  const std::string before = today();
+  auto run = run_tandem({"chat-template", "--template", template_path.string(), "--messages", messages_path.string()});
+  const std::string after = today();
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  // Either side of a midnight that may pass while the process runs.
+  EXPECT_TRUE(run.out == before || run.out == after) << run.out << " not " << before << " / " << after;
+}
+
+TEST(Cli, ChatTemplateRefusesADateThatIsNotYYYYMMDD) {
+  auto template_path = scratch("today.jinja");
+  std::ofstream(template_path) << "{{ strftime_now('%Y-%m-%d') }}";
+  auto messages_path = scratch("empty.json");
+  std::ofstream(messages_path) << "[]";
+  for (const char* bad : {"21 Nov 2026", "2026-11-1", "2026-02-30", "2026-13-01", "20261121xx"}) {
+    auto run = run_tandem({"chat-template", "--template", template_path.string(), "--messages",
+                           messages_path.string(), "--date", bad});
+    EXPECT_EQ(run.exit_code, 1) << bad;
+    EXPECT_NE(run.err.find("--date"), std::string::npos) << run.err;
+    EXPECT_NE(run.err.find("YYYY-MM-DD"), std::string::npos) << run.err;
+    EXPECT_TRUE(run.out.empty()) << run.out;
+  }
 }
 
 TEST(Cli, ChatTemplateErrorPrintsTheTemplatesMessageAndExits1) {

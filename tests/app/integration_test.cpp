@@ -225,5 +225,40 @@ TEST(TandemBinary, PortInUseIsAClearError) {
       << output;
 }
 
+// `make run` must work from a clone alone (no ../shared beside it): the Makefile's default
+// MODEL is a file inside the repository, with its license beside it, and tandem serves it.
+TEST(TandemBinary, MakeRunsDefaultModelShipsWithTheRepositoryAndAnswersAChat) {
+  const std::filesystem::path source(TANDEM_SOURCE_DIR);
+  std::ifstream makefile(source / "Makefile");
+  ASSERT_TRUE(makefile) << "no Makefile in " << source;
+  std::string line, model;
+  while (std::getline(makefile, line)) {
+    if (line.rfind("MODEL ?= ", 0) == 0) model = line.substr(9);
+  }
+  ASSERT_FALSE(model.empty()) << "the Makefile has no 'MODEL ?= ' default";
+  EXPECT_EQ(model.find(".."), std::string::npos) << "the default model must not be outside the repository: " << model;
+  EXPECT_FALSE(std::filesystem::path(model).is_absolute()) << model;
+  const auto model_path = source / model;
+  ASSERT_TRUE(std::filesystem::exists(model_path)) << model_path;
+  EXPECT_TRUE(std::filesystem::exists(model_path.parent_path() / "LICENSE")) << "license beside " << model_path;
+
+  TandemProcess server(TandemProcess::server_arguments({"--model", model_path.string()}));
+  auto port = server.port();
+  ASSERT_NE(port, 0) << server.output();
+  auto response = http_request(port, "POST", "/v1/chat/completions",
+                               R"({"model":"stories260K","max_tokens":8,"temperature":0,)"
+                               R"("messages":[{"role":"user","content":"Once upon a time"}]})",
+                               {{"content-type", "application/json"}});
+  ASSERT_EQ(response.status, 200) << response.body;
+  auto body = json::parse(response.body);
+  EXPECT_EQ(body.at("model"), "stories260K");
+  EXPECT_FALSE(body.at("choices").at(0).at("message").at("content").as_string().empty()) << response.body;
+  const auto generated = body.at("usage").at("completion_tokens").as_int64();
+  EXPECT_GE(generated, 1) << response.body;
+  EXPECT_LE(generated, 8) << response.body;
+  server.terminate();
+  EXPECT_EQ(server.wait_exit(), 0);
+}
+
 }  // namespace
 }  // namespace tandem::test

@@ -6,7 +6,11 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <ctime>
+#include <optional>
+#include <stdexcept>
+#include <string>
 #include <thread>
 
 namespace tandem::engine {
@@ -48,19 +52,66 @@ TEST(ChatTemplateApi, ExtraContextOverridesDefaults) {
   EXPECT_EQ(tmpl.render(input), "<override>True");
 }
 
-TEST(ChatTemplateApi, StrftimeNowUsesTheInjectedClockElseRealTime) {
-  ChatTemplate tmpl("{{ strftime_now('%d %b %Y') }}");
-  ChatTemplateInput input = conversation(true);
-  input.now = test::reference_now();
-  EXPECT_EQ(tmpl.render(input), "21 Nov 2026");
+// Sets TZ for one scope and puts the previous value back (tests may run in any order).
+class ScopedTimeZone {
+ public:
+  explicit ScopedTimeZone(const char* zone) {
+    if (const char* old = std::getenv("TZ")) previous_ = old;
+    ::setenv("TZ", zone, 1);
+    ::tzset();
+  }
+  ~ScopedTimeZone() {
+    if (previous_) ::setenv("TZ", previous_->c_str(), 1);
+    else ::unsetenv("TZ");
+    ::tzset();
+  }
 
-  input.now.reset();
+ private:
+  std::optional<std::string> previous_;
+};
+
+std::string local_date_now(const char* format) {
   std::time_t now = std::time(nullptr);
   std::tm local{};
   localtime_r(&now, &local);
-  char expected[64];
-  std::strftime(expected, sizeof expected, "%d %b %Y", &local);
-  EXPECT_EQ(tmpl.render(input), expected);
+  char text[64];
+  std::strftime(text, sizeof text, format, &local);
+  return text;
+}
+
+TEST(ChatTemplateApi, StrftimeNowReadsAPinnedClockAsTheSameDayInEveryTimeZone) {
+  ChatTemplate tmpl("{{ strftime_now('%d %b %Y') }}");
+  ChatTemplateInput input = conversation(true);
+  input.now = test::reference_now();
+  // UTC, UTC+14 (Kiritimati) and UTC-12: a pinned date must not move with the zone.
+  for (const char* zone : {"UTC0", "EAST-14", "WEST+12"}) {
+    ScopedTimeZone tz(zone);
+    EXPECT_EQ(tmpl.render(input), "21 Nov 2026") << zone;
+  }
+}
+
+TEST(ChatTemplateApi, StrftimeNowReadsTheRealLocalTimeWhenNotPinned) {
+  ChatTemplate tmpl("{{ strftime_now('%d %b %Y') }}");
+  ChatTemplateInput input = conversation(true);
+  for (const char* zone : {"EAST-14", "WEST+12"}) {
+    ScopedTimeZone tz(zone);
+    const std::string before = local_date_now("%d %b %Y");
+    const std::string rendered = tmpl.render(input);
+    const std::string after = local_date_now("%d %b %Y");
+    // Either side of a midnight that may pass during the render.
+    EXPECT_TRUE(rendered == before || rendered == after) << zone << ": " << rendered << " vs " << before;
+  }
+}
+
+TEST(ChatTemplateApi, ParseTemplateDateGivesThatDay) {
+  ChatTemplate tmpl("{{ strftime_now('%Y-%m-%d %H:%M') }}");
+  ChatTemplateInput input = conversation(true);
+  input.now = parse_template_date("2024-02-29");
+  EXPECT_EQ(tmpl.render(input), "2024-02-29 12:00");
+  EXPECT_EQ(parse_template_date("2026-11-21"), test::reference_now());
+  for (const char* bad : {"", "2026-11-1", "2026/11/21", "2025-02-29", "2026-00-10", "2026-11-32", "x026-11-21"}) {
+    EXPECT_THROW(parse_template_date(bad), std::invalid_argument) << bad;
+  }
 }
 
 TEST(ChatTemplateApi, ReusableMovableAndThreadSafe) {
