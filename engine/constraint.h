@@ -106,6 +106,11 @@ class ConstraintVocabulary {
   struct TrieNode {
     uint32_t first_edge = 0, n_edges = 0;
     uint32_t first_token = 0, n_tokens = 0;  // tokens whose bytes end here
+    // subtree_tokens()[subtree_begin, subtree_end): every token at or below this node.
+    uint32_t subtree_begin = 0, subtree_end = 0;
+    // Every token at or below is plain string content (valid UTF-8, no '"', '\' or control
+    // bytes): all of them are allowed inside a free string without walking the subtree.
+    bool string_plain = false;
   };
   struct TrieEdge {
     uint8_t byte;
@@ -114,6 +119,7 @@ class ConstraintVocabulary {
   const std::vector<TrieNode>& trie() const { return trie_; }
   const std::vector<TrieEdge>& edges() const { return edges_; }
   const std::vector<TokenId>& trie_tokens() const { return trie_tokens_; }
+  const std::vector<TokenId>& subtree_tokens() const { return subtree_tokens_; }
 
  private:
   size_t n_vocab_ = 0;
@@ -122,6 +128,7 @@ class ConstraintVocabulary {
   std::vector<TrieNode> trie_;
   std::vector<TrieEdge> edges_;
   std::vector<TokenId> trie_tokens_;
+  std::vector<TokenId> subtree_tokens_;
 };
 
 // One bit per vocabulary entry.

@@ -110,6 +110,9 @@ class Matcher {
   void advance(const StackSet& in, uint8_t byte, StackSet& out) const;
   bool accepting(std::span<const Frame> stack) const;
   bool accepting(const StackSet& set) const;
+  // The top frame is inside a string with no length bound, format or pending UTF-8 bytes:
+  // any plain string content leaves the stack as it is.
+  bool in_free_string(std::span<const Frame> stack) const;
 
  private:
   enum class Step { consumed, rejected, pop, push, done };

@@ -113,14 +113,24 @@ void Matcher::initial(StackSet& out) const {
   out.add(std::span<const Frame>(&root, 1));
 }
 
+bool Matcher::in_free_string(std::span<const Frame> stack) const {
+  if (stack.empty()) return false;
+  const Frame& f = stack.back();
+  const GrammarNode& n = nodes_[f.node];
+  return n.kind == NodeKind::string && f.phase == str_body && f.utf8 == 0 && n.format == StringFormat::none &&
+         !counts_length(n);
+}
+
 void Matcher::advance(std::span<const Frame> stack, uint8_t byte, StackSet& out) const {
-  std::vector<Frame> work(stack.begin(), stack.end());
+  thread_local std::vector<Frame> work;
+  work.assign(stack.begin(), stack.end());
   feed(work, byte, out);
 }
 
 void Matcher::advance(const StackSet& in, uint8_t byte, StackSet& out) const {
   out.clear();
-  std::vector<Frame> work;
+  // Reused per thread: the trie walk calls this once per visited node.
+  thread_local std::vector<Frame> work;
   for (size_t i = 0; i < in.size(); ++i) {
     auto stack = in.stack(i);
     work.assign(stack.begin(), stack.end());
@@ -234,49 +244,59 @@ Matcher::Step Matcher::step(Frame& f, uint8_t b, uint32_t& child) const {
       return n.values.nodes[f.pos].terminal >= 0 ? Step::pop : Step::rejected;
     }
 
-    case NodeKind::number:
+    case NodeKind::number: {
+      // Digit runs are bounded (f.count counts the current run) so every number fits an int64
+      // or a finite double: 16 integer digits, 16 fraction digits, 2 exponent digits.
+      auto digit_run = [&](uint8_t phase, uint32_t limit) {
+        if (f.phase != phase) f.count = 0;
+        if (f.count >= limit) return Step::rejected;
+        ++f.count;
+        f.phase = phase;
+        return Step::consumed;
+      };
       switch (f.phase) {
         case num_start:
           if (b == '-') f.phase = num_minus;
           else if (b == '0') f.phase = num_zero;
-          else if (b >= '1' && b <= '9') f.phase = num_int;
+          else if (b >= '1' && b <= '9') return digit_run(num_int, 16);
           else return Step::rejected;
           return Step::consumed;
         case num_minus:
           if (b == '0') f.phase = num_zero;
-          else if (b >= '1' && b <= '9') f.phase = num_int;
+          else if (b >= '1' && b <= '9') return digit_run(num_int, 16);
           else return Step::rejected;
           return Step::consumed;
         case num_int:
-          if (is_digit(b)) return Step::consumed;
+          if (is_digit(b)) return digit_run(num_int, 16);
           [[fallthrough]];
         case num_zero:
           if (!n.integer && b == '.') f.phase = num_dot;
           else if (!n.integer && (b == 'e' || b == 'E')) f.phase = num_exp;
           else return Step::pop;
+          f.count = 0;
           return Step::consumed;
         case num_dot:
           if (!is_digit(b)) return Step::rejected;
-          f.phase = num_frac;
-          return Step::consumed;
+          return digit_run(num_frac, 16);
         case num_frac:
-          if (is_digit(b)) return Step::consumed;
+          if (is_digit(b)) return digit_run(num_frac, 16);
           if (b != 'e' && b != 'E') return Step::pop;
           f.phase = num_exp;
+          f.count = 0;
           return Step::consumed;
         case num_exp:
           if (b == '+' || b == '-') f.phase = num_exp_sign;
-          else if (is_digit(b)) f.phase = num_exp_digits;
+          else if (is_digit(b)) return digit_run(num_exp_digits, 2);
           else return Step::rejected;
           return Step::consumed;
         case num_exp_sign:
           if (!is_digit(b)) return Step::rejected;
-          f.phase = num_exp_digits;
-          return Step::consumed;
+          return digit_run(num_exp_digits, 2);
         case num_exp_digits:
-          return is_digit(b) ? Step::consumed : Step::pop;
+          return is_digit(b) ? digit_run(num_exp_digits, 2) : Step::pop;
       }
       return Step::rejected;
+    }
 
     case NodeKind::string: {
       const bool counting = counts_length(n);

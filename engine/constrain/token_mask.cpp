@@ -18,6 +18,37 @@ size_t TokenMask::count() const {
   return n;
 }
 
+namespace {
+
+// Valid UTF-8 with no byte a JSON string must escape.
+bool is_string_plain(std::string_view piece) {
+  if (piece.empty()) return false;
+  size_t i = 0;
+  while (i < piece.size()) {
+    const auto b = static_cast<unsigned char>(piece[i]);
+    if (b < 0x80) {
+      if (b < 0x20 || b == '"' || b == '\\') return false;
+      ++i;
+      continue;
+    }
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (b >= 0xC2 && b <= 0xDF) len = 2;
+    else if (b >= 0xE0 && b <= 0xEF) len = 3, lo = b == 0xE0 ? 0xA0 : 0x80, hi = b == 0xED ? 0x9F : 0xBF;
+    else if (b >= 0xF0 && b <= 0xF4) len = 4, lo = b == 0xF0 ? 0x90 : 0x80, hi = b == 0xF4 ? 0x8F : 0xBF;
+    else return false;
+    if (i + len > piece.size()) return false;
+    for (size_t k = 1; k < len; ++k) {
+      const auto c = static_cast<unsigned char>(piece[i + k]);
+      if (k == 1 ? (c < lo || c > hi) : (c < 0x80 || c > 0xBF)) return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
+}  // namespace
+
 std::shared_ptr<const ConstraintVocabulary> ConstraintVocabulary::build(const Tokenizer& tokenizer) {
   auto vocab = std::make_shared<ConstraintVocabulary>();
   const size_t n = tokenizer.vocab_size();
@@ -70,6 +101,35 @@ std::shared_ptr<const ConstraintVocabulary> ConstraintVocabulary::build(const To
     node.n_tokens = static_cast<uint32_t>(nodes[i].tokens.size());
     vocab->trie_tokens_.insert(vocab->trie_tokens_.end(), nodes[i].tokens.begin(), nodes[i].tokens.end());
   }
+
+  // Subtree token ranges (a depth-first order) and the plain-string flags, children first
+  // (a child always has a larger index than its parent).
+  std::vector<uint8_t> plain_token(n, 0);
+  for (size_t id = 0; id < n; ++id) plain_token[id] = is_string_plain(vocab->pieces_[id]);
+  std::vector<std::pair<uint32_t, bool>> todo{{0, false}};
+  while (!todo.empty()) {
+    auto [node, leaving] = todo.back();
+    todo.pop_back();
+    TrieNode& t = vocab->trie_[node];
+    if (leaving) {
+      t.subtree_end = static_cast<uint32_t>(vocab->subtree_tokens_.size());
+      continue;
+    }
+    t.subtree_begin = static_cast<uint32_t>(vocab->subtree_tokens_.size());
+    for (uint32_t k = t.first_token; k < t.first_token + t.n_tokens; ++k)
+      vocab->subtree_tokens_.push_back(vocab->trie_tokens_[k]);
+    todo.push_back({node, true});
+    for (uint32_t e = t.first_edge; e < t.first_edge + t.n_edges; ++e) todo.push_back({vocab->edges_[e].target, false});
+  }
+  for (size_t i = vocab->trie_.size(); i-- > 0;) {
+    TrieNode& t = vocab->trie_[i];
+    bool plain = i != 0;
+    for (uint32_t k = t.first_token; k < t.first_token + t.n_tokens && plain; ++k)
+      plain = plain_token[static_cast<size_t>(vocab->trie_tokens_[k])];
+    for (uint32_t e = t.first_edge; e < t.first_edge + t.n_edges && plain; ++e)
+      plain = vocab->trie_[vocab->edges_[e].target].string_plain;
+    t.string_plain = plain;
+  }
   return vocab;
 }
 
@@ -105,7 +165,15 @@ class TrieWalk {
     const auto& edges = vocab_.edges();
     const auto& tokens = vocab_.trie_tokens();
     const auto& here = trie[node];
+    // Inside a free string every plain-content token is allowed: mark whole subtrees.
+    const bool free_string = levels_[depth].size() == 1 && matcher_.in_free_string(levels_[depth].stack(0));
+    const auto& subtree = vocab_.subtree_tokens();
     for (uint32_t e = here.first_edge; e < here.first_edge + here.n_edges; ++e) {
+      if (free_string && trie[edges[e].target].string_plain) {
+        const auto& child = trie[edges[e].target];
+        for (uint32_t t = child.subtree_begin; t < child.subtree_end; ++t) mask_.set(subtree[t]);
+        continue;
+      }
       StackSet& next = levels_[depth + 1];
       matcher_.advance(levels_[depth], edges[e].byte, next);
       if (next.empty()) continue;

@@ -234,3 +234,18 @@ TEST(ConstraintToolCall, RefusalsNameTheTool) {
 
 }  // namespace
 }  // namespace tandem::engine
+
+namespace tandem::engine {
+namespace {
+
+TEST(ConstraintGrammar, RequiredNonAsciiKeyNextToAdditionalProperties) {
+  auto g = Grammar::json_schema(R"({"type":"object","properties":{"ñame":{"type":["string","null"]}},
+                                    "required":["ñame"],"additionalProperties":{"type":"integer"}})");
+  EXPECT_TRUE(g->matches(R"({"ñame": null})"));
+  EXPECT_TRUE(g->matches(R"({"x": 1, "ñame": "v", "ña": 2})"));
+  EXPECT_FALSE(g->matches(R"({"x": 1})"));
+  EXPECT_FALSE(g->matches(R"({"ñame": 1})"));
+}
+
+}  // namespace
+}  // namespace tandem::engine

@@ -6,6 +6,7 @@
 
 #include <boost/json.hpp>
 
+#include <cmath>
 #include <cstdint>
 #include <regex>
 #include <string>
@@ -57,7 +58,7 @@ class SchemaValidator {
 
   static bool is_integer(const json::value& v) {
     if (v.is_int64() || v.is_uint64()) return true;
-    return v.is_double() && v.get_double() == static_cast<double>(static_cast<long long>(v.get_double()));
+    return v.is_double() && std::isfinite(v.get_double()) && std::floor(v.get_double()) == v.get_double();
   }
 
   static bool has_type(const json::value& v, std::string_view type) {
@@ -141,7 +142,9 @@ class SchemaValidator {
 // Parses strictly (no comments, no trailing commas, valid UTF-8) and validates.
 inline std::string parse_and_validate(const std::string& text, const json::value& schema) {
   boost::system::error_code ec;
-  json::value doc = json::parse(text, ec);
+  json::parse_options options;
+  options.max_depth = 256;
+  json::value doc = json::parse(text, ec, {}, options);
   if (ec) return "not JSON (" + ec.message() + "): " + text;
   auto r = SchemaValidator(schema).validate(doc);
   return r.empty() ? r : r + " in " + text;
