@@ -5,12 +5,16 @@
 #include "engine/tokenizer.h"
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <unordered_map>
 #include <vector>
 
 namespace tandem::engine {
+
+class TokenConstraint;  // engine/constraint.h
+class ConstraintState;
 
 struct SamplingParams {
   float temperature = 1.0f;       // 0 = greedy
@@ -24,6 +28,12 @@ struct SamplingParams {
   int32_t penalty_last_n = 64;      // window of recent tokens the penalties look at; -1 = all
   bool penalize_prompt = true;      // whether prompt tokens count for the penalties
   int32_t top_logprobs = 0;         // alternatives to report per token (0 = chosen token only)
+  // Structured output (JSON mode, JSON Schema, a forced tool call): each sequence's sampler
+  // keeps its own state of this constraint, draws only tokens that keep the output a valid
+  // prefix (end-of-generation only once the value is complete) and advances it with the chosen
+  // token. Penalties, temperature and the top-k/p/min-p filters apply to the allowed tokens;
+  // reported logprobs stay those of the unconstrained distribution. Null = unconstrained.
+  std::shared_ptr<const TokenConstraint> constraint;
 };
 
 struct TokenLogprob {
@@ -46,6 +56,9 @@ double log_sum_exp(std::span<const float> logits);
 class Sampler {
  public:
   explicit Sampler(const SamplingParams& params);
+  ~Sampler();
+  Sampler(Sampler&&) noexcept;
+  Sampler& operator=(Sampler&&) noexcept;
 
   // Tokens the penalties should see (the prompt, when params.penalize_prompt).
   void add_history(std::span<const TokenId> tokens);
@@ -55,6 +68,8 @@ class Sampler {
   SampleResult sample(std::span<const float> logits);
 
   const SamplingParams& params() const { return params_; }
+  // The constraint's state (null without one): whether the value is complete so far.
+  const ConstraintState* constraint_state() const { return constraint_.get(); }
 
  private:
   double next_uniform();  // [0, 1), from splitmix64 so the stream is the same on every platform
@@ -63,6 +78,7 @@ class Sampler {
   SamplingParams params_;
   uint64_t rng_state_;
   std::vector<TokenId> history_;
+  std::unique_ptr<ConstraintState> constraint_;
 };
 
 }  // namespace tandem::engine

@@ -1,6 +1,9 @@
 #include "engine/sampler.h"
 
+#include "engine/constraint.h"
+
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -78,7 +81,12 @@ std::vector<TokenLogprob> top_logprobs(std::span<const float> logits, size_t n) 
 
 Sampler::Sampler(const SamplingParams& params) : params_(params) {
   rng_state_ = params.seed ? *params.seed : (static_cast<uint64_t>(std::random_device{}()) << 32 | std::random_device{}());
+  if (params.constraint) constraint_ = std::make_unique<ConstraintState>(params.constraint);
 }
+
+Sampler::~Sampler() = default;
+Sampler::Sampler(Sampler&&) noexcept = default;
+Sampler& Sampler::operator=(Sampler&&) noexcept = default;
 
 void Sampler::add_history(std::span<const TokenId> tokens) {
   if (params_.penalize_prompt) history_.insert(history_.end(), tokens.begin(), tokens.end());
@@ -115,12 +123,32 @@ SampleResult Sampler::sample(std::span<const float> raw_logits) {
   std::vector<float> logits(raw_logits.begin(), raw_logits.end());
   apply_penalties(logits);
 
+  // With a constraint only its allowed tokens are candidates (never empty: see allowed()).
+  const TokenMask* allowed = constraint_ ? &constraint_->allowed() : nullptr;
+  std::vector<Candidate> candidates;
+  if (allowed) {
+    candidates.reserve(allowed->count());
+    const auto& words = allowed->words();
+    for (size_t w = 0; w < words.size(); ++w)
+      for (uint64_t bits = words[w]; bits != 0; bits &= bits - 1) {
+        const size_t i = w * 64 + static_cast<size_t>(std::countr_zero(bits));
+        if (i < logits.size()) candidates.push_back({static_cast<TokenId>(i), logits[i]});
+      }
+    if (candidates.empty()) candidates.push_back({argmax(logits), 0.0f});  // a mask wider than the model's rows
+  }
+
   TokenId chosen;
   if (params_.temperature <= 0.0f) {
-    chosen = argmax(logits);
+    if (allowed) {
+      chosen = std::min_element(candidates.begin(), candidates.end(), better)->id;
+    } else {
+      chosen = argmax(logits);
+    }
   } else {
-    std::vector<Candidate> candidates(logits.size());
-    for (size_t i = 0; i < logits.size(); ++i) candidates[i] = {static_cast<TokenId>(i), logits[i]};
+    if (!allowed) {
+      candidates.resize(logits.size());
+      for (size_t i = 0; i < logits.size(); ++i) candidates[i] = {static_cast<TokenId>(i), logits[i]};
+    }
     // Filters in llama.cpp's order: top-k, top-p, min-p on the untempered distribution, then
     // temperature, then the draw.
     if (params_.top_k > 0 && static_cast<size_t>(params_.top_k) < candidates.size()) {
@@ -166,6 +194,7 @@ SampleResult Sampler::sample(std::span<const float> raw_logits) {
   result.logprob = static_cast<float>(raw_logits[static_cast<size_t>(chosen)] - norm);
   if (params_.top_logprobs > 0) result.top = top_logprobs(raw_logits, static_cast<size_t>(params_.top_logprobs));
   accept(chosen);
+  if (constraint_) constraint_->accept(chosen);
   return result;
 }
 

@@ -1,0 +1,156 @@
+// Constrained decoding costs: compiling a typical schema, building the per-model vocabulary
+// tables, a cold mask (one trie walk), and the per-step work of a batch of constrained
+// sequences (mask + sampling + advancing) against the same batch sampled without a constraint.
+// Vocabularies: Llama-2 SPM (32000 tokens) and Llama 3 byte-level BPE (128256 tokens).
+#include "engine/constraint.h"
+#include "engine/gguf.h"
+#include "engine/sampler.h"
+
+#include <benchmark/benchmark.h>
+
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+
+namespace {
+
+using namespace tandem::engine;
+
+const char* kVocabs[] = {"ggml-vocab-llama-spm.gguf", "ggml-vocab-llama-bpe.gguf"};
+
+// A typical structured-output schema: ~1 KB, nested objects and arrays, enum, anyOf, $ref.
+const char* kTypicalSchema = R"({
+  "type": "object",
+  "properties": {
+    "title": {"type": "string", "description": "the title"},
+    "year": {"type": "integer"},
+    "rating": {"type": "number"},
+    "genre": {"enum": ["drama", "comedy", "horror", "documentary", "science fiction"]},
+    "released": {"type": "string", "format": "date"},
+    "director": {"$ref": "#/$defs/person"},
+    "cast": {"type": "array", "items": {"$ref": "#/$defs/person"}, "minItems": 1, "maxItems": 8},
+    "sequel": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+    "tags": {"type": "array", "items": {"type": "string", "maxLength": 20}},
+    "available": {"type": "boolean"}
+  },
+  "required": ["title", "year", "genre", "director", "cast", "available"],
+  "additionalProperties": false,
+  "$defs": {
+    "person": {
+      "type": "object",
+      "properties": {"name": {"type": "string"}, "born": {"type": "integer"},
+                     "roles": {"type": "array", "items": {"type": "string"}}},
+      "required": ["name"],
+      "additionalProperties": false
+    }
+  }
+})";
+
+const Tokenizer& tokenizer(int which) {
+  static std::map<int, std::unique_ptr<Tokenizer>> cache;
+  auto& slot = cache[which];
+  if (!slot) slot = Tokenizer::from_gguf(GgufFile::open(std::string(TANDEM_SHARED_DIR) + "/vocab/" + kVocabs[which]));
+  return *slot;
+}
+
+std::shared_ptr<const ConstraintVocabulary> vocabulary(int which) {
+  static std::map<int, std::shared_ptr<const ConstraintVocabulary>> cache;
+  auto& slot = cache[which];
+  if (!slot) slot = ConstraintVocabulary::build(tokenizer(which));
+  return slot;
+}
+
+void BM_CompileTypicalSchema(benchmark::State& state) {
+  for (auto _ : state) benchmark::DoNotOptimize(Grammar::json_schema(kTypicalSchema));
+  state.counters["nodes"] = static_cast<double>(Grammar::json_schema(kTypicalSchema)->node_count());
+}
+BENCHMARK(BM_CompileTypicalSchema)->Unit(benchmark::kMicrosecond);
+
+void BM_BuildVocabularyTables(benchmark::State& state) {
+  const Tokenizer& t = tokenizer(static_cast<int>(state.range(0)));
+  for (auto _ : state) benchmark::DoNotOptimize(ConstraintVocabulary::build(t));
+  state.SetLabel(kVocabs[state.range(0)]);
+}
+BENCHMARK(BM_BuildVocabularyTables)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
+
+// One uncached mask: the trie walk, at the start of the value and inside a free string.
+void BM_ColdMask(benchmark::State& state) {
+  auto vocab = vocabulary(static_cast<int>(state.range(0)));
+  auto grammar = Grammar::json_schema(kTypicalSchema);
+  const bool in_string = state.range(1) == 1;
+  for (auto _ : state) {
+    auto constraint = std::make_shared<const TokenConstraint>(grammar, vocab);
+    ConstraintState s(constraint);
+    if (in_string) {
+      state.PauseTiming();
+      // advance by single-byte tokens so the mask below is the string state's
+      for (char c : std::string("{\"title\": \"")) {
+        TokenId single = -1;
+        for (size_t id = 0; id < vocab->size() && single < 0; ++id)
+          if (vocab->piece(static_cast<TokenId>(id)) == std::string(1, c)) single = static_cast<TokenId>(id);
+        if (single < 0 || !s.accept(single)) state.SkipWithError("no single-byte token");
+      }
+      state.ResumeTiming();
+    }
+    benchmark::DoNotOptimize(&s.allowed());
+  }
+  state.SetLabel(std::string(kVocabs[state.range(0)]) + (in_string ? " in a string" : " value start"));
+}
+BENCHMARK(BM_ColdMask)->Args({0, 0})->Args({0, 1})->Args({1, 0})->Args({1, 1})->Unit(benchmark::kMillisecond);
+
+// One decode step's sampling work for `batch` sequences: random logits per row (generated
+// outside the timing), Sampler::sample with temperature 1, with or without the typical schema.
+// Sequences that finish start over, so the states cycle through the whole schema; masks are
+// warm after the first rounds, as they are for a schema a server sees repeatedly.
+void BM_SampleStep(benchmark::State& state) {
+  const int which = static_cast<int>(state.range(0));
+  const size_t batch = static_cast<size_t>(state.range(1));
+  const bool constrained = state.range(2) == 1;
+  const Tokenizer& t = tokenizer(which);
+  const size_t n_vocab = t.vocab_size();
+  ConstraintCache cache(vocabulary(which));
+  auto constraint = cache.json_schema(kTypicalSchema);
+
+  std::mt19937 rng(7);
+  std::normal_distribution<float> normal(0.0f, 2.0f);
+  std::vector<std::vector<float>> rows(16, std::vector<float>(n_vocab));
+  for (auto& row : rows)
+    for (float& x : row) x = normal(rng);
+
+  auto make = [&](uint64_t seed) {
+    SamplingParams p;
+    p.temperature = 1.0f;
+    p.seed = seed;
+    if (constrained) p.constraint = constraint;
+    return std::make_unique<Sampler>(p);
+  };
+  std::vector<std::unique_ptr<Sampler>> samplers;
+  for (size_t i = 0; i < batch; ++i) samplers.push_back(make(i));
+  uint64_t step = 0, restarts = 0;
+  auto run_step = [&] {
+    for (size_t i = 0; i < batch; ++i) {
+      const TokenId id = samplers[i]->sample(rows[(step + i) % rows.size()]).token;
+      if (t.is_end_of_generation(id) || (samplers[i]->constraint_state() && samplers[i]->constraint_state()->ended())) {
+        samplers[i] = make(1000 + restarts++);
+      }
+    }
+    ++step;
+  };
+  for (int warm = 0; warm < 200; ++warm) run_step();
+  for (auto _ : state) run_step();
+  state.counters["tokens/s"] = benchmark::Counter(static_cast<double>(state.iterations() * batch), benchmark::Counter::kIsRate);
+  if (constrained) {
+    auto stats = constraint->stats();
+    state.counters["cached_masks"] = static_cast<double>(stats.entries);
+    state.counters["miss_rate"] = static_cast<double>(stats.misses) / static_cast<double>(stats.hits + stats.misses);
+  }
+  state.SetLabel(std::string(kVocabs[which]) + (constrained ? " schema" : " free"));
+}
+BENCHMARK(BM_SampleStep)
+    ->ArgsProduct({{0, 1}, {1, 16, 64}, {0, 1}})
+    ->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();
