@@ -244,8 +244,9 @@ json::object to_anthropic_request(const InternalRequest& request, const Anthropi
   }
   add_anthropic_thinking(request, out);
   if (request.response_format.type == ResponseFormat::Type::json_schema && request.response_format.schema.is_object()) {
-    out["output_config"].emplace_object()["format"] =
-        json::object{{"type", "json_schema"}, {"schema", request.response_format.schema}};
+    json::value& config = out["output_config"];  // may already carry the effort
+    if (!config.is_object()) config.emplace_object();
+    config.as_object()["format"] = json::object{{"type", "json_schema"}, {"schema", request.response_format.schema}};
   }
   return out;
 }

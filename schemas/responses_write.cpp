@@ -125,7 +125,8 @@ json::object responses_response(const InternalRequest& request, const TextResult
   }
   json::array tools;
   for (const auto& tool : request.tools) {
-    json::object definition{{"type", "function"}, {"name", tool.name}, {"description", tool.description},
+    json::object definition{{"type", "function"}, {"name", tool.name},
+                            {"description", tool.description.empty() ? json::value() : json::value(tool.description)},
                             {"parameters", tool.parameters}, {"strict", tool.strict}};
     tools.push_back(std::move(definition));
   }
