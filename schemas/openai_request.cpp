@@ -58,13 +58,16 @@ std::vector<ContentPart> parse_content(const json::value& content, const std::st
       parts.push_back(TextPart{part.required_string("refusal")});
     } else if (type == "image_url") {
       const json::value& image_url = part.require("image_url");
+      ImagePart image_part;
       if (image_url.is_string()) {  // some clients send the URL directly
-        parts.push_back(image_from_url(std::string(image_url.get_string()), ""));
+        image_part = image_from_url(std::string(image_url.get_string()), "");
       } else {
         Fields image = Fields::of(image_url, part.at("image_url"));
         std::string detail = image.one_of("detail", {"auto", "low", "high"}).value_or("");
-        parts.push_back(image_from_url(image.required_string("url"), std::move(detail)));
+        image_part = image_from_url(image.required_string("url"), std::move(detail));
       }
+      image_part.origin = part_path;  // so a text-only backend can refuse it by name
+      parts.push_back(std::move(image_part));
     }
   }
   return parts;
