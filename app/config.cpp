@@ -1,5 +1,7 @@
 #include "app/config.h"
 
+#include "http/cors.h"
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
@@ -136,6 +138,14 @@ std::size_t parse_size(const std::string& text) {
   return static_cast<std::size_t>(count * multiplier);
 }
 
+// The origins of --cors-origins (or the config file's "cors_origins"), or a ConfigError naming
+// `where` and the bad entry.
+static std::vector<std::string> cors_origins_from(const std::string& value, const std::string& where) {
+  auto parsed = http::parse_cors_origins(value);
+  if (!parsed.error.empty()) throw ConfigError(where + ": " + parsed.error);
+  return parsed.origins;
+}
+
 std::vector<std::string> split_keys(const std::string& comma_separated) {
   std::vector<std::string> keys;
   std::stringstream stream(comma_separated);
@@ -203,6 +213,20 @@ void ServerConfigOptions::bind_fields(CLI::App& app) {
       &AppConfig::api_keys, [](const json::value& v, const std::string& where) {
         if (v.is_string()) return split_keys(std::string(v.as_string()));
         return read_strings(v, where);
+      });
+  add("cors_origins",
+      app.add_option("--cors-origins", cors_origins_flag_,
+                     "Web origins allowed to call the API from a browser: '*' or a comma-separated "
+                     "list (https://app.example.com,...); off when empty")
+          ->group(server),
+      &AppConfig::cors_origins, [](const json::value& v, const std::string& where) {
+        std::string joined;
+        if (v.is_string()) {
+          joined = std::string(v.as_string());
+        } else {
+          for (const auto& origin : read_strings(v, where)) joined += origin + ",";
+        }
+        return cors_origins_from(joined, where);
       });
   add("log_level",
       app.add_option("--log-level", f.log_level, "Log level")
@@ -308,6 +332,8 @@ AppConfig ServerConfigOptions::resolve(const EnvLookup& env) const {
     if (field.option->count() == 0) continue;
     if (field.key == "api_keys") {
       config.api_keys = split_keys(api_keys_flag_);
+    } else if (field.key == "cors_origins") {
+      config.cors_origins = cors_origins_from(cors_origins_flag_, "--cors-origins");
     } else {
       field.from_flags(from_flags_, config);
     }

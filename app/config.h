@@ -37,6 +37,7 @@ struct AppConfig {
   double drain_timeout = 10;  // seconds
   // Security and diagnostics
   std::vector<std::string> api_keys;  // --api-keys / TANDEM_API_KEYS, comma-separated
+  std::vector<std::string> cors_origins;  // --cors-origins: "*" or origins; empty = CORS off
   std::string log_level = "info";
   std::string config_file;
   bool debug_routes = false;  // hidden: /debug/* routes for the integration tests
@@ -73,6 +74,7 @@ class ServerConfigOptions {
 
   AppConfig from_flags_;
   std::string api_keys_flag_;
+  std::string cors_origins_flag_;
   std::vector<Field> fields_;
 };
 

@@ -24,6 +24,7 @@ http::ServerOptions server_options(const AppConfig& config) {
   options.read_timeout = to_ms(config.read_timeout);
   options.drain_timeout = to_ms(config.drain_timeout);
   options.api_keys = config.api_keys;
+  options.cors = http::CorsPolicy(config.cors_origins);
   return options;
 }
 

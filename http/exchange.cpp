@@ -87,7 +87,18 @@ asio::awaitable<void> Exchange::run() {
   bool handler_failed = false;
   std::string failure;
 
-  if (needs_key && !authorized()) {
+  if (options.cors.enabled() && CorsPolicy::is_preflight(request_)) {
+    // Before the key check: a browser's preflight never carries credentials.
+    match_.route = "cors_preflight";
+    auto preflight = options.cors.preflight_headers(request_);
+    if (preflight) {
+      co_await respond(204, std::string(), std::move(*preflight), "text/plain");
+    } else {
+      std::string message = "Origin " + std::string(request_.header("origin").value_or("")) +
+                            " is not allowed (see --cors-origins).";
+      co_await respond_error(403, std::move(message), "");
+    }
+  } else if (needs_key && !authorized()) {
     match_.route = "unauthorized";
     // (A named string, not a ?: of literals inside co_await: GCC 12 miscompiles that.)
     std::string message = "Invalid API key.";
@@ -145,6 +156,9 @@ void Exchange::set_common_headers(bhttp::fields& fields, const Headers& extra_he
   fields.set(bhttp::field::server, "tandem");
   fields.set("x-request-id", request_id_);
   fields.set("request-id", request_id_);
+  for (const auto& [name, value] : connection_.state().options.cors.response_headers(request_)) {
+    fields.set(name, value);
+  }
   for (const auto& [name, value] : extra_headers) fields.set(name, value);
 }
 

@@ -15,6 +15,7 @@
 //   });
 #pragma once
 
+#include "http/cors.h"
 #include "http/errors.h"
 #include "http/request.h"
 
@@ -128,6 +129,8 @@ struct ServerOptions {
   std::chrono::milliseconds drain_timeout{10'000};
   // When non-empty every /v1/* request needs one of these keys.
   std::vector<std::string> api_keys;
+  // Browser access from other origins; disabled by default (see http/cors.h).
+  CorsPolicy cors;
   // Where HTTP metrics are registered; none when null.
   std::shared_ptr<prometheus::Registry> metrics;
   // Install SIGINT/SIGTERM handlers that start a graceful shutdown.

@@ -31,10 +31,12 @@ FinishReason finish_reason_from_anthropic(std::string_view reason) {
 }
 
 json::object anthropic_usage_json(const Usage& usage) {
-  json::object out{{"input_tokens", usage.input_tokens}, {"output_tokens", usage.output_tokens}};
-  if (usage.cache_creation_tokens) out["cache_creation_input_tokens"] = *usage.cache_creation_tokens;
-  if (usage.cache_read_tokens) out["cache_read_input_tokens"] = *usage.cache_read_tokens;
-  return out;
+  // The cache fields are always present, as Anthropic sends them (0 while nothing is cached):
+  // clients compute cost and context size from all four.
+  return json::object{{"input_tokens", usage.input_tokens},
+                      {"cache_creation_input_tokens", usage.cache_creation_tokens.value_or(0)},
+                      {"cache_read_input_tokens", usage.cache_read_tokens.value_or(0)},
+                      {"output_tokens", usage.output_tokens}};
 }
 
 json::object anthropic_tool_input(std::string_view arguments) {
@@ -49,6 +51,20 @@ static json::object image_block(const ImagePart& image) {
                             ? json::object{{"type", "base64"}, {"media_type", image.media_type}, {"data", image.data}}
                             : json::object{{"type", "url"}, {"url", image.data}};
   return json::object{{"type", "image"}, {"source", std::move(source)}};
+}
+
+static json::object document_block(const DocumentPart& document) {
+  json::object source;
+  switch (document.source) {
+    case DocumentPart::Source::base64:
+      source = json::object{{"type", "base64"}, {"media_type", document.media_type}, {"data", document.data}};
+      break;
+    case DocumentPart::Source::url: source = json::object{{"type", "url"}, {"url", document.data}}; break;
+    case DocumentPart::Source::file: source = json::object{{"type", "file"}, {"file_id", document.data}}; break;
+  }
+  json::object block{{"type", "document"}, {"source", std::move(source)}};
+  if (!document.title.empty()) block["title"] = document.title;
+  return block;
 }
 
 static json::object thinking_block(const ThinkingPart& thinking) {
@@ -93,16 +109,19 @@ json::array blocks_of(const Message& message) {
       if (!text->text.empty()) blocks.push_back(json::object{{"type", "text"}, {"text", text->text}});  // empty text blocks are refused
     } else if (auto* image = std::get_if<ImagePart>(&part)) {
       blocks.push_back(image_block(*image));
+    } else if (auto* document = std::get_if<DocumentPart>(&part)) {
+      blocks.push_back(document_block(*document));
     } else if (auto* call = std::get_if<ToolCallPart>(&part)) {
       blocks.push_back(tool_use_block(*call));
     } else if (auto* result = std::get_if<ToolResultPart>(&part)) {
       json::object block{{"type", "tool_result"}, {"tool_use_id", result->tool_call_id}};
-      if (result->images.empty()) {
+      if (result->images.empty() && result->documents.empty()) {
         block["content"] = result->text;
       } else {
         json::array content;
         if (!result->text.empty()) content.push_back(json::object{{"type", "text"}, {"text", result->text}});
         for (const auto& image : result->images) content.push_back(image_block(image));
+        for (const auto& document : result->documents) content.push_back(document_block(document));
         block["content"] = std::move(content);
       }
       if (result->is_error) block["is_error"] = true;
@@ -155,6 +174,26 @@ json::array anthropic_messages(const InternalRequest& request, std::string& syst
   return messages;
 }
 
+// OpenAI efforts → Anthropic: `none` turns thinking off, `minimal` is Anthropic's `low`, an
+// effort alone (OpenAI reasoning_effort) means adaptive thinking at that effort.
+void add_anthropic_thinking(const InternalRequest& request, json::object& out) {
+  const auto& thinking = request.thinking;
+  Effort effort = thinking.effort == Effort::minimal ? Effort::low : thinking.effort;
+  bool off = thinking.mode == ThinkingConfig::Mode::disabled || effort == Effort::none;
+  if (off) {
+    if (thinking.mode != ThinkingConfig::Mode::unset || effort == Effort::none) {
+      out["thinking"] = json::object{{"type", "disabled"}};
+    }
+    return;
+  }
+  if (thinking.mode == ThinkingConfig::Mode::enabled) {
+    out["thinking"] = json::object{{"type", "enabled"}, {"budget_tokens", thinking.budget_tokens}};
+  } else if (thinking.mode == ThinkingConfig::Mode::adaptive || effort != Effort::unset) {
+    out["thinking"] = json::object{{"type", "adaptive"}};
+  }
+  if (effort != Effort::unset) out["output_config"] = json::object{{"effort", effort_name(effort)}};
+}
+
 }  // namespace
 
 json::object to_anthropic_request(const InternalRequest& request, const AnthropicRequestOptions& options) {
@@ -203,8 +242,11 @@ json::object to_anthropic_request(const InternalRequest& request, const Anthropi
     }
     out["tool_choice"] = std::move(tool_choice);
   }
-  if (request.thinking.enabled) {
-    out["thinking"] = json::object{{"type", "enabled"}, {"budget_tokens", request.thinking.budget_tokens}};
+  add_anthropic_thinking(request, out);
+  if (request.response_format.type == ResponseFormat::Type::json_schema && request.response_format.schema.is_object()) {
+    json::value& config = out["output_config"];  // may already carry the effort
+    if (!config.is_object()) config.emplace_object();
+    config.as_object()["format"] = json::object{{"type", "json_schema"}, {"schema", request.response_format.schema}};
   }
   return out;
 }

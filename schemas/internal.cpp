@@ -16,6 +16,20 @@ std::string_view role_name(Role role) {
   return "user";
 }
 
+std::string_view effort_name(Effort effort) {
+  switch (effort) {
+    case Effort::unset: return "";
+    case Effort::none: return "none";
+    case Effort::minimal: return "minimal";
+    case Effort::low: return "low";
+    case Effort::medium: return "medium";
+    case Effort::high: return "high";
+    case Effort::xhigh: return "xhigh";
+    case Effort::max: return "max";
+  }
+  return "";
+}
+
 static std::string concatenated_text(const std::vector<ContentPart>& parts) {
   std::string out;
   for (const auto& part : parts) {

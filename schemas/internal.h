@@ -31,6 +31,18 @@ struct ImagePart {
   std::string media_type;  // base64 only, e.g. "image/png"
   std::string data;        // the base64 payload, or the URL
   std::string detail;      // OpenAI "auto"/"low"/"high"; empty when not given
+  std::string origin;      // the request field it came from ("messages[1].content[0]"), for refusals
+};
+
+// A document a text model cannot read as text (a PDF, a file id). Plain-text documents become
+// TextParts when parsed; this part exists so a backend can refuse the rest naming the field.
+struct DocumentPart {
+  enum class Source { base64, url, file };
+  Source source = Source::base64;
+  std::string media_type;  // base64 only, e.g. "application/pdf"
+  std::string data;        // the base64 payload, the URL, or the file id
+  std::string title;
+  std::string origin;      // the request field it came from, for refusals
 };
 
 // An assistant's call of a tool. `arguments` is JSON text (OpenAI sends a string; Anthropic's
@@ -45,8 +57,9 @@ struct ToolCallPart {
 struct ToolResultPart {
   std::string tool_call_id;
   std::string text;
-  std::vector<ImagePart> images;
+  std::vector<ImagePart> images;        // kept, so a text-only backend refuses rather than drops them
   bool is_error = false;
+  std::vector<DocumentPart> documents;  // non-text documents, likewise
 };
 
 // Anthropic extended thinking, kept as-is so it can be sent back with its signature.
@@ -57,7 +70,7 @@ struct ThinkingPart {
   std::string redacted_data;  // its opaque `data`
 };
 
-using ContentPart = std::variant<TextPart, ImagePart, ToolCallPart, ToolResultPart, ThinkingPart>;
+using ContentPart = std::variant<TextPart, ImagePart, ToolCallPart, ToolResultPart, ThinkingPart, DocumentPart>;
 
 struct Message {
   Role role = Role::user;
@@ -77,6 +90,8 @@ struct SamplingParams {
   std::optional<double> frequency_penalty;
   std::optional<int64_t> seed;
   int64_t n = 1;
+  // Token id -> bias added to its logit (-100 bans, +100 forces), OpenAI `logit_bias`.
+  std::vector<std::pair<int64_t, double>> logit_bias;
   bool logprobs = false;     // chat `logprobs: true`, or legacy `logprobs: k` (k may be 0)
   int64_t top_logprobs = 0;  // alternatives per token: chat `top_logprobs`, legacy `logprobs`
 };
@@ -103,12 +118,31 @@ struct ResponseFormat {
   bool strict = false;
 };
 
+// How hard a reasoning model should think: OpenAI `reasoning_effort` / `reasoning.effort`,
+// Anthropic `output_config.effort`. Each protocol accepts its own subset.
+enum class Effort { unset, none, minimal, low, medium, high, xhigh, max };
+std::string_view effort_name(Effort effort);  // "" for unset
+
 struct ThinkingConfig {
-  bool enabled = false;
-  int64_t budget_tokens = 0;
+  // unset: the client said nothing; disabled: it asked for no thinking; enabled: Anthropic's
+  // fixed budget; adaptive: the model decides (Anthropic `adaptive`, or an OpenAI effort).
+  enum class Mode { unset, disabled, enabled, adaptive };
+  Mode mode = Mode::unset;
+  bool enabled = false;  // mode is enabled or adaptive
+  int64_t budget_tokens = 0;  // Mode::enabled only
+  Effort effort = Effort::unset;
 };
 
-enum class Endpoint { chat_completions, completions, messages, count_tokens };
+enum class Endpoint { chat_completions, completions, messages, count_tokens, responses };
+
+// OpenAI Responses API state carried by a request (see schemas/responses.h).
+struct ResponsesOptions {
+  bool store = true;                 // the API's default: keep the response for GET / continuation
+  std::string previous_response_id;  // continue that stored conversation
+  std::string instructions;          // as given; not carried over to a continuation
+  boost::json::value metadata;       // echoed back in the response object
+  bool reasoning_summary = false;    // `reasoning.summary` asked for
+};
 
 // A legacy completions prompt: text, or token ids.
 struct Prompt {
@@ -134,6 +168,10 @@ struct InternalRequest {
   ToolChoice tool_choice;
   ResponseFormat response_format;
   ThinkingConfig thinking;
+  // Anthropic `context_management` was sent (clearing old tool uses/thinking server-side); a backend
+  // with nothing to clear may say so. Anthropic `cache_control` anywhere is accepted: it is a hint.
+  bool context_management = false;
+  ResponsesOptions responses;  // Endpoint::responses only
   bool stream = false;
   bool include_usage = false;  // OpenAI stream_options.include_usage
   std::string user;            // OpenAI `user`, Anthropic metadata.user_id

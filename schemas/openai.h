@@ -42,6 +42,10 @@ FinishReason finish_reason_from_openai(std::string_view reason);
 
 // Pieces the stream writers share.
 boost::json::object openai_usage_json(const Usage& usage);
+// The `reasoning_effort` for a thinking config ("" when the client asked nothing).
+std::string openai_reasoning_effort(const ThinkingConfig& thinking);
+// OpenAI reasoning efforts ("none" ... "xhigh") into the thinking config; the error names `param`.
+void apply_openai_reasoning_effort(std::string_view effort, ThinkingConfig& thinking);
 boost::json::object openai_chat_logprobs_json(const std::vector<TokenLogprob>& logprobs);
 boost::json::object openai_completion_logprobs_json(const std::vector<TokenLogprob>& logprobs,
                                                     int64_t first_text_offset = 0);

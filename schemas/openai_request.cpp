@@ -58,13 +58,16 @@ std::vector<ContentPart> parse_content(const json::value& content, const std::st
       parts.push_back(TextPart{part.required_string("refusal")});
     } else if (type == "image_url") {
       const json::value& image_url = part.require("image_url");
+      ImagePart image_part;
       if (image_url.is_string()) {  // some clients send the URL directly
-        parts.push_back(image_from_url(std::string(image_url.get_string()), ""));
+        image_part = image_from_url(std::string(image_url.get_string()), "");
       } else {
         Fields image = Fields::of(image_url, part.at("image_url"));
         std::string detail = image.one_of("detail", {"auto", "low", "high"}).value_or("");
-        parts.push_back(image_from_url(image.required_string("url"), std::move(detail)));
+        image_part = image_from_url(image.required_string("url"), std::move(detail));
       }
+      image_part.origin = part_path;  // so a text-only backend can refuse it by name
+      parts.push_back(std::move(image_part));
     }
   }
   return parts;
@@ -219,6 +222,37 @@ void parse_response_format(const Fields& fields, InternalRequest& request) {
   }
 }
 
+// logit_bias: {"<token id>": bias}, bias in [-100, 100]. Keys are decimal token ids in strings.
+std::vector<std::pair<int64_t, double>> parse_logit_bias(const Fields& fields) {
+  std::vector<std::pair<int64_t, double>> out;
+  const json::value* bias = fields.find("logit_bias");
+  if (bias == nullptr) return out;
+  if (!bias->is_object()) fail("logit_bias", "must be an object mapping token ids to biases");
+  for (const auto& [key, value] : bias->get_object()) {
+    std::string_view text = key;
+    int64_t token = 0;
+    bool numeric = !text.empty() && text.size() <= 10;
+    for (char c : text) {
+      if (c < '0' || c > '9') {
+        numeric = false;
+        break;
+      }
+      token = token * 10 + (c - '0');
+    }
+    if (!numeric || token > INT32_MAX) {
+      fail("logit_bias", "keys must be token ids (decimal integers as strings), got '" + std::string(text) + "'");
+    }
+    if (!value.is_number()) fail("logit_bias", "the bias of token " + std::string(text) + " must be a number");
+    double number = value.to_number<double>();
+    if (number < -100 || number > 100) {
+      fail("logit_bias", "the bias of token " + std::string(text) + " must be between -100 and 100, got " +
+                             detail::format_number(number));
+    }
+    out.emplace_back(token, number);
+  }
+  return out;
+}
+
 // The fields chat and legacy completions share.
 void parse_common(const Fields& fields, InternalRequest& request) {
   request.model = fields.required_string("model");
@@ -229,6 +263,7 @@ void parse_common(const Fields& fields, InternalRequest& request) {
   sampling.presence_penalty = fields.number("presence_penalty", -2, 2);
   sampling.frequency_penalty = fields.number("frequency_penalty", -2, 2);
   if (auto* seed = fields.find("seed")) sampling.seed = detail::as_integer(*seed, fields.at("seed"));
+  sampling.logit_bias = parse_logit_bias(fields);
   request.stop = parse_stop(fields);
   request.stream = fields.boolean("stream").value_or(false);
   if (auto options = fields.object("stream_options")) {
@@ -318,9 +353,24 @@ Result<InternalRequest> openai_chat_request_from_json(const json::value& body) {
     }
     parse_response_format(fields, request);
     parse_tools(fields, request);
+    if (auto effort = fields.one_of("reasoning_effort", {"none", "minimal", "low", "medium", "high", "xhigh"})) {
+      apply_openai_reasoning_effort(*effort, request.thinking);
+    }
     request.original = body;
     return request;
   });
+}
+
+void apply_openai_reasoning_effort(std::string_view effort, ThinkingConfig& thinking) {
+  static constexpr std::pair<std::string_view, Effort> efforts[] = {
+      {"none", Effort::none}, {"minimal", Effort::minimal}, {"low", Effort::low},
+      {"medium", Effort::medium}, {"high", Effort::high}, {"xhigh", Effort::xhigh}};
+  for (const auto& [name, value] : efforts) {
+    if (name == effort) thinking.effort = value;
+  }
+  bool off = thinking.effort == Effort::none;
+  thinking.mode = off ? ThinkingConfig::Mode::disabled : ThinkingConfig::Mode::adaptive;
+  thinking.enabled = !off;
 }
 
 Result<InternalRequest> parse_openai_chat_request(std::string_view body, std::string_view content_type) {

@@ -35,9 +35,8 @@ json::object openai_usage_json(const Usage& usage) {
   json::object out{{"prompt_tokens", prompt},
                    {"completion_tokens", usage.output_tokens},
                    {"total_tokens", prompt + usage.output_tokens}};
-  if (usage.cache_read_tokens) {
-    out["prompt_tokens_details"] = json::object{{"cached_tokens", *usage.cache_read_tokens}};
-  }
+  // Always present, as OpenAI sends it: 0 until a prefix cache serves tokens.
+  out["prompt_tokens_details"] = json::object{{"cached_tokens", usage.cache_read_tokens.value_or(0)}};
   return out;
 }
 
@@ -180,6 +179,20 @@ static json::object image_part_json(const ImagePart& image) {
   return json::object{{"type", "image_url"}, {"image_url", std::move(image_url)}};
 }
 
+// OpenAI's `file` content part: inline data as a data URL, or a file id (a URL has no form).
+static json::object file_part_json(const DocumentPart& document) {
+  json::object file;
+  if (document.source == DocumentPart::Source::file) {
+    file["file_id"] = document.data;
+  } else {
+    file["file_data"] = document.source == DocumentPart::Source::base64
+                            ? "data:" + document.media_type + ";base64," + document.data
+                            : document.data;
+    file["filename"] = document.title.empty() ? std::string("document.pdf") : document.title;
+  }
+  return json::object{{"type", "file"}, {"file", std::move(file)}};
+}
+
 // A single text part goes as a plain string, the form every OpenAI-compatible server accepts.
 static json::value content_json(const std::vector<const ContentPart*>& parts) {
   if (parts.size() == 1 && std::holds_alternative<TextPart>(*parts[0])) {
@@ -189,6 +202,7 @@ static json::value content_json(const std::vector<const ContentPart*>& parts) {
   for (const auto* part : parts) {
     if (auto* text = std::get_if<TextPart>(part)) array.push_back(json::object{{"type", "text"}, {"text", text->text}});
     if (auto* image = std::get_if<ImagePart>(part)) array.push_back(image_part_json(*image));
+    if (auto* document = std::get_if<DocumentPart>(part)) array.push_back(file_part_json(*document));
   }
   return array;
 }
@@ -207,7 +221,8 @@ static void append_message(const Message& message, json::array& out) {
       out.push_back(json::object{{"role", "tool"}, {"tool_call_id", result->tool_call_id}, {"content", result->text}});
     } else if (auto* call = std::get_if<ToolCallPart>(&part)) {
       tool_calls.push_back(tool_call_json(*call));
-    } else if (std::holds_alternative<TextPart>(part) || std::holds_alternative<ImagePart>(part)) {
+    } else if (std::holds_alternative<TextPart>(part) || std::holds_alternative<ImagePart>(part) ||
+               std::holds_alternative<DocumentPart>(part)) {
       visible.push_back(&part);
       if (auto* t = std::get_if<TextPart>(&part)) text += t->text;
     }
@@ -232,6 +247,20 @@ static void append_message(const Message& message, json::array& out) {
   }
 }
 
+// Anthropic thinking → OpenAI reasoning_effort: an effort maps by name (`max` is OpenAI's
+// `xhigh`); a fixed budget maps by size; disabled is `none`.
+std::string openai_reasoning_effort(const ThinkingConfig& thinking) {
+  if (thinking.mode == ThinkingConfig::Mode::disabled) return "none";
+  if (thinking.effort == Effort::max) return "xhigh";
+  if (thinking.effort != Effort::unset) return std::string(effort_name(thinking.effort));
+  if (thinking.mode == ThinkingConfig::Mode::enabled) {
+    if (thinking.budget_tokens < 4096) return "low";
+    return thinking.budget_tokens < 16384 ? "medium" : "high";
+  }
+  if (thinking.mode == ThinkingConfig::Mode::adaptive) return "medium";
+  return "";
+}
+
 json::object to_openai_chat_request(const InternalRequest& request, const OpenAiRequestOptions& options) {
   json::array messages;
   if (!request.system.empty()) messages.push_back(json::object{{"role", "system"}, {"content", request.system}});
@@ -246,6 +275,12 @@ json::object to_openai_chat_request(const InternalRequest& request, const OpenAi
   if (sampling.presence_penalty) out["presence_penalty"] = *sampling.presence_penalty;
   if (sampling.frequency_penalty) out["frequency_penalty"] = *sampling.frequency_penalty;
   if (sampling.seed) out["seed"] = *sampling.seed;
+  if (!sampling.logit_bias.empty()) {
+    json::object bias;
+    for (const auto& [token, value] : sampling.logit_bias) bias[std::to_string(token)] = value;
+    out["logit_bias"] = std::move(bias);
+  }
+  if (auto effort = openai_reasoning_effort(request.thinking); !effort.empty()) out["reasoning_effort"] = effort;
   if (sampling.logprobs && request.endpoint == Endpoint::chat_completions) {
     out["logprobs"] = true;
     if (sampling.top_logprobs > 0) out["top_logprobs"] = sampling.top_logprobs;

@@ -6,6 +6,8 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
+
 namespace tandem::schemas {
 
 namespace json = boost::json;
@@ -27,58 +29,79 @@ std::string openai_error_frame(const ApiError& error) {
 
 // ---------------------------------------------------------------- OpenAI chat
 
-OpenAiChatStreamWriter::OpenAiChatStreamWriter(StreamWriterOptions options) : options_(std::move(options)) {}
+OpenAiChatStreamWriter::OpenAiChatStreamWriter(StreamWriterOptions options)
+    : options_(std::move(options)),
+      choices_(size_t(std::max(1, options_.choices))),
+      unfinished_(int(choices_.size())) {}
 
-std::string OpenAiChatStreamWriter::chunk(json::value delta, json::value finish_reason, json::value logprobs) const {
-  json::object choice{{"index", 0}, {"delta", std::move(delta)}, {"logprobs", std::move(logprobs)},
-                      {"finish_reason", std::move(finish_reason)}};
+std::string OpenAiChatStreamWriter::chunk(int choice, json::value delta, json::value finish_reason,
+                                          json::value logprobs) const {
+  json::object choice_json{{"index", choice}, {"delta", std::move(delta)}, {"logprobs", std::move(logprobs)},
+                           {"finish_reason", std::move(finish_reason)}};
   json::object body{{"id", options_.id},
                     {"object", "chat.completion.chunk"},
                     {"created", options_.created},
                     {"model", options_.model},
-                    {"choices", json::array{std::move(choice)}}};
+                    {"choices", json::array{std::move(choice_json)}}};
   if (options_.include_usage) body["usage"] = nullptr;  // as OpenAI does: null until the usage chunk
   return format_sse_data(json::serialize(body));
 }
 
-std::string OpenAiChatStreamWriter::start(const MessageStart& event) {
-  started_ = true;
-  adopt_start(options_, event, "chatcmpl-");
-  return chunk(json::object{{"role", "assistant"}, {"content", ""}}, nullptr, nullptr);
+std::string OpenAiChatStreamWriter::start(int choice, const MessageStart& event) {
+  if (!adopted_) {
+    adopted_ = true;
+    adopt_start(options_, event, "chatcmpl-");
+  }
+  choices_[choice].started = true;
+  // The prompt is shared by the choices: count its tokens once.
+  if (usage_.input_tokens == 0) usage_.input_tokens = event.usage.input_tokens;
+  return chunk(choice, json::object{{"role", "assistant"}, {"content", ""}}, nullptr, nullptr);
 }
 
-std::string OpenAiChatStreamWriter::write(const StreamEvent& event) {
+std::string OpenAiChatStreamWriter::write_choice(int choice, const StreamEvent& event) {
   if (finished_) return {};
   std::string out;
-  if (auto* start_event = std::get_if<MessageStart>(&event)) return started_ ? out : start(*start_event);
   if (auto* error = std::get_if<StreamError>(&event)) {
     finished_ = true;
     return openai_error_frame(error->error);
   }
-  if (!started_) out += start(MessageStart{});
+  if (choice < 0 || size_t(choice) >= choices_.size() || choices_[choice].finished) return out;
+  if (auto* start_event = std::get_if<MessageStart>(&event)) {
+    return choices_[choice].started ? out : start(choice, *start_event);
+  }
+  if (!choices_[choice].started) out += start(choice, MessageStart{});
   if (auto* text = std::get_if<TextDelta>(&event)) {
     if (text->text.empty() && text->logprobs.empty()) return out;
     json::value logprobs = text->logprobs.empty() ? json::value() : json::value(openai_chat_logprobs_json(text->logprobs));
-    out += chunk(json::object{{"content", text->text}}, nullptr, std::move(logprobs));
+    out += chunk(choice, json::object{{"content", text->text}}, nullptr, std::move(logprobs));
   } else if (auto* thinking = std::get_if<ThinkingDelta>(&event)) {
-    if (!thinking->thinking.empty()) out += chunk(json::object{{"reasoning_content", thinking->thinking}}, nullptr, nullptr);
+    // Not in OpenAI's API; the field vLLM, llama.cpp and DeepSeek use for a model's reasoning.
+    if (!thinking->thinking.empty()) {
+      out += chunk(choice, json::object{{"reasoning_content", thinking->thinking}}, nullptr, nullptr);
+    }
   } else if (auto* call = std::get_if<ToolCallStart>(&event)) {
     json::object tool_call{{"index", call->index},
                            {"id", call->id},
                            {"type", "function"},
                            {"function", json::object{{"name", call->name}, {"arguments", ""}}}};
-    out += chunk(json::object{{"tool_calls", json::array{std::move(tool_call)}}}, nullptr, nullptr);
+    out += chunk(choice, json::object{{"tool_calls", json::array{std::move(tool_call)}}}, nullptr, nullptr);
   } else if (auto* delta = std::get_if<ToolCallDelta>(&event)) {
     if (delta->arguments.empty()) return out;
     json::object tool_call{{"index", delta->index}, {"function", json::object{{"arguments", delta->arguments}}}};
-    out += chunk(json::object{{"tool_calls", json::array{std::move(tool_call)}}}, nullptr, nullptr);
+    out += chunk(choice, json::object{{"tool_calls", json::array{std::move(tool_call)}}}, nullptr, nullptr);
   } else if (auto* finish = std::get_if<Finish>(&event)) {
+    choices_[choice].finished = true;
+    out += chunk(choice, json::object{}, json::value(openai_finish_reason(finish->reason)), nullptr);
+    if (finish->usage.input_tokens > 0) usage_.input_tokens = finish->usage.input_tokens;
+    if (finish->usage.cache_read_tokens) usage_.cache_read_tokens = finish->usage.cache_read_tokens;
+    if (finish->usage.cache_creation_tokens) usage_.cache_creation_tokens = finish->usage.cache_creation_tokens;
+    usage_.output_tokens += finish->usage.output_tokens;
+    if (--unfinished_ > 0) return out;
     finished_ = true;
-    out += chunk(json::object{}, json::value(openai_finish_reason(finish->reason)), nullptr);
     if (options_.include_usage) {
       json::object usage_chunk{{"id", options_.id},         {"object", "chat.completion.chunk"},
                                {"created", options_.created}, {"model", options_.model},
-                               {"choices", json::array{}},   {"usage", openai_usage_json(finish->usage)}};
+                               {"choices", json::array{}},   {"usage", openai_usage_json(usage_)}};
       out += format_sse_data(json::serialize(usage_chunk));
     }
     out += format_sse_data("[DONE]");

@@ -21,6 +21,7 @@ struct StreamWriterOptions {
   std::string model;    // empty: taken from MessageStart
   int64_t created = 0;  // 0: taken from MessageStart, or now
   bool include_usage = false;  // OpenAI stream_options.include_usage
+  int choices = 1;             // OpenAI chat `n`: how many choices the stream interleaves
 };
 
 class StreamWriter {
@@ -35,16 +36,28 @@ class StreamWriter {
   bool finished_ = false;
 };
 
+// With `choices` = n > 1 the events of each choice are fed with write_choice(index, ...): every
+// chunk carries its choice's `index`, each choice gets its role chunk and its finish chunk, and
+// the usage chunk (prompt counted once, completions summed) and `[DONE]` follow the last Finish.
 class OpenAiChatStreamWriter final : public StreamWriter {
  public:
   explicit OpenAiChatStreamWriter(StreamWriterOptions options);
-  std::string write(const StreamEvent& event) override;
+  std::string write(const StreamEvent& event) override { return write_choice(0, event); }
+  std::string write_choice(int choice, const StreamEvent& event);
 
  private:
-  std::string start(const MessageStart& event);
-  std::string chunk(boost::json::value delta, boost::json::value finish_reason, boost::json::value logprobs) const;
+  struct ChoiceState {
+    bool started = false;
+    bool finished = false;
+  };
+  std::string start(int choice, const MessageStart& event);
+  std::string chunk(int choice, boost::json::value delta, boost::json::value finish_reason,
+                    boost::json::value logprobs) const;
   StreamWriterOptions options_;
-  bool started_ = false;
+  bool adopted_ = false;  // id/model/created taken from the first MessageStart
+  std::vector<ChoiceState> choices_;
+  int unfinished_ = 0;
+  Usage usage_;  // summed over the choices' Finish events
 };
 
 class OpenAiCompletionStreamWriter final : public StreamWriter {

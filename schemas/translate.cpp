@@ -11,8 +11,10 @@ json::object request_for_provider(const InternalRequest& request, Protocol provi
   json::object out;
   if (request.protocol == provider && request.original.is_object()) {
     out = request.original.get_object();
-    // We decode the provider's stream ourselves and want usage at its end.
-    if (provider == Protocol::openai && request.stream && options.openai.request_stream_usage) {
+    // We decode the provider's stream ourselves and want usage at its end. (The Responses API
+    // always ends with usage, and has no such option.)
+    if (provider == Protocol::openai && request.stream && options.openai.request_stream_usage &&
+        request.endpoint != Endpoint::responses) {
       out["stream_options"] = json::object{{"include_usage", true}};
     }
   } else if (provider == Protocol::anthropic) {

@@ -6,6 +6,7 @@
 
 #include "engine/chat_template.h"
 #include "schemas/errors.h"
+#include "schemas/refusals.h"
 
 #include <boost/json.hpp>
 
@@ -96,16 +97,9 @@ ToolCallFormat tool_call_format(const engine::LoadedModel& model) {
 }
 
 std::optional<schemas::ApiError> unsupported_options(const schemas::InternalRequest& request) {
-  if (request.sampling.n != 1) {
-    return schemas::invalid_field("n", "only n=1 is supported by local models (got " +
-                                           std::to_string(request.sampling.n) + ")");
-  }
-  if (request.prompts.size() > 1) {
-    return schemas::invalid_field("prompt", "only one prompt per request is supported by local "
-                                            "models (got " + std::to_string(request.prompts.size()) +
-                                            "); send one request per prompt");
-  }
-  return std::nullopt;
+  // Local text models: no images or non-text documents, one choice, one prompt, no logit_bias
+  // and no constrained JSON yet — each refused naming its field rather than ignored.
+  return schemas::refuse_unsupported(request, schemas::BackendSupport{});
 }
 
 actors::GenerationRequest generation_request(const schemas::InternalRequest& request,

@@ -115,6 +115,21 @@ TEST(Config, InvalidFileValuesAreNamed) {
   }
 }
 
+TEST(Config, CorsOriginsFromFlagAndFile) {
+  EXPECT_TRUE(parse_config({"tandem"}, kNoEnv).cors_origins.empty());  // off by default
+  EXPECT_EQ(parse_config({"tandem", "--cors-origins", "*"}, kNoEnv).cors_origins, std::vector<std::string>{"*"});
+  EXPECT_EQ(parse_config({"tandem", "--cors-origins", "https://a.example, http://localhost:5173/"}, kNoEnv).cors_origins,
+            (std::vector<std::string>{"https://a.example", "http://localhost:5173"}));
+  auto file = write_file("cors.json", R"({"cors_origins": ["https://b.example"]})");
+  EXPECT_EQ(parse_config({"tandem", "--config", file}, kNoEnv).cors_origins,
+            std::vector<std::string>{"https://b.example"});
+  auto message = config_error({"tandem", "--cors-origins", "b.example"});
+  EXPECT_NE(message.find("--cors-origins: 'b.example' is not an origin"), std::string::npos) << message;
+  auto bad_file = write_file("cors_bad.json", R"({"cors_origins": "ftp://x"})");
+  message = config_error({"tandem", "--config", bad_file});
+  EXPECT_NE(message.find("\"cors_origins\""), std::string::npos) << message;
+}
+
 TEST(Config, UnreadableOrMalformedFile) {
   EXPECT_NE(config_error({"tandem", "--config", "/nonexistent/tandem.json"}).find("cannot read"),
             std::string::npos);

@@ -3,6 +3,7 @@
 #include "schema_test_util.h"
 #include "schemas/anthropic.h"
 #include "schemas/openai.h"
+#include "schemas/responses.h"
 
 #include <gtest/gtest.h>
 
@@ -11,7 +12,7 @@ namespace {
 
 namespace json = boost::json;
 
-enum class Api { chat, completion, messages };
+enum class Api { chat, completion, messages, responses };
 
 struct Case {
   Api api;
@@ -28,6 +29,7 @@ json::object valid_body(Api api) {
     case Api::completion: return json::parse(R"({"model":"m","prompt":"hi"})").as_object();
     case Api::messages:
       return json::parse(R"({"model":"m","max_tokens":10,"messages":[{"role":"user","content":"hi"}]})").as_object();
+    case Api::responses: return json::parse(R"({"model":"m","input":"hi"})").as_object();
   }
   return {};
 }
@@ -37,6 +39,7 @@ Result<InternalRequest> parse(Api api, std::string_view body, std::string_view c
     case Api::chat: return parse_openai_chat_request(body, content_type);
     case Api::completion: return parse_openai_completion_request(body, content_type);
     case Api::messages: return parse_anthropic_messages_request(body, content_type);
+    case Api::responses: return parse_responses_request(body, content_type);
   }
   return make_error(ErrorKind::api_error, "unreachable");
 }
@@ -126,6 +129,20 @@ INSTANTIATE_TEST_SUITE_P(OpenAiChat, Validation, ::testing::Values(
   Case{Api::chat, R"({"logprobs":1})", "logprobs: must be a boolean, got a number", "logprobs"},
   Case{Api::chat, R"({"logprobs":true,"top_logprobs":21})", "top_logprobs: must be between 0 and 20", "top_logprobs"},
   Case{Api::chat, R"({"top_logprobs":2})", "top_logprobs: requires logprobs to be true", "top_logprobs"},
+  Case{Api::chat, R"({"logit_bias":{"abc":1}})",
+       "logit_bias: keys must be token ids (decimal integers as strings), got 'abc'", "logit_bias"},
+  Case{Api::chat, R"({"logit_bias":{"-5":1}})",
+       "logit_bias: keys must be token ids (decimal integers as strings), got '-5'", "logit_bias"},
+  Case{Api::chat, R"({"logit_bias":{"99999999999":1}})",
+       "logit_bias: keys must be token ids (decimal integers as strings), got '99999999999'", "logit_bias"},
+  Case{Api::chat, R"({"logit_bias":{"5":101}})", "logit_bias: the bias of token 5 must be between -100 and 100, got 101",
+       "logit_bias"},
+  Case{Api::chat, R"({"logit_bias":{"5":"x"}})", "logit_bias: the bias of token 5 must be a number", "logit_bias"},
+  Case{Api::chat, R"({"logit_bias":[1]})", "logit_bias: must be an object mapping token ids to biases", "logit_bias"},
+  Case{Api::chat, R"({"reasoning_effort":"extreme"})",
+       "reasoning_effort: must be one of 'none', 'minimal', 'low', 'medium', 'high', 'xhigh', got 'extreme'",
+       "reasoning_effort"},
+  Case{Api::chat, R"({"n":129})", "n: must be between 1 and 128", "n"},
   Case{Api::chat, R"({"response_format":{"type":"xml"}})",
        "response_format.type: must be one of 'text', 'json_object', 'json_schema', got 'xml'", "response_format.type"},
   Case{Api::chat, R"({"response_format":{"type":"json_schema"}})", "response_format.json_schema: field required",
@@ -169,16 +186,48 @@ INSTANTIATE_TEST_SUITE_P(AnthropicMessages, Validation, ::testing::Values(
   Case{Api::messages, R"({"model":null})", "model: field required", "model"},
   Case{Api::messages, R"({"messages":[]})", "messages: must contain at least one message", "messages"},
   Case{Api::messages, R"({"messages":null})", "messages: field required", "messages"},
-  Case{Api::messages, R"({"messages":[{"role":"system","content":"x"}]})",
-       "messages[0].role: must be one of 'user', 'assistant', got 'system'", "messages[0].role"},
+  Case{Api::messages, R"({"messages":[{"role":"tool","content":"x"}]})",
+       "messages[0].role: must be one of 'user', 'assistant', 'system', got 'tool'", "messages[0].role"},
+  Case{Api::messages, R"({"messages":[{"role":"user","content":"a"},{"role":"system","content":5}]})",
+       "messages[1].content: must be a string or an array of text blocks", "messages[1].content"},
   Case{Api::messages, R"({"messages":[{"role":"user"}]})", "messages[0].content: field required", "messages[0].content"},
   Case{Api::messages, R"({"messages":[{"role":"user","content":1}]})",
        "messages[0].content: must be a string or an array of content blocks, got a number", "messages[0].content"},
   Case{Api::messages, R"({"messages":[{"role":"user","content":[{"text":"x"}]}]})",
        "messages[0].content[0].type: field required", "messages[0].content[0].type"},
-  Case{Api::messages, R"({"messages":[{"role":"user","content":[{"type":"document"}]}]})",
-       "messages[0].content[0].type: must be one of 'text', 'image', 'tool_use', 'tool_result', 'thinking', 'redacted_thinking', got 'document'",
+  Case{Api::messages, R"({"messages":[{"role":"user","content":[{"type":"search_result"}]}]})",
+       "messages[0].content[0].type: must be one of 'text', 'image', 'document', 'tool_use', 'tool_result', 'thinking', 'redacted_thinking', got 'search_result'",
        "messages[0].content[0].type"},
+  Case{Api::messages, R"({"messages":[{"role":"user","content":[{"type":"document"}]}]})",
+       "messages[0].content[0].source: field required", "messages[0].content[0].source"},
+  Case{Api::messages, R"({"messages":[{"role":"user","content":[{"type":"document","source":{"type":"zip"}}]}]})",
+       "messages[0].content[0].source.type: must be one of 'text', 'content', 'base64', 'url', 'file', got 'zip'",
+       "messages[0].content[0].source.type"},
+  Case{Api::messages, R"({"messages":[{"role":"user","content":[{"type":"document","source":{"type":"text","media_type":"text/html","data":"x"}}]}]})",
+       "messages[0].content[0].source.media_type: must be one of 'text/plain', got 'text/html'",
+       "messages[0].content[0].source.media_type"},
+  Case{Api::messages, R"({"messages":[{"role":"user","content":[{"type":"document","source":{"type":"base64","media_type":"application/pdf"}}]}]})",
+       "messages[0].content[0].source.data: field required", "messages[0].content[0].source.data"},
+  Case{Api::messages, R"({"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":[{"type":"video"}]}]}]})",
+       "messages[0].content[0].content[0].type: must be one of 'text', 'image', 'document', got 'video'",
+       "messages[0].content[0].content[0].type"},
+  Case{Api::messages, R"({"messages":[{"role":"user","content":[{"type":"text","text":"x","cache_control":{"type":"persistent"}}]}]})",
+       "messages[0].content[0].cache_control.type: must be one of 'ephemeral', got 'persistent'",
+       "messages[0].content[0].cache_control.type"},
+  Case{Api::messages, R"({"cache_control":{"type":"ephemeral","ttl":"2h"}})",
+       "cache_control.ttl: must be one of '5m', '1h', got '2h'", "cache_control.ttl"},
+  Case{Api::messages, R"({"system":[{"type":"text","text":"s","cache_control":"yes"}]})",
+       "system[0].cache_control: must be an object, got a string", "system[0].cache_control"},
+  Case{Api::messages, R"({"output_config":{"effort":"extreme"}})",
+       "output_config.effort: must be one of 'low', 'medium', 'high', 'xhigh', 'max', got 'extreme'", "output_config.effort"},
+  Case{Api::messages, R"({"output_config":{"format":{"type":"regex"}}})",
+       "output_config.format.type: must be one of 'json_schema', got 'regex'", "output_config.format.type"},
+  Case{Api::messages, R"({"output_config":{"format":{"type":"json_schema"}}})",
+       "output_config.format.schema: field required", "output_config.format.schema"},
+  Case{Api::messages, R"({"context_management":{"edits":[{}]}})",
+       "context_management.edits[0].type: field required", "context_management.edits[0].type"},
+  Case{Api::messages, R"({"context_management":[]})",
+       "context_management: must be an object, got an array", "context_management"},
   Case{Api::messages, R"({"messages":[{"role":"user","content":[{"type":"text","text":3}]}]})",
        "messages[0].content[0].text: must be a string, got a number", "messages[0].content[0].text"},
   Case{Api::messages, R"({"messages":[{"role":"user","content":[{"type":"image","source":{"type":"file"}}]}]})",
@@ -215,12 +264,74 @@ INSTANTIATE_TEST_SUITE_P(AnthropicMessages, Validation, ::testing::Values(
        "tool_choice.type: must be one of 'auto', 'any', 'tool', 'none', got 'required'", "tool_choice.type"},
   Case{Api::messages, R"({"tool_choice":{"type":"tool"}})", "tool_choice.name: field required", "tool_choice.name"},
   Case{Api::messages, R"({"tool_choice":"auto"})", "tool_choice: must be an object, got a string", "tool_choice"},
-  Case{Api::messages, R"({"thinking":{"type":"on"}})", "thinking.type: must be one of 'enabled', 'disabled', got 'on'", "thinking.type"},
+  Case{Api::messages, R"({"thinking":{"type":"on"}})", "thinking.type: must be one of 'enabled', 'adaptive', 'disabled', got 'on'", "thinking.type"},
   Case{Api::messages, R"({"thinking":{"type":"enabled"}})", "thinking.budget_tokens: field required", "thinking.budget_tokens"},
   Case{Api::messages, R"({"max_tokens":4000,"thinking":{"type":"enabled","budget_tokens":500}})",
        "thinking.budget_tokens: must be at least 1024", "thinking.budget_tokens"},
   Case{Api::messages, R"({"max_tokens":1024,"thinking":{"type":"enabled","budget_tokens":1024}})",
        "thinking.budget_tokens: must be less than max_tokens", "thinking.budget_tokens"}));
+
+INSTANTIATE_TEST_SUITE_P(OpenAiResponses, Validation, ::testing::Values(
+  Case{Api::responses, R"({"model":null})", "model: field required", "model"},
+  Case{Api::responses, R"({"input":null})", "input: field required", "input"},
+  Case{Api::responses, R"({"input":[]})", "input: must contain at least one item", "input"},
+  Case{Api::responses, R"({"input":5})", "input: must be a string or an array of input items, got a number", "input"},
+  Case{Api::responses, R"({"input":[{"role":"tool","content":"x"}]})",
+       "input[0].role: must be one of 'user', 'assistant', 'system', 'developer', got 'tool'", "input[0].role"},
+  Case{Api::responses, R"({"input":[{"role":"user","content":[{"type":"output_text","text":"x"}]}]})",
+       "input[0].content[0].type: must be one of 'input_text', 'input_image', 'input_file', got 'output_text'",
+       "input[0].content[0].type"},
+  Case{Api::responses, R"({"input":[{"role":"user","content":[{"type":"input_image"}]}]})",
+       "input[0].content[0].image_url: field required", "input[0].content[0].image_url"},
+  Case{Api::responses, R"({"input":[{"role":"user","content":[{"type":"input_file"}]}]})",
+       "input[0].content[0]: an input_file needs file_data, file_url or file_id", "input[0].content[0]"},
+  Case{Api::responses, R"({"input":[{"type":"function_call","name":"f","arguments":"{}"}]})",
+       "input[0].call_id: field required", "input[0].call_id"},
+  Case{Api::responses, R"({"input":[{"type":"function_call_output","call_id":"c"}]})",
+       "input[0].output: field required", "input[0].output"},
+  Case{Api::responses, R"({"input":[{"type":"item_reference","id":"msg_1"}]})",
+       "input[0].type: 'item_reference' is not supported: send the item itself, or continue with previous_response_id",
+       "input[0].type"},
+  Case{Api::responses, R"({"input":[{"type":"web_search_call","id":"ws_1"}]})",
+       "input[0].type: unsupported input item type 'web_search_call' (supported: 'message', 'function_call', 'function_call_output', 'reasoning')",
+       "input[0].type"},
+  Case{Api::responses, R"({"instructions":5})", "instructions: must be a string, got a number", "instructions"},
+  Case{Api::responses, R"({"max_output_tokens":0})", "max_output_tokens: must be at least 1", "max_output_tokens"},
+  Case{Api::responses, R"({"temperature":3})", "temperature: must be between 0 and 2", "temperature"},
+  Case{Api::responses, R"({"top_p":-1})", "top_p: must be between 0 and 1", "top_p"},
+  Case{Api::responses, R"({"top_logprobs":21})", "top_logprobs: must be between 0 and 20", "top_logprobs"},
+  Case{Api::responses, R"({"tools":[{"type":"web_search"}]})",
+       "tools[0].type: unsupported tool type 'web_search' (only 'function' tools)", "tools[0].type"},
+  Case{Api::responses, R"({"tools":[{"type":"function"}]})", "tools[0].name: field required", "tools[0].name"},
+  Case{Api::responses, R"({"tool_choice":"any"})",
+       "tool_choice: must be one of 'none', 'auto', 'required', got 'any'", "tool_choice"},
+  Case{Api::responses, R"({"tool_choice":{"type":"function","name":"g"}})",
+       "tool_choice.name: no tool named 'g' in tools", "tool_choice.name"},
+  Case{Api::responses, R"({"tool_choice":{"type":"file_search"}})",
+       "tool_choice.type: must be one of 'function', got 'file_search'", "tool_choice.type"},
+  Case{Api::responses, R"({"text":{"format":{"type":"xml"}}})",
+       "text.format.type: must be one of 'text', 'json_object', 'json_schema', got 'xml'", "text.format.type"},
+  Case{Api::responses, R"({"text":{"format":{"type":"json_schema","schema":{}}}})",
+       "text.format.name: field required", "text.format.name"},
+  Case{Api::responses, R"({"text":{"verbosity":"loud"}})",
+       "text.verbosity: must be one of 'low', 'medium', 'high', got 'loud'", "text.verbosity"},
+  Case{Api::responses, R"({"reasoning":{"effort":"extreme"}})",
+       "reasoning.effort: must be one of 'none', 'minimal', 'low', 'medium', 'high', 'xhigh', got 'extreme'",
+       "reasoning.effort"},
+  Case{Api::responses, R"({"reasoning":{"summary":"long"}})",
+       "reasoning.summary: must be one of 'auto', 'concise', 'detailed', got 'long'", "reasoning.summary"},
+  Case{Api::responses, R"({"store":"yes"})", "store: must be a boolean, got a string", "store"},
+  Case{Api::responses, R"({"previous_response_id":5})", "previous_response_id: must be a string, got a number",
+       "previous_response_id"},
+  Case{Api::responses, R"({"metadata":{"k":1}})", "metadata.k: must be a string", "metadata.k"},
+  Case{Api::responses, R"({"truncation":"middle"})", "truncation: must be one of 'auto', 'disabled', got 'middle'", "truncation"},
+  Case{Api::responses, R"({"background":true})",
+       "background: background responses are not supported; send the request without it (or stream it)", "background"},
+  Case{Api::responses, R"({"conversation":"conv_1"})",
+       "conversation: conversations are not supported; continue with previous_response_id", "conversation"},
+  Case{Api::responses, R"({"prompt":{"id":"pmpt_1"}})",
+       "prompt: stored prompt templates are not supported; send instructions and input", "prompt"},
+  Case{Api::responses, R"({"include":[5]})", "include[0]: must be a string, got a number", "include[0]"}));
 
 // ---------------------------------------------------------------- body-level failures
 
@@ -240,7 +351,7 @@ TEST(BodyErrors, MalformedJsonNamesThePosition) {
 }
 
 TEST(BodyErrors, EmptyBodyWrongTypeAndContentType) {
-  for (Api api : {Api::chat, Api::completion, Api::messages}) {
+  for (Api api : {Api::chat, Api::completion, Api::messages, Api::responses}) {
     auto empty = parse(api, "  \n");
     ASSERT_FALSE(empty.ok());
     EXPECT_EQ(empty.error().message, "request body is empty; expected a JSON object");

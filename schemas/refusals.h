@@ -1,0 +1,31 @@
+// One place that knows which request fields ask for something a backend may not do, and how
+// each protocol names them — so a backend refuses with a 400 naming the field instead of
+// accepting a parameter and ignoring it. A backend states what it supports; the first request
+// field beyond that is returned as the error to answer with.
+#pragma once
+
+#include "schemas/errors.h"
+#include "schemas/internal.h"
+
+#include <optional>
+
+namespace tandem::schemas {
+
+struct BackendSupport {
+  bool images = false;            // image parts, also inside tool results
+  bool documents = false;         // PDFs and files (plain-text documents are text and always fine)
+  bool multiple_choices = false;  // OpenAI `n` > 1
+  bool multiple_prompts = false;  // legacy completions with several prompts
+  bool logit_bias = false;
+  bool structured_output = false;  // response_format / text.format / output_config.format json
+};
+
+// The field's name as the request's protocol and endpoint spell it (`response_format`,
+// `text.format` or `output_config.format` for the structured-output request, for instance).
+std::string_view structured_output_field(const InternalRequest& request);
+
+// The 400 for the first unsupported field, in request order of importance: media (named by
+// their path, e.g. "messages[2].content[0].content[1]"), n, prompts, logit_bias, structured output.
+std::optional<ApiError> refuse_unsupported(const InternalRequest& request, const BackendSupport& support);
+
+}  // namespace tandem::schemas
