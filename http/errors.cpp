@@ -1,5 +1,7 @@
 #include "http/errors.h"
 
+#include "schemas/errors.h"
+
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
@@ -15,24 +17,7 @@ Protocol detect_protocol(const Request& request) {
 }
 
 std::string_view error_type(Protocol protocol, int status) {
-  if (protocol == Protocol::anthropic) {
-    // https://docs.anthropic.com/en/api/errors
-    switch (status) {
-      case 401: return "authentication_error";
-      case 403: return "permission_error";
-      case 404: return "not_found_error";
-      case 413: return "request_too_large";
-      case 429: return "rate_limit_error";
-      case 503: return "overloaded_error";
-      case 529: return "overloaded_error";
-      default: return status >= 500 ? "api_error" : "invalid_request_error";
-    }
-  }
-  // OpenAI reports client errors as invalid_request_error (auth included) and 5xx as server_error.
-  switch (status) {
-    case 429: return "rate_limit_exceeded";
-    default: return status >= 500 ? "server_error" : "invalid_request_error";
-  }
+  return schemas::error_shape(schemas::error_kind_for_status(status), protocol).type;
 }
 
 std::string error_body(Protocol protocol, int status, std::string_view message,

@@ -3,16 +3,18 @@
 // and Anthropic clients expect
 //   {"type":"error","error":{"type","message"}}
 // so every error the HTTP layer produces (401/404/405/408/413/431/500/503...) picks one shape.
+// The types come from the project's one error table (schemas/errors.h).
 #pragma once
 
 #include "http/request.h"
+#include "schemas/protocol.h"
 
 #include <string>
 #include <string_view>
 
 namespace tandem::http {
 
-enum class Protocol { openai, anthropic };
+using schemas::Protocol;
 
 // Anthropic when the request carries `anthropic-version` or targets /v1/messages*, else OpenAI.
 Protocol detect_protocol(std::string_view path, bool has_anthropic_version);

@@ -6,10 +6,6 @@ namespace tandem::schemas {
 
 namespace json = boost::json;
 
-std::string_view protocol_name(Protocol protocol) {
-  return protocol == Protocol::openai ? "openai" : "anthropic";
-}
-
 // OpenAI's own conventions (type invalid_request_error with a `code` for most client errors,
 // server_error for 5xx); Anthropic's documented error types and statuses (529 = overloaded).
 ErrorShape error_shape(ErrorKind kind, Protocol protocol) {
@@ -25,6 +21,11 @@ ErrorShape error_shape(ErrorKind kind, Protocol protocol) {
       case ErrorKind::api_error: return {500, "server_error", ""};
       case ErrorKind::timeout: return {504, "server_error", "timeout"};
       case ErrorKind::overloaded: return {503, "server_error", "overloaded"};
+      case ErrorKind::context_length_exceeded: return {400, "invalid_request_error", "context_length_exceeded"};
+      case ErrorKind::queue_full: return {429, "rate_limit_error", "rate_limit_exceeded"};
+      case ErrorKind::unavailable: return {503, "server_error", "overloaded"};
+      case ErrorKind::unsupported: return {400, "invalid_request_error", "unsupported"};
+      case ErrorKind::upstream_error: return {502, "server_error", "bad_gateway"};
     }
   } else {
     switch (kind) {
@@ -38,9 +39,29 @@ ErrorShape error_shape(ErrorKind kind, Protocol protocol) {
       case ErrorKind::api_error: return {500, "api_error", ""};
       case ErrorKind::timeout: return {504, "timeout_error", ""};
       case ErrorKind::overloaded: return {529, "overloaded_error", ""};
+      case ErrorKind::context_length_exceeded: return {400, "invalid_request_error", ""};
+      case ErrorKind::queue_full: return {529, "overloaded_error", ""};
+      case ErrorKind::unavailable: return {503, "overloaded_error", ""};
+      case ErrorKind::unsupported: return {400, "invalid_request_error", ""};
+      case ErrorKind::upstream_error: return {502, "api_error", ""};
     }
   }
   return {500, "api_error", ""};
+}
+
+ErrorKind error_kind_for_status(int status) {
+  switch (status) {
+    case 401: return ErrorKind::authentication;
+    case 403: return ErrorKind::permission;
+    case 404: return ErrorKind::not_found;
+    case 413: return ErrorKind::request_too_large;
+    case 429: return ErrorKind::rate_limit;
+    case 502: return ErrorKind::upstream_error;
+    case 503: return ErrorKind::unavailable;
+    case 504: return ErrorKind::timeout;
+    case 529: return ErrorKind::overloaded;
+    default: return status >= 500 ? ErrorKind::api_error : ErrorKind::invalid_request;
+  }
 }
 
 ApiError make_error(ErrorKind kind, std::string message, std::string param) {

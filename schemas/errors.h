@@ -3,6 +3,8 @@
 // too, so a client always gets its own protocol's error shape.
 #pragma once
 
+#include "schemas/protocol.h"
+
 #include <string>
 #include <string_view>
 #include <utility>
@@ -10,23 +12,33 @@
 
 namespace tandem::schemas {
 
-// The wire protocol a request arrived in (and that its answer must use).
-enum class Protocol { openai, anthropic };
-std::string_view protocol_name(Protocol protocol);  // "openai" / "anthropic"
-
-// What went wrong, independent of protocol; each kind maps to a status and a type per protocol.
+// What went wrong, independent of protocol; each kind maps to a status and a type per protocol
+// (error_shape: the project's one error table — http/, the backends and the cloud providers all
+// answer through it). Backend refusals and failures are these kinds too (actors/backend).
 enum class ErrorKind {
-  invalid_request,    // 400: validation, malformed JSON, wrong content type
-  authentication,     // 401
-  permission,         // 403
-  not_found,          // 404: unknown route
-  model_not_found,    // 404: unknown model
-  request_too_large,  // 413
-  rate_limit,         // 429
-  api_error,          // 500: internal failure
-  timeout,            // 504: upstream/backend did not answer in time
-  overloaded,         // 529 (Anthropic) / 503 (OpenAI): queue full, try later
+  invalid_request,          // 400: validation, malformed JSON, wrong content type
+  authentication,           // 401
+  permission,               // 403
+  not_found,                // 404: unknown route
+  model_not_found,          // 404: unknown model
+  request_too_large,        // 413
+  rate_limit,               // 429: the caller (or tandem's key upstream) sent too much
+  api_error,                // 500: internal failure
+  timeout,                  // 504: upstream/backend did not answer in time
+  overloaded,               // 529 (Anthropic) / 503 (OpenAI): an upstream is overloaded
+  context_length_exceeded,  // 400: prompt + max_tokens beyond the model's context
+  queue_full,               // a local model's queue is full: OpenAI 429 / Anthropic 529 (what
+                            // each protocol's clients back off on)
+  unavailable,              // 503: the backend is shutting down or not reachable right now
+  unsupported,              // 400: the model cannot do this (e.g. an upstream that cannot count
+                            // tokens): said plainly, never answered with an invented value
+  upstream_error,           // 502: an upstream answered with something unusable
 };
+
+// The kind an HTTP status means (an upstream's status, or one the HTTP layer answers with):
+// 401 authentication, 404 not_found, 429 rate_limit, 503 unavailable, 529 overloaded, other
+// 4xx invalid_request, other 5xx api_error...
+ErrorKind error_kind_for_status(int status);
 
 // The status code and `type` string a protocol uses for an error kind (plus OpenAI's `code`).
 struct ErrorShape {
@@ -41,8 +53,10 @@ struct ApiError {
   std::string message;  // names the field: "max_tokens: field required"
   std::string param;    // the offending field path ("messages[1].role"), empty when none
   std::string code;     // overrides the shape's OpenAI code when not empty
+  int status = 0;       // overrides the kind's HTTP status when not 0 (an upstream's exact one)
+  int retry_after = 0;  // seconds for a `retry-after` header; 0: none
 
-  int http_status(Protocol protocol) const { return error_shape(kind, protocol).http_status; }
+  int http_status(Protocol protocol) const { return status ? status : error_shape(kind, protocol).http_status; }
 };
 
 ApiError make_error(ErrorKind kind, std::string message, std::string param = {});

@@ -9,6 +9,8 @@
 // only need the configuration and the numbers.
 #pragma once
 
+#include "schemas/protocol.h"
+
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -17,7 +19,7 @@
 
 namespace tandem::load {
 
-enum class Protocol { openai, anthropic };
+using schemas::Protocol;  // the project's one protocol enum
 // Only meaningful for the OpenAI protocol: /v1/chat/completions or legacy /v1/completions.
 enum class Endpoint { chat, completions };
 

@@ -1,4 +1,5 @@
 #include "http/errors.h"
+#include "schemas/errors.h"
 
 #include <boost/json/parse.hpp>
 #include <gtest/gtest.h>
@@ -49,6 +50,20 @@ TEST(ErrorBody, StatusMapsToProtocolTypes) {
   EXPECT_EQ(error_type(Protocol::anthropic, 500), "api_error");
   EXPECT_EQ(error_type(Protocol::openai, 413), "invalid_request_error");
   EXPECT_EQ(error_type(Protocol::openai, 500), "server_error");
+  EXPECT_EQ(error_type(Protocol::anthropic, 503), "overloaded_error");
+  EXPECT_EQ(error_type(Protocol::anthropic, 529), "overloaded_error");
+}
+
+// One error table for the project: the HTTP layer's types are schemas' (OpenAI's 429 is
+// rate_limit_error everywhere, not rate_limit_exceeded, which is its code).
+TEST(ErrorBody, TypesComeFromTheSchemasTable) {
+  for (Protocol protocol : {Protocol::openai, Protocol::anthropic}) {
+    for (int status : {400, 401, 403, 404, 413, 429, 500, 502, 503, 504, 529}) {
+      auto kind = schemas::error_kind_for_status(status);
+      EXPECT_EQ(error_type(protocol, status), schemas::error_shape(kind, protocol).type) << status;
+    }
+  }
+  EXPECT_EQ(error_type(Protocol::openai, 429), "rate_limit_error");
 }
 
 TEST(ErrorBody, EscapesMessages) {
