@@ -86,7 +86,9 @@ void expect_rich_answer(const schemas::TextResult& result) {
   for (const auto& part : result.content)
     if (const auto* call = std::get_if<schemas::ToolCallPart>(&part)) {
       ++tool_calls;
-      if (call->id == "toolu_2") EXPECT_EQ(json::parse(call->arguments), json::parse(R"({"tz":"CET"})"));
+      if (call->id == "toolu_2") {
+        EXPECT_EQ(json::parse(call->arguments), json::parse(R"({"tz":"CET"})"));
+      }
     }
   EXPECT_EQ(tool_calls, 2);
 }

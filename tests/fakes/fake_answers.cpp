@@ -2,6 +2,8 @@
 
 #include <boost/json.hpp>
 
+#include <cstdlib>
+
 namespace json = boost::json;
 
 namespace tandem::fakes {
@@ -212,6 +214,53 @@ std::string openai_error_json(std::string_view type, std::string_view message, s
   json::object error{{"message", message}, {"type", type}, {"param", nullptr}};
   error["code"] = code.empty() ? json::value(nullptr) : json::value(code);
   return json::serialize(json::object{{"error", std::move(error)}});
+}
+
+ScriptedResponse protocol_answer(const RecordedRequest& request) {
+  bool anthropic = request.target.starts_with("/v1/messages");
+  boost::system::error_code ec;
+  json::value body = json::parse(request.body, ec);
+  std::string model = "fake-model";
+  bool stream = false;
+  if (!ec && body.is_object()) {
+    if (const auto* m = body.as_object().if_contains("model"); m && m->is_string()) model = std::string(m->as_string());
+    if (const auto* s = body.as_object().if_contains("stream"); s && s->is_bool()) stream = s->as_bool();
+  }
+  if (model.starts_with("error-")) {
+    int status = std::atoi(model.c_str() + 6);
+    if (status < 400 || status > 599) status = 500;
+    HeaderList headers;
+    if (status == 429 || status == 529) headers.emplace_back("retry-after", "1");
+    std::string message = "fake upstream error " + std::to_string(status);
+    if (anthropic) {
+      std::string type = status == 429 ? "rate_limit_error" : status == 529 ? "overloaded_error"
+                         : status == 401 ? "authentication_error" : status == 404 ? "not_found_error"
+                         : status >= 500 ? "api_error" : "invalid_request_error";
+      return json_response(status, anthropic_error_json(type, message), std::move(headers));
+    }
+    std::string type = status == 429 ? "rate_limit_error" : status >= 500 ? "server_error" : "invalid_request_error";
+    return json_response(status, openai_error_json(type, message), std::move(headers));
+  }
+  if (request.target == "/v1/messages/count_tokens") return json_response(200, R"({"input_tokens":17})");
+  FakeAnswer answer;
+  answer.model = model;
+  if (model.find("tools") != std::string::npos) {
+    answer.text = "Checking the weather.";
+    answer.tool_calls.push_back({anthropic ? "toolu_fake1" : "call_fake1", "get_weather", R"({"city":"Paris"})"});
+    answer.tool_calls.push_back({anthropic ? "toolu_fake2" : "call_fake2", "get_time", R"({"tz":"CET"})"});
+  }
+  if (model.find("think") != std::string::npos) answer.thinking = "Thinking it over.";
+  if (!anthropic) answer.id = "chatcmpl-fake01";
+  if (anthropic) return stream ? sse_response(anthropic_stream_frames(answer)) : json_response(200, anthropic_message_json(answer));
+  if (stream) {
+    bool usage = false;
+    if (const auto* options = body.is_object() ? body.as_object().if_contains("stream_options") : nullptr)
+      if (options->is_object())
+        if (const auto* include = options->as_object().if_contains("include_usage"); include && include->is_bool())
+          usage = include->as_bool();
+    return sse_response(openai_stream_frames(answer, usage));
+  }
+  return json_response(200, openai_chat_json(answer));
 }
 
 }  // namespace tandem::fakes

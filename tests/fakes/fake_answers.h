@@ -45,6 +45,13 @@ std::string openai_chat_json(const FakeAnswer& answer);
 std::vector<std::string> openai_stream_frames(const FakeAnswer& answer, bool include_usage);
 std::string openai_error_json(std::string_view type, std::string_view message, std::string_view code = {});
 
+// A stateless script for standalone use (SDK tests, benchmarks): answers /v1/messages in the
+// Anthropic shape and /v1/chat/completions in the OpenAI shape, streamed when the body says
+// "stream": true; /v1/messages/count_tokens with {"input_tokens": 17}. A requested model named
+// "error-NNN" gets that status with the protocol's error body (and retry-after: 1 for 429/529);
+// "tools" answers with two tool calls; "think" adds reasoning.
+ScriptedResponse protocol_answer(const RecordedRequest& request);
+
 // Splits `text` into `pieces` parts of similar size (UTF-8 safe enough for ASCII test text).
 std::vector<std::string> split_text(const std::string& text, std::size_t pieces);
 

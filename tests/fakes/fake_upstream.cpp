@@ -77,8 +77,8 @@ struct ResponseState {
 }  // namespace
 
 struct FakeUpstream::Impl {
-  explicit Impl(int thread_count) : acceptor(io) {
-    tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"), 0);
+  Impl(int thread_count, std::uint16_t port) : acceptor(io) {
+    tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"), port);
     acceptor.open(endpoint.protocol());
     acceptor.set_option(asio::socket_base::reuse_address(true));
     acceptor.bind(endpoint);
@@ -305,7 +305,7 @@ struct FakeUpstream::Impl {
   std::size_t aborted = 0;
 };
 
-FakeUpstream::FakeUpstream(int threads) : impl_(std::make_unique<Impl>(threads)) {
+FakeUpstream::FakeUpstream(int threads, std::uint16_t port) : impl_(std::make_unique<Impl>(threads, port)) {
   port_ = impl_->acceptor.local_endpoint().port();
 }
 

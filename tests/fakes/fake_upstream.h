@@ -60,7 +60,8 @@ class FakeUpstream {
  public:
   using Script = std::function<ScriptedResponse(const RecordedRequest&)>;
 
-  explicit FakeUpstream(int threads = 1);
+  // `port` 0 picks a free one (tests); the standalone fake takes one from its command line.
+  explicit FakeUpstream(int threads = 1, std::uint16_t port = 0);
   ~FakeUpstream();
   FakeUpstream(const FakeUpstream&) = delete;
   FakeUpstream& operator=(const FakeUpstream&) = delete;
