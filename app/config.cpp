@@ -97,7 +97,11 @@ json::object load_file(const std::string& path) {
   std::stringstream text;
   text << in.rdbuf();
   boost::system::error_code ec;
-  auto value = json::parse(text.str(), ec);
+  // A hand-written file: comments and trailing commas are welcome.
+  json::parse_options options;
+  options.allow_comments = true;
+  options.allow_trailing_commas = true;
+  auto value = json::parse(text.str(), ec, {}, options);
   if (ec) {
     throw ConfigError("config file '" + path + "' is not valid JSON: " + ec.message());
   }
@@ -315,11 +319,21 @@ AppConfig ServerConfigOptions::resolve(const EnvLookup& env) const {
   if (!config.config_file.empty()) {
     auto file = load_file(config.config_file);
     for (const auto& [key, value] : file) {
+      // The cloud sections are structured; cloud/providers.h validates them at startup.
+      if (key == "providers") {
+        config.providers = value;
+        continue;
+      }
+      if (key == "model_aliases") {
+        config.model_aliases = value;
+        continue;
+      }
       auto field = std::find_if(fields_.begin(), fields_.end(),
                                 [&](const Field& f) { return f.key == key; });
       if (field == fields_.end()) {
         std::string known;
         for (const auto& f : fields_) known += (known.empty() ? "" : ", ") + f.key;
+        known += ", providers, model_aliases";
         throw ConfigError("config file '" + config.config_file + "': unknown key \"" +
                           std::string(key) + "\" (known keys: " + known + ")");
       }

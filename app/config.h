@@ -4,6 +4,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <boost/json/value.hpp>
 
 #include <cstddef>
 #include <functional>
@@ -41,6 +42,10 @@ struct AppConfig {
   std::string log_level = "info";
   std::string config_file;
   bool debug_routes = false;  // hidden: /debug/* routes for the integration tests
+  // Cloud upstreams from the config file, as written (null when absent); cloud/providers.h reads
+  // them (with OPENAI_* / ANTHROPIC_* from the environment) when the server starts.
+  boost::json::value providers;
+  boost::json::value model_aliases;
 
   AppConfig();
 };

@@ -97,6 +97,22 @@ TEST(Config, UnknownFileKeyIsNamed) {
   EXPECT_NE(message.find(file), std::string::npos) << message;
 }
 
+TEST(Config, FileAllowsCommentsTrailingCommasAndKeepsTheCloudSections) {
+  auto file = write_file("cloud.json", R"({
+    // served on all interfaces
+    "port": 9000,
+    "providers": [{"name": "vllm", "protocol": "openai", "base_url": "http://127.0.0.1:8000/v1",},],
+    "model_aliases": {"fast": "vllm/qwen"},
+  })");
+  auto config = parse_config({"tandem", "--config", file}, kNoEnv);
+  EXPECT_EQ(config.port, 9000);
+  ASSERT_TRUE(config.providers.is_array());
+  EXPECT_EQ(config.providers.as_array().at(0).at("name").as_string(), "vllm");
+  ASSERT_TRUE(config.model_aliases.is_object());
+  EXPECT_EQ(config.model_aliases.at("fast").as_string(), "vllm/qwen");
+  EXPECT_TRUE(parse_config({"tandem"}, kNoEnv).providers.is_null());
+}
+
 TEST(Config, InvalidFileValuesAreNamed) {
   struct Case {
     std::string json;

@@ -1,0 +1,475 @@
+// libcurl multi-socket on Asio: libcurl tells us which sockets to watch (CURLMOPT_SOCKETFUNCTION)
+// and when to wake it (CURLMOPT_TIMERFUNCTION); Asio waits for readiness without owning the
+// sockets (a posix::stream_descriptor that is released, never closed) and reports back through
+// curl_multi_socket_action. Everything touching libcurl runs on the one client thread.
+#include "cloud/upstream_client.h"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <future>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+#include <unordered_map>
+
+namespace asio = boost::asio;
+
+namespace tandem::cloud {
+
+std::string_view transfer_error_name(TransferError error) {
+  switch (error) {
+    case TransferError::none: return "none";
+    case TransferError::resolve_failed: return "resolve_failed";
+    case TransferError::connect_failed: return "connect_failed";
+    case TransferError::connect_timeout: return "connect_timeout";
+    case TransferError::headers_timeout: return "headers_timeout";
+    case TransferError::idle_timeout: return "idle_timeout";
+    case TransferError::total_timeout: return "total_timeout";
+    case TransferError::connection_reset: return "connection_reset";
+    case TransferError::tls_failed: return "tls_failed";
+    case TransferError::protocol_error: return "protocol_error";
+    case TransferError::cancelled: return "cancelled";
+    case TransferError::other: return "other";
+  }
+  return "other";
+}
+
+std::string_view ResponseHead::header(std::string_view lower_name) const {
+  for (const auto& [name, value] : headers)
+    if (name == lower_name) return value;
+  return {};
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+void init_curl_once() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) throw std::runtime_error("curl_global_init failed");
+  });
+}
+
+std::string trim(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == '\r' || text.back() == '\n' || text.back() == ' ' || text.back() == '\t'))
+    text.remove_suffix(1);
+  return std::string(text);
+}
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+TransferError classify(CURLcode code, bool connected) {
+  switch (code) {
+    case CURLE_OK: return TransferError::none;
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY: return TransferError::resolve_failed;
+    case CURLE_COULDNT_CONNECT: return TransferError::connect_failed;
+    // Only the connect phase has a libcurl timeout; the others are our own timers.
+    case CURLE_OPERATION_TIMEDOUT: return connected ? TransferError::other : TransferError::connect_timeout;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR: return TransferError::tls_failed;
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM: return TransferError::connection_reset;
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_BAD_CONTENT_ENCODING: return TransferError::protocol_error;
+    default: return TransferError::other;
+  }
+}
+
+}  // namespace
+
+struct SocketWatch {
+  explicit SocketWatch(asio::io_context& io, curl_socket_t fd) : descriptor(io, fd), fd(fd) {}
+  asio::posix::stream_descriptor descriptor;
+  curl_socket_t fd;
+  int wanted = 0;  // CURL_POLL_IN / OUT bits
+  bool read_armed = false;
+  bool write_armed = false;
+  bool removed = false;
+};
+
+struct Transfer {
+  Transfer(asio::io_context& io) : headers_timer(io), idle_timer(io), total_timer(io) {}
+  TransferId id = 0;
+  CURL* easy = nullptr;
+  curl_slist* header_list = nullptr;
+  UpstreamRequest request;
+  TransferCallbacks callbacks;
+  ResponseHead head;
+  bool headers_done = false;
+  std::uint64_t body_bytes = 0;
+  Clock::time_point last_byte;
+  asio::steady_timer headers_timer;
+  asio::steady_timer idle_timer;
+  asio::steady_timer total_timer;
+  char error_buffer[CURL_ERROR_SIZE] = {};
+};
+
+struct UpstreamClient::Impl {
+  explicit Impl(UpstreamClientOptions opts) : options(opts), curl_timer(io), work(asio::make_work_guard(io)) {
+    init_curl_once();
+    multi = curl_multi_init();
+    if (!multi) throw std::runtime_error("curl_multi_init failed");
+    curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, &Impl::on_socket);
+    curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, this);
+    curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, &Impl::on_timer);
+    curl_multi_setopt(multi, CURLMOPT_TIMERDATA, this);
+    curl_multi_setopt(multi, CURLMOPT_PIPELINING, static_cast<long>(CURLPIPE_MULTIPLEX));
+    if (options.max_connections_per_host > 0)
+      curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, options.max_connections_per_host);
+    if (options.max_cached_connections > 0)
+      curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, options.max_cached_connections);
+    thread = std::thread([this] { io.run(); });
+  }
+
+  ~Impl() {
+    std::promise<void> done;
+    asio::post(io, [this, &done] {
+      while (!transfers.empty()) {
+        auto transfer = transfers.begin()->second;
+        finish(transfer, TransferError::cancelled, "cancelled: the upstream client shut down");
+      }
+      curl_timer.cancel();
+      curl_multi_cleanup(multi);  // closes the cached connections (their sockets leave via REMOVE)
+      multi = nullptr;
+      for (auto& [fd, watch] : watches) release(*watch);
+      watches.clear();
+      done.set_value();
+    });
+    done.get_future().wait();
+    work.reset();
+    io.stop();
+    thread.join();
+  }
+
+  // ---------------------------------------------------------------- libcurl -> Asio
+
+  static int on_socket(CURL*, curl_socket_t fd, int what, void* userp, void*) {
+    auto* self = static_cast<Impl*>(userp);
+    if (what == CURL_POLL_REMOVE) {
+      auto found = self->watches.find(fd);
+      if (found != self->watches.end()) {
+        self->release(*found->second);
+        self->watches.erase(found);
+      }
+      return 0;
+    }
+    auto& watch = self->watches[fd];
+    if (!watch) watch = std::make_shared<SocketWatch>(self->io, fd);
+    watch->wanted = what;
+    self->arm(watch);
+    return 0;
+  }
+
+  static int on_timer(CURLM*, long timeout_ms, void* userp) {
+    auto* self = static_cast<Impl*>(userp);
+    if (timeout_ms < 0) {
+      self->curl_timer.cancel();
+      return 0;
+    }
+    // libcurl must not be re-entered from this callback, so even a zero timeout goes through Asio.
+    self->curl_timer.expires_after(std::chrono::milliseconds(timeout_ms));
+    self->curl_timer.async_wait([self](boost::system::error_code ec) {
+      if (ec || !self->multi) return;
+      int running = 0;
+      curl_multi_socket_action(self->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+      self->collect_finished();
+    });
+    return 0;
+  }
+
+  void release(SocketWatch& watch) {
+    watch.removed = true;
+    // The socket is libcurl's: stop watching it (pending waits end with operation_aborted) but
+    // never close it.
+    boost::system::error_code ignored;
+    watch.descriptor.cancel(ignored);
+    (void)watch.descriptor.release();
+  }
+
+  void arm(const std::shared_ptr<SocketWatch>& watch) {
+    if ((watch->wanted & CURL_POLL_IN) && !watch->read_armed) {
+      watch->read_armed = true;
+      watch->descriptor.async_wait(asio::posix::stream_descriptor::wait_read,
+                                   [this, watch](boost::system::error_code ec) {
+                                     watch->read_armed = false;
+                                     on_ready(watch, ec, CURL_CSELECT_IN, CURL_POLL_IN);
+                                   });
+    }
+    if ((watch->wanted & CURL_POLL_OUT) && !watch->write_armed) {
+      watch->write_armed = true;
+      watch->descriptor.async_wait(asio::posix::stream_descriptor::wait_write,
+                                   [this, watch](boost::system::error_code ec) {
+                                     watch->write_armed = false;
+                                     on_ready(watch, ec, CURL_CSELECT_OUT, CURL_POLL_OUT);
+                                   });
+    }
+  }
+
+  void on_ready(const std::shared_ptr<SocketWatch>& watch, boost::system::error_code ec, int select_bit, int poll_bit) {
+    if (watch->removed || !multi || ec == asio::error::operation_aborted) return;
+    if (!(watch->wanted & poll_bit)) return;  // libcurl lost interest meanwhile
+    int running = 0;
+    curl_multi_socket_action(multi, watch->fd, ec ? CURL_CSELECT_ERR : select_bit, &running);
+    collect_finished();
+    if (!watch->removed) arm(watch);
+  }
+
+  void collect_finished() {
+    if (!multi) return;
+    int pending = 0;
+    while (CURLMsg* message = curl_multi_info_read(multi, &pending)) {
+      if (message->msg != CURLMSG_DONE) continue;
+      Transfer* raw = nullptr;
+      curl_easy_getinfo(message->easy_handle, CURLINFO_PRIVATE, reinterpret_cast<char**>(&raw));
+      CURLcode code = message->data.result;
+      auto found = raw ? transfers.find(raw->id) : transfers.end();
+      if (found == transfers.end()) continue;
+      auto transfer = found->second;
+      curl_off_t connect_us = 0;
+      curl_easy_getinfo(transfer->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
+      TransferError error = classify(code, connect_us > 0 || transfer->headers_done);
+      if (error == TransferError::none && !transfer->headers_done) error = TransferError::protocol_error;
+      std::string message_text;
+      if (error != TransferError::none) {
+        message_text = std::string(transfer_error_name(error)) + ": " +
+                       (transfer->error_buffer[0] ? transfer->error_buffer : curl_easy_strerror(code));
+        if (error == TransferError::connect_timeout)
+          message_text = "connect timeout: no connection within " +
+                         std::to_string(transfer->request.timeouts.connect.count()) + " ms (" +
+                         transfer->error_buffer + ")";
+      }
+      finish(transfer, error, std::move(message_text));
+    }
+  }
+
+  // ---------------------------------------------------------------- transfers
+
+  static size_t on_header_line(char* data, size_t size, size_t count, void* userp) {
+    auto* transfer = static_cast<Transfer*>(userp);
+    std::string_view line(data, size * count);
+    if (line.starts_with("HTTP/")) {  // a new response (after a 1xx, or the first)
+      transfer->head.headers.clear();
+      auto space = line.find(' ');
+      transfer->head.http_version = std::string(line.substr(5, space == std::string_view::npos ? 0 : space - 5));
+      return line.size();
+    }
+    if (line == "\r\n" || line == "\n") {
+      long status = 0;
+      curl_easy_getinfo(transfer->easy, CURLINFO_RESPONSE_CODE, &status);
+      if (status >= 100 && status < 200) return line.size();  // interim response: wait for the real one
+      transfer->head.status = static_cast<int>(status);
+      transfer->headers_done = true;
+      transfer->last_byte = Clock::now();
+      transfer->headers_timer.cancel();
+      if (transfer->callbacks.on_headers) transfer->callbacks.on_headers(transfer->head);
+      return line.size();
+    }
+    auto colon = line.find(':');
+    if (colon != std::string_view::npos)
+      transfer->head.headers.emplace_back(lower(line.substr(0, colon)), trim(line.substr(colon + 1)));
+    return line.size();
+  }
+
+  static size_t on_body(char* data, size_t size, size_t count, void* userp) {
+    auto* transfer = static_cast<Transfer*>(userp);
+    size_t bytes = size * count;
+    transfer->body_bytes += bytes;
+    transfer->last_byte = Clock::now();
+    if (transfer->callbacks.on_body) transfer->callbacks.on_body(std::string_view(data, bytes));
+    return bytes;
+  }
+
+  void begin(std::shared_ptr<Transfer> transfer) {
+    CURL* easy = curl_easy_init();
+    if (!easy) {
+      active.fetch_sub(1, std::memory_order_relaxed);
+      TransferResult result{TransferError::other, "curl_easy_init failed"};
+      if (transfer->callbacks.on_done) transfer->callbacks.on_done(result);
+      return;
+    }
+    transfer->easy = easy;
+    const auto& request = transfer->request;
+    curl_easy_setopt(easy, CURLOPT_URL, request.url.c_str());
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, transfer.get());
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, transfer->error_buffer);
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &Impl::on_header_line);
+    curl_easy_setopt(easy, CURLOPT_HEADERDATA, transfer.get());
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &Impl::on_body);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, transfer.get());
+    curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(easy, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
+    // HTTP/2 through ALPN on TLS; cleartext upstreams (local vLLM, Ollama) stay on HTTP/1.1.
+    curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
+    if (request.url.starts_with("https://")) curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
+    if (request.timeouts.connect.count() > 0)
+      curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(request.timeouts.connect.count()));
+    if (options.verbose) curl_easy_setopt(easy, CURLOPT_VERBOSE, 1L);
+
+    if (request.method == "GET") {
+      curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+    } else {
+      curl_easy_setopt(easy, CURLOPT_POSTFIELDS, request.body.data());
+      curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
+      if (request.method != "POST") curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+    }
+    for (const auto& [name, value] : request.headers) {
+      std::string line = name + ": " + value;
+      transfer->header_list = curl_slist_append(transfer->header_list, line.c_str());
+    }
+    // No "Expect: 100-continue" round trip before large bodies.
+    transfer->header_list = curl_slist_append(transfer->header_list, "Expect:");
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, transfer->header_list);
+
+    transfers.emplace(transfer->id, transfer);
+    arm_own_timers(transfer);
+    if (curl_multi_add_handle(multi, easy) != CURLM_OK)
+      finish(transfer, TransferError::other, "curl_multi_add_handle failed");
+  }
+
+  void arm_own_timers(const std::shared_ptr<Transfer>& transfer) {
+    const auto& limits = transfer->request.timeouts;
+    std::weak_ptr<Transfer> weak = transfer;
+    if (limits.headers.count() > 0) {
+      transfer->headers_timer.expires_after(limits.headers);
+      transfer->headers_timer.async_wait([this, weak, limits](boost::system::error_code ec) {
+        auto transfer = weak.lock();
+        if (ec || !transfer || transfer->headers_done || !transfer->easy) return;
+        finish(transfer, TransferError::headers_timeout,
+               "headers timeout: no response headers within " + std::to_string(limits.headers.count()) + " ms");
+      });
+    }
+    if (limits.total.count() > 0) {
+      transfer->total_timer.expires_after(limits.total);
+      transfer->total_timer.async_wait([this, weak, limits](boost::system::error_code ec) {
+        auto transfer = weak.lock();
+        if (ec || !transfer || !transfer->easy) return;
+        finish(transfer, TransferError::total_timeout,
+               "total timeout: the transfer took longer than " + std::to_string(limits.total.count()) + " ms");
+      });
+    }
+    if (limits.idle.count() > 0) arm_idle_check(transfer, limits.idle);
+  }
+
+  // One timer per transfer, re-armed from the last byte's time when it fires, rather than reset on
+  // every body chunk (cheap at thousands of streams).
+  void arm_idle_check(const std::shared_ptr<Transfer>& transfer, std::chrono::milliseconds idle) {
+    auto deadline = (transfer->headers_done ? transfer->last_byte : Clock::now()) + idle;
+    transfer->idle_timer.expires_at(deadline);
+    std::weak_ptr<Transfer> weak = transfer;
+    transfer->idle_timer.async_wait([this, weak, idle](boost::system::error_code ec) {
+      auto transfer = weak.lock();
+      if (ec || !transfer || !transfer->easy) return;
+      if (!transfer->headers_done || Clock::now() - transfer->last_byte < idle) {
+        arm_idle_check(transfer, idle);  // before the headers that deadline is the headers timer's
+        return;
+      }
+      finish(transfer, TransferError::idle_timeout,
+             "idle timeout: no bytes from the upstream for " + std::to_string(idle.count()) + " ms");
+    });
+  }
+
+  void finish(const std::shared_ptr<Transfer>& transfer, TransferError error, std::string message) {
+    if (!transfer->easy) return;
+    TransferResult result;
+    result.error = error;
+    result.message = std::move(message);
+    result.headers_received = transfer->headers_done;
+    result.status = transfer->headers_done ? transfer->head.status : 0;
+    result.body_bytes = transfer->body_bytes;
+    // Removing an unfinished transfer closes its connection (HTTP/1.1) or resets its stream
+    // (HTTP/2): that is how the upstream learns the client went away.
+    if (multi) curl_multi_remove_handle(multi, transfer->easy);
+    curl_easy_cleanup(transfer->easy);
+    transfer->easy = nullptr;
+    curl_slist_free_all(transfer->header_list);
+    transfer->header_list = nullptr;
+    transfer->headers_timer.cancel();
+    transfer->idle_timer.cancel();
+    transfer->total_timer.cancel();
+    transfers.erase(transfer->id);
+    active.fetch_sub(1, std::memory_order_relaxed);
+    auto on_done = std::move(transfer->callbacks.on_done);
+    transfer->callbacks = {};
+    if (on_done) on_done(result);
+  }
+
+  UpstreamClientOptions options;
+  asio::io_context io;
+  asio::steady_timer curl_timer;
+  asio::executor_work_guard<asio::io_context::executor_type> work;
+  CURLM* multi = nullptr;
+  std::unordered_map<curl_socket_t, std::shared_ptr<SocketWatch>> watches;
+  std::unordered_map<TransferId, std::shared_ptr<Transfer>> transfers;
+  std::atomic<TransferId> next_id{1};
+  std::atomic<std::size_t> active{0};
+  std::thread thread;
+};
+
+UpstreamClient::UpstreamClient(UpstreamClientOptions options) : impl_(std::make_unique<Impl>(options)) {}
+UpstreamClient::~UpstreamClient() = default;
+
+TransferId UpstreamClient::start(UpstreamRequest request, TransferCallbacks callbacks) {
+  TransferId id = impl_->next_id.fetch_add(1, std::memory_order_relaxed);
+  impl_->active.fetch_add(1, std::memory_order_relaxed);
+  auto transfer = std::make_shared<Transfer>(impl_->io);
+  transfer->id = id;
+  transfer->request = std::move(request);
+  transfer->callbacks = std::move(callbacks);
+  asio::post(impl_->io, [impl = impl_.get(), transfer = std::move(transfer)]() mutable {
+    if (!impl->multi) return;
+    impl->begin(std::move(transfer));
+  });
+  return id;
+}
+
+void UpstreamClient::cancel(TransferId id) {
+  asio::post(impl_->io, [impl = impl_.get(), id] {
+    auto found = impl->transfers.find(id);
+    if (found == impl->transfers.end()) return;
+    auto transfer = found->second;
+    impl->finish(transfer, TransferError::cancelled, "cancelled: the client went away");
+  });
+}
+
+std::size_t UpstreamClient::active_transfers() const { return impl_->active.load(std::memory_order_relaxed); }
+
+// ---------------------------------------------------------------- SSE
+
+SseBodyAdapter::SseBodyAdapter(EventHandler on_event, std::size_t max_event_bytes)
+    : on_event_(std::move(on_event)), parser_(max_event_bytes) {}
+
+bool SseBodyAdapter::feed(std::string_view bytes) {
+  scratch_.clear();
+  bool ok = parser_.feed(bytes, scratch_);
+  for (auto& event : scratch_) on_event_(std::move(event));
+  scratch_.clear();
+  return ok;
+}
+
+}  // namespace tandem::cloud
