@@ -157,15 +157,18 @@ float dot_q4_0_reference(const uint8_t* row, const Q8Rows& x, size_t r, size_t c
   return sum_lanes(acc);
 }
 
-// Levels: 0 scalar, 1 AVX2 (+FMA, F16C).
-std::atomic<int> g_isa_limit{1};
+// Levels: 0 scalar, 1 AVX2 (+FMA, F16C), 2 AVX-512 (F, BW, DQ, VL, VNNI).
+std::atomic<int> g_isa_limit{2};
 bool isa_supported(int level) {
   static const bool avx2 =
       __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-  return level == 1 ? avx2 : true;
+  static const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                             __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+                             __builtin_cpu_supports("avx512vnni");
+  return level == 2 ? avx512 : level == 1 ? avx2 : true;
 }
 int isa() {
-  int level = std::clamp(g_isa_limit.load(std::memory_order_relaxed), 0, 1);
+  int level = std::clamp(g_isa_limit.load(std::memory_order_relaxed), 0, 2);
   while (!isa_supported(level)) --level;
   return level;
 }
@@ -257,12 +260,17 @@ void matmul_quant(const float* x, size_t m, const Matrix& w, float* y) {
   pool->parallel_for(n_tasks, [&](size_t t) {
     const uint32_t c0 = static_cast<uint32_t>(t) * step;
     const uint32_t c1 = std::min(w.rows, c0 + step);
+    if (level == 2 && quant_panel_avx512(view, 0, m, w, c0, c1, y, w.rows)) return;
     quant_panel_avx2(view, 0, m, w, c0, c1, y, w.rows);
   });
 }
 
 const char* quant_kernel_isa() {
-  return isa() == 1 ? "avx2" : "scalar";
+  switch (isa()) {
+    case 2: return "avx512vnni";
+    case 1: return "avx2";
+    default: return "scalar";
+  }
 }
 
 void set_quant_kernel_isa_limit(int level) { g_isa_limit.store(level); }

@@ -35,18 +35,21 @@ void quantize_rows_q8_k(const float* x, size_t m, size_t cols, Q8KRows& out);
 void matmul_quant(const float* x, size_t m, const Matrix& w, float* y);
 void matmul_quant_reference(const float* x, size_t m, const Matrix& w, float* y);
 
-const char* quant_kernel_isa();  // "avx2" or "scalar"
-// For tests: use at most this ISA level (0 scalar, 1 avx2 = best available, the default); a level
-// the CPU lacks falls back to the next one down.
+const char* quant_kernel_isa();  // "avx512vnni", "avx2" or "scalar"
+// For tests: use at most this ISA level (0 scalar, 1 avx2, 2 avx512vnni = best available, the
+// default); a level the CPU lacks falls back to the next one down.
 void set_quant_kernel_isa_limit(int level);
 
-// The SIMD tiles (kernels_quant_avx2.cpp): `rows` activation rows starting at r0 against weight
-// rows [c0, c1), writing y[r * ldy + c]. Returns false when the CPU lacks the ISA.
+// The SIMD tiles (kernels_quant_avx2.cpp, kernels_quant_avx512.cpp): `rows` activation rows
+// starting at r0 against weight rows [c0, c1), writing y[r * ldy + c]. Return false when the CPU
+// lacks the ISA.
 struct QuantActivations {
   const Q8Rows* q8_0 = nullptr;   // Q4_0
   const Q8KRows* q8_k = nullptr;  // the K-quants
 };
 bool quant_panel_avx2(const QuantActivations& x, size_t r0, size_t rows, const Matrix& w, uint32_t c0, uint32_t c1,
                       float* y, size_t ldy);
+bool quant_panel_avx512(const QuantActivations& x, size_t r0, size_t rows, const Matrix& w, uint32_t c0, uint32_t c1,
+                        float* y, size_t ldy);
 
 }  // namespace tandem::engine::detail
