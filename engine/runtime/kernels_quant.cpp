@@ -1,6 +1,7 @@
 // Kept-quantized Q4_0 / Q4_K / Q5_K / Q6_K matmuls: activation quantization, the scalar reference
 // (the arithmetic every path must reproduce, see kernels_quant.h) and the threaded dispatch.
 #include "engine/runtime/kernels_quant.h"
+#include "engine/runtime/kernels_quant_blocks.h"
 
 #include "engine/quant.h"
 #include "engine/runtime/thread_pool.h"
@@ -24,11 +25,7 @@ namespace {
 
 constexpr size_t kQK = 256;
 
-uint16_t read_u16(const uint8_t* p) {
-  uint16_t v;
-  std::memcpy(&v, p, 2);
-  return v;
-}
+using quant_blocks::read_u16;
 
 // The 6-bit scale and min of sub-block j of a Q4_K / Q5_K block's 12 scale bytes.
 void scale_min_k4(int j, const uint8_t* q, int& d, int& m) {

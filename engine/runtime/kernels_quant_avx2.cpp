@@ -4,6 +4,7 @@
 // float steps are the reference's, one FMA per lane and block, the same final sums.
 #include "engine/quant.h"
 #include "engine/runtime/kernels_quant.h"
+#include "engine/runtime/kernels_quant_blocks.h"
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -19,21 +20,7 @@ namespace {
 
 #define TANDEM_AVX2 __attribute__((target("avx2,fma,f16c")))
 
-inline uint16_t read_u16(const uint8_t* p) {
-  uint16_t v;
-  std::memcpy(&v, p, 2);
-  return v;
-}
-
-inline void scale_min_k4(int j, const uint8_t* q, int& d, int& m) {
-  if (j < 4) {
-    d = q[j] & 63;
-    m = q[j + 4] & 63;
-  } else {
-    d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
-    m = (q[j + 4] >> 4) | ((q[j - 0] >> 6) << 4);
-  }
-}
+using quant_blocks::read_u16;
 
 // hsum in the reference's order: (lane i+4 + lane i), then (0+2) + (1+3).
 TANDEM_AVX2 inline float hsum8(__m256 v) {
@@ -57,13 +44,16 @@ struct KBlockSimd {
   float d, dmin;
 };
 
+// The scales widened to int16 and broadcast per sub-block (a byte shuffle picks scale s), the mins
+// as 8 int16.
 TANDEM_AVX2 inline void unpack_scales_k4(const uint8_t* scales, KBlockSimd& k) {
-  int sc[8], mn[8];
-  for (int s = 0; s < 8; ++s) scale_min_k4(s, scales, sc[s], mn[s]);
-  for (int s = 0; s < 8; ++s) k.scale[s] = _mm256_set1_epi16(static_cast<int16_t>(sc[s]));
-  k.mins = _mm_setr_epi16(static_cast<int16_t>(mn[0]), static_cast<int16_t>(mn[1]), static_cast<int16_t>(mn[2]),
-                          static_cast<int16_t>(mn[3]), static_cast<int16_t>(mn[4]), static_cast<int16_t>(mn[5]),
-                          static_cast<int16_t>(mn[6]), static_cast<int16_t>(mn[7]));
+  alignas(16) uint8_t sm[16];
+  quant_blocks::k4_scales_and_mins(scales, sm);
+  const __m256i wide = _mm256_cvtepu8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(sm)));
+  k.mins = _mm256_extracti128_si256(wide, 1);
+  const __m256i both = _mm256_permute2x128_si256(wide, wide, 0x00);
+  for (int s = 0; s < 8; ++s)
+    k.scale[s] = _mm256_shuffle_epi8(both, _mm256_set1_epi16(static_cast<int16_t>(((2 * s + 1) << 8) | (2 * s))));
 }
 
 TANDEM_AVX2 inline void unpack_q4_k(const uint8_t* b, KBlockSimd& k) {

@@ -5,6 +5,7 @@
 // reference's.
 #include "engine/quant.h"
 #include "engine/runtime/kernels_quant.h"
+#include "engine/runtime/kernels_quant_blocks.h"
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -20,21 +21,7 @@ namespace {
 
 #define TANDEM_AVX512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
 
-inline uint16_t read_u16(const uint8_t* p) {
-  uint16_t v;
-  std::memcpy(&v, p, 2);
-  return v;
-}
-
-inline void scale_min_k4(int j, const uint8_t* q, int& d, int& m) {
-  if (j < 4) {
-    d = q[j] & 63;
-    m = q[j + 4] & 63;
-  } else {
-    d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
-    m = (q[j + 4] >> 4) | ((q[j - 0] >> 6) << 4);
-  }
-}
+using quant_blocks::read_u16;
 
 TANDEM_AVX512 inline float hsum8(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
@@ -61,15 +48,19 @@ struct KBlock512 {
   float d, dmin;
 };
 
+// The scales widened to int16 and broadcast per sub-block pair (a byte shuffle within each 128-bit
+// lane picks scale 2j for the low half, 2j+1 for the high half), the mins as 8 int16.
 TANDEM_AVX512 inline void unpack_scales_k4(const uint8_t* scales, KBlock512& k) {
-  int sc[8], mn[8];
-  for (int s = 0; s < 8; ++s) scale_min_k4(s, scales, sc[s], mn[s]);
-  for (int j = 0; j < 4; ++j)
-    k.scale[j] = join(_mm256_set1_epi16(static_cast<int16_t>(sc[2 * j])),
-                      _mm256_set1_epi16(static_cast<int16_t>(sc[2 * j + 1])));
-  k.mins = _mm_setr_epi16(static_cast<int16_t>(mn[0]), static_cast<int16_t>(mn[1]), static_cast<int16_t>(mn[2]),
-                          static_cast<int16_t>(mn[3]), static_cast<int16_t>(mn[4]), static_cast<int16_t>(mn[5]),
-                          static_cast<int16_t>(mn[6]), static_cast<int16_t>(mn[7]));
+  alignas(16) uint8_t sm[16];
+  quant_blocks::k4_scales_and_mins(scales, sm);
+  const __m256i wide = _mm256_cvtepu8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(sm)));
+  k.mins = _mm256_extracti128_si256(wide, 1);
+  const __m512i all = _mm512_broadcast_i32x4(_mm256_castsi256_si128(wide));
+  for (int j = 0; j < 4; ++j) {
+    const int16_t lo = static_cast<int16_t>(((4 * j + 1) << 8) | (4 * j));
+    const int16_t hi = static_cast<int16_t>(((4 * j + 3) << 8) | (4 * j + 2));
+    k.scale[j] = _mm512_shuffle_epi8(all, join(_mm256_set1_epi16(lo), _mm256_set1_epi16(hi)));
+  }
 }
 
 template <GgmlType T>
