@@ -32,8 +32,9 @@ uint16_t fp32_to_fp16(float f);  // round to nearest even
 float bf16_to_fp32(uint16_t h);
 uint16_t fp32_to_bf16(float f);  // round to nearest even
 
-// Quantization (for the GGUF writer), following ggml's reference quantizers
-// (quantize_row_q8_0_ref, quantize_row_q4_0_ref). Supported: F32 F16 BF16 Q8_0 Q4_0.
+// Quantization (for the GGUF writer and `tandem quantize`), following ggml's reference quantizers
+// (quantize_row_*_ref, no importance matrix) byte for byte. Supported: F32 F16 BF16 Q8_0 Q4_0
+// Q5_0 Q5_1 Q4_K Q5_K Q6_K.
 // n must be a multiple of the block size; dst must hold ggml_row_bytes(type, n) bytes.
 // Throws GgufError for other types or a non-finite input value.
 bool ggml_type_quantizable(GgmlType type);

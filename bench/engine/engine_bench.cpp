@@ -1,11 +1,13 @@
 // Engine step throughput on the bench-110M shape (llama, dim 768, 12 layers, 12 heads, ff 2048,
-// vocab 32000), F32 and Q8_0: decode steps at batch 1/4/16/64 and a 512-token prefill.
+// vocab 32000), F32, Q8_0, Q4_K_M and Q4_0 (the last two made from the F32 file with
+// quantize_model, i.e. `tandem quantize`): decode steps at batch 1/4/16/64 and a 512-token prefill.
 // Each variant names its weight storage, matmul backend and threads (the matmul pool and OpenBLAS,
 // process-wide, set before every benchmark). Q8_0 "kept" is the default storage (int8 kernel);
 // "dequant" is the old F32 copy, kept for comparison.
 #include "engine/engine.h"
 #include "engine/gguf_writer.h"
 #include "engine/model_config.h"
+#include "engine/quantize_model.h"
 #include "engine/runtime/model_internal.h"
 
 #include <benchmark/benchmark.h>
@@ -19,10 +21,17 @@ namespace {
 
 using namespace tandem::engine;
 
-std::string model_path(GgmlType type) {
+std::string model_path(const std::string& type_name) {
   std::filesystem::create_directories(TANDEM_BENCH_MODEL_DIR);
-  std::string path = std::string(TANDEM_BENCH_MODEL_DIR) + "/bench-110M-" + std::string(ggml_type_name(type)) + ".gguf";
-  if (!std::filesystem::exists(path)) {
+  std::string path = std::string(TANDEM_BENCH_MODEL_DIR) + "/bench-110M-" + type_name + ".gguf";
+  if (std::filesystem::exists(path)) return path;
+  if (auto target = parse_quantize_target(type_name); target && type_name != "Q8_0") {
+    quantize_model(model_path("F32"), path + ".tmp", *target);
+    std::filesystem::rename(path + ".tmp", path);
+    return path;
+  }
+  const GgmlType type = type_name == "Q8_0" ? GgmlType::Q8_0 : GgmlType::F32;
+  {
     SynthModelSpec spec;
     spec.name = "bench-110M";
     spec.dim = 768;
@@ -47,10 +56,10 @@ struct Loaded {
   std::unique_ptr<Model> model;
 };
 
-Model& model_for(GgmlType type, Variant variant, int threads) {
+Model& model_for(const std::string& type, Variant variant, int threads) {
   set_compute_threads(threads);
-  static std::map<std::pair<int, int>, Loaded> cache;
-  auto key = std::make_pair(static_cast<int>(type), static_cast<int>(variant));
+  static std::map<std::pair<std::string, int>, Loaded> cache;
+  auto key = std::make_pair(type, static_cast<int>(variant));
   auto it = cache.find(key);
   if (it != cache.end()) return *it->second.model;
   Loaded loaded;
@@ -80,7 +89,7 @@ void set_counters(benchmark::State& state, double tokens, double flops) {
 }
 
 // One decode step for `batch` running sequences (32-token prompts, contexts ~32..300).
-void BM_Decode(benchmark::State& state, GgmlType type, Variant variant, int threads) {
+void BM_Decode(benchmark::State& state, std::string type, Variant variant, int threads) {
   const size_t batch = static_cast<size_t>(state.range(0));
   Model& model = model_for(type, variant, threads);
   Engine engine(model, nullptr, {static_cast<uint32_t>(batch * 320 + 64), 16, 2048});
@@ -106,7 +115,7 @@ void BM_Decode(benchmark::State& state, GgmlType type, Variant variant, int thre
 }
 
 // A 512-token prompt processed in one step.
-void BM_Prefill512(benchmark::State& state, GgmlType type, Variant variant, int threads) {
+void BM_Prefill512(benchmark::State& state, std::string type, Variant variant, int threads) {
   Model& model = model_for(type, variant, threads);
   Engine engine(model, nullptr, {1024, 16, 2048});
   double tokens = 0, flops = 0;
@@ -123,14 +132,17 @@ void BM_Prefill512(benchmark::State& state, GgmlType type, Variant variant, int 
 void register_all() {
   struct Named {
     const char* name;
-    GgmlType type;
+    std::string type;
     Variant variant;
   };
   const Named variants[] = {
-      {"F32/invariant", GgmlType::F32, kInvariant},
-      {"Q8_0/kept", GgmlType::Q8_0, kInvariant},
-      {"F32/blas", GgmlType::F32, kBlas},
-      {"Q8_0/dequant", GgmlType::Q8_0, kDequantized},
+      {"F32/invariant", "F32", kInvariant},
+      {"Q8_0/kept", "Q8_0", kInvariant},
+      {"Q4_K_M/kept", "Q4_K_M", kInvariant},
+      {"Q4_0/kept", "Q4_0", kInvariant},
+      {"F32/blas", "F32", kBlas},
+      {"Q8_0/dequant", "Q8_0", kDequantized},
+      {"Q4_K_M/dequant", "Q4_K_M", kDequantized},
   };
   for (int threads : {1, 2}) {
     for (const auto& v : variants) {

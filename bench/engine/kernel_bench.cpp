@@ -2,11 +2,14 @@
 // the name says otherwise: CPU time is the honest number on a shared machine.
 #include "engine/quant.h"
 #include "engine/runtime/kernels.h"
+#include "engine/runtime/kernels_quant.h"
 #include "engine/runtime/thread_pool.h"
 
 #include <benchmark/benchmark.h>
 
+#include <map>
 #include <random>
+#include <string>
 #include <vector>
 
 namespace {
@@ -131,6 +134,46 @@ void BM_StreamQ8(benchmark::State& state) {
   state.counters["GB/s"] = benchmark::Counter(34.0 / 32 * kRows * kCols * state.iterations() / 1e9, benchmark::Counter::kIsRate);
 }
 
+// Q4_0 and the K-quants kept in their file format (kernels_quant.h): isa 0 is the scalar
+// reference, 1 the AVX2 tiles, 2 the AVX-512 ones; the same weights as above, quantized with `tandem quantize`'s
+// quantizers. GB/s counts the weight bytes read.
+struct QuantWeights {
+  std::vector<uint8_t> blocks;
+  Matrix m;
+  explicit QuantWeights(GgmlType type) {
+    const Weights& w = weights();
+    const size_t row_bytes = ggml_row_bytes(type, kCols);
+    blocks.resize(kRows * row_bytes);
+    for (uint32_t r = 0; r < kRows; ++r)
+      quantize_row(type, w.f32.data() + size_t(r) * kCols, blocks.data() + r * row_bytes, kCols);
+    m.rows = kRows;
+    m.cols = kCols;
+    m.source_type = type;
+    m.quant = blocks.data();
+  }
+};
+
+void BM_MatmulQuant(benchmark::State& state) {
+  static const GgmlType kTypes[] = {GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K};
+  static std::map<int, QuantWeights> cache;
+  const GgmlType type = kTypes[state.range(0)];
+  const QuantWeights& w = cache.try_emplace(static_cast<int>(type), type).first->second;
+  const size_t m = state.range(1);
+  set_compute_threads(static_cast<unsigned>(state.range(2)));
+  set_quant_kernel_isa_limit(static_cast<int>(state.range(3)));
+  state.SetLabel(std::string(ggml_type_name(type)) + "/" + quant_kernel_isa());
+  std::vector<float> x(m * kCols), y(m * kRows);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = float(i % 97) * 0.01f - 0.4f;
+  for (auto _ : state) matmul_quant(x.data(), m, w.m, y.data());
+  set_quant_kernel_isa_limit(2);
+  set_counters(state, m);
+  state.counters["GB/s"] =
+      benchmark::Counter(double(w.blocks.size()) * state.iterations() / 1e9, benchmark::Counter::kIsRate);
+}
+
+BENCHMARK(BM_MatmulQuant)
+    ->ArgsProduct({{0, 1, 2, 3}, {1, 4, 16, 64}, {1, 2}, {0, 1, 2}})
+    ->ArgNames({"type", "m", "threads", "isa"});
 BENCHMARK(BM_StreamF32)->ArgsProduct({{1, 4, 16}, {1, 2}, {1, 2}})->ArgNames({"m", "threads", "isa"})->UseRealTime();
 BENCHMARK(BM_StreamQ8)->ArgsProduct({{1, 4}, {1, 2}, {2, 3}})->ArgNames({"m", "threads", "isa"})->UseRealTime();
 BENCHMARK(BM_MatmulF32)->ArgsProduct({{1, 4, 16, 64}, {1, 2}, {0, 1}})->ArgNames({"m", "threads", "order"});

@@ -1,9 +1,11 @@
-// Quantizers for the GGUF writer: ggml's reference formulas for Q8_0 and Q4_0, plain rounding
-// conversions for F16/BF16. Dequantizing their output with dequantize_row gives what llama.cpp
+// Quantizers for the GGUF writer and `tandem quantize`: ggml's reference formulas for Q8_0 and
+// Q4_0 here, the K-quants and Q5_0/Q5_1 in quant_quantize_k.cpp, plain rounding conversions for
+// F16/BF16. Dequantizing their output with dequantize_row gives what llama.cpp
 // would have produced from the same floats.
 #include "engine/quant.h"
 
 #include "engine/gguf/quant_blocks.h"
+#include "engine/gguf/quant_quantize_k.h"
 
 #include <algorithm>
 #include <cmath>
@@ -71,7 +73,8 @@ void quantize_q4_0(const float* x, uint8_t* out, size_t nb) {
 bool ggml_type_quantizable(GgmlType type) {
   switch (type) {
     case GgmlType::F32: case GgmlType::F16: case GgmlType::BF16: case GgmlType::Q8_0:
-    case GgmlType::Q4_0:
+    case GgmlType::Q4_0: case GgmlType::Q5_0: case GgmlType::Q5_1: case GgmlType::Q4_K:
+    case GgmlType::Q5_K: case GgmlType::Q6_K:
       return true;
     default:
       return false;
@@ -81,7 +84,7 @@ bool ggml_type_quantizable(GgmlType type) {
 void quantize_row(GgmlType type, const float* src, void* dst, size_t n) {
   if (!ggml_type_quantizable(type)) {
     throw GgufError("gguf: quantizing to " + std::string(ggml_type_name(type)) +
-                    " is not supported (supported: F32 F16 BF16 Q8_0 Q4_0)");
+                    " is not supported (supported: F32 F16 BF16 Q8_0 Q4_0 Q5_0 Q5_1 Q4_K Q5_K Q6_K)");
   }
   ggml_row_bytes(type, n);  // validates n against the block size
   auto* out = static_cast<uint8_t*>(dst);
@@ -105,6 +108,21 @@ void quantize_row(GgmlType type, const float* src, void* dst, size_t n) {
     case GgmlType::Q4_0:
       check_finite(src, n, type);
       return quantize_q4_0(src, out, n / QK4_0);
+    case GgmlType::Q5_0:
+      check_finite(src, n, type);
+      return quantize_row_q5_0_reference(src, out, n / QK5_0);
+    case GgmlType::Q5_1:
+      check_finite(src, n, type);
+      return quantize_row_q5_1_reference(src, out, n / QK5_1);
+    case GgmlType::Q4_K:
+      check_finite(src, n, type);
+      return quantize_row_q4_k_reference(src, out, n / QK_K);
+    case GgmlType::Q5_K:
+      check_finite(src, n, type);
+      return quantize_row_q5_k_reference(src, out, n / QK_K);
+    case GgmlType::Q6_K:
+      check_finite(src, n, type);
+      return quantize_row_q6_k_reference(src, out, n / QK_K);
     default: return;
   }
 }

@@ -2,6 +2,7 @@
 // attributes (the library is built for baseline x86-64) and are chosen at run time.
 #include "engine/quant.h"
 #include "engine/runtime/kernels.h"
+#include "engine/runtime/kernels_quant.h"
 
 #include <cblas.h>
 #include <immintrin.h>
@@ -220,6 +221,12 @@ void matmul(MatmulBackend backend, const float* x, size_t m, const Matrix& w, fl
     quantize_rows_q8_0(x, m, w.cols, quantized);
     if (backend == MatmulBackend::reference) return matmul_q8_0_q8_reference(quantized, m, w, y);
     return matmul_q8_0_q8(quantized, m, w, y);
+  }
+  // Q4_0 / K-quants kept in their file format: integer dots against Q8_0 / Q8_K activations
+  // (llama.cpp's rounding, whatever the flag says).
+  if (w.quant && !w.data) {
+    if (backend == MatmulBackend::reference) return matmul_quant_reference(x, m, w, y);
+    return matmul_quant(x, m, w, y);
   }
   static thread_local std::vector<float> rounded;
   if (round_like_llamacpp && w.source_type != GgmlType::F32) {

@@ -297,7 +297,9 @@ void weight_row(const Matrix& w, uint32_t row, float* out) {
     std::copy_n(w.data + static_cast<size_t>(row) * w.cols, w.cols, out);
     return;
   }
-  dequantize_row(GgmlType::Q8_0, q8_row(w, row), out, w.cols);
+  if (w.q8_0) return dequantize_row(GgmlType::Q8_0, q8_row(w, row), out, w.cols);
+  dequantize_row(w.source_type, w.quant + static_cast<size_t>(row) * ggml_row_bytes(w.source_type, w.cols), out,
+                 w.cols);
 }
 
 }  // namespace tandem::engine::detail

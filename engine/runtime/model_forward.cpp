@@ -198,11 +198,8 @@ void Model::Impl::forward(const ForwardBatch& batch, KvCache& cache, std::vector
   const Matrix& embd = weights.token_embd;
   for (size_t r = 0; r < n; ++r) {
     const size_t token = static_cast<size_t>(batch.tokens[r]);
-    if (embd.data) {
-      std::copy_n(embd.data + token * dim, dim, x.data() + r * dim);
-    } else {  // a Q8_0 table kept quantized only: get_rows dequantizes the one row
-      dequantize_row(GgmlType::Q8_0, embd.q8_0 + token * ggml_row_bytes(GgmlType::Q8_0, dim), x.data() + r * dim, dim);
-    }
+    // A table kept quantized only: get_rows dequantizes the one row.
+    weight_row(embd, static_cast<uint32_t>(token), x.data() + r * dim);
   }
 
   for (uint32_t l = 0; l < c.n_layer; ++l) {

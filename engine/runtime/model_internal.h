@@ -9,8 +9,9 @@
 
 namespace tandem::engine::detail {
 
-// A weight matrix [rows = out features][cols = in features], row-major F32, either pointing into
-// the mapping (F32 tensors) or into `owned` (dequantized copies).
+// A weight matrix [rows = out features][cols = in features]: row-major F32 pointing into the
+// mapping (F32 tensors) or into `owned` (dequantized copies), and/or the file's quantized blocks
+// used directly by the integer kernels (q8_0 for Q8_0, quant for Q4_0/Q4_K/Q5_K/Q6_K).
 struct Matrix {
   const float* data = nullptr;
   uint32_t rows = 0;
@@ -18,6 +19,7 @@ struct Matrix {
   std::vector<float> owned;
   GgmlType source_type = GgmlType::F32;
   const uint8_t* q8_0 = nullptr;  // the Q8_0 blocks when kept for the small-batch fast path
+  const uint8_t* quant = nullptr;  // Q4_0 / K-quant blocks (type source_type), kept instead of F32
 };
 
 struct Vector {

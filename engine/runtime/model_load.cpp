@@ -1,8 +1,10 @@
 // Model::load: finds every tensor the forward pass needs, checks its shape, and makes it
 // available as F32 — in place from the mapping when the file stores F32, else as a dequantized
-// copy — except Q8_0, which by default stays quantized for the int8 kernel (bench/engine: it
-// beats the dequantized F32 GEMM at every batch size, reading a quarter of the bytes).
+// copy — except Q8_0, Q4_0 and the K-quants Q4_K/Q5_K/Q6_K, which by default stay in their file
+// format (mapped, no copy) for the integer kernels (bench/engine: Q8_0's beats the dequantized
+// F32 GEMM at every batch size, reading a quarter of the bytes; the 4-6 bit ones read less still).
 #include "engine/quant.h"
+#include "engine/runtime/kernels_quant.h"
 #include "engine/runtime/model_forward.h"
 #include "engine/runtime/thread_pool.h"
 
@@ -49,7 +51,8 @@ class Loader {
     m.rows = rows;
     m.cols = cols;
     m.source_type = t.type;
-    if (t.type == GgmlType::Q8_0 && options_.keep_quantized) {
+    const bool keep = options_.keep_quantized && (t.type == GgmlType::Q8_0 || detail::quant_kernel_supports(t.type));
+    if (keep) {
       report_.file_bytes += t.n_bytes;
       report_.n_params += t.n_elements;
     } else {
@@ -57,6 +60,9 @@ class Loader {
     }
     if (t.type == GgmlType::Q8_0 && (options_.keep_quantized || options_.q8_fast_path_max_rows > 0)) {
       m.q8_0 = t.data;
+      report_.quantized_kept_bytes += t.n_bytes;
+    } else if (keep) {
+      m.quant = t.data;
       report_.quantized_kept_bytes += t.n_bytes;
     }
     return m;
@@ -107,7 +113,7 @@ std::string LoadReport::summary() const {
   auto mib = [](uint64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); };
   std::snprintf(line, sizeof line,
                 "%.1fM params; tensor data %.1f MiB in file; weights in memory: %.1f MiB F32 used in place "
-                "(mapped) + %.1f MiB dequantized to F32 + %.1f MiB Q8_0 used quantized",
+                "(mapped) + %.1f MiB dequantized to F32 + %.1f MiB used quantized",
                 static_cast<double>(n_params) / 1e6, mib(file_bytes), mib(mapped_f32_bytes), mib(dequantized_bytes),
                 mib(quantized_kept_bytes));
   return line;

@@ -58,9 +58,11 @@ std::vector<float> prefill_then_decode_logits(Model& model, const std::vector<To
 // F32 matmul orders (tinyBLAS for a sequence's prompt rows, ggml_vec_dot_f32 for a decode row),
 // ggml's RMSNorm roundings, its fp16 K/V cache and flash-attention kernel (fp16 q,
 // ggml_vec_dot_f16's order, fp16 accumulator, fused running sum), its rope cache and FMA pattern,
-// its vectorized expf in SwiGLU and its activation quantization. Not reproduced: the quantized
-// types' integer dot products other than Q8_0's (we dequantize Q4_0/Q4_K/Q6_K to F32), so those
-// get the README's 0.1. Every entry must be within `bound`, `min_fraction_within_readme` of them
+// its vectorized expf in SwiGLU, its activation quantization and the integer dot products of
+// Q8_0, Q4_0, Q4_K and Q6_K in ggml's AVX2 vec_dot order (kernels_quant.h). Q4_0 / Q4_K / Q6_K
+// still differ from the golden server in places (its build may run repacked GEMV/GEMM layouts
+// for them, which sum in another order; one flipped activation rounding then propagates), so
+// those get the README's 0.1. Every entry must be within `bound`, `min_fraction_within_readme` of them
 // within `readme`, and the top token must match wherever llama.cpp's top-2 margin exceeds 0.2.
 struct Tolerance {
   float readme;
@@ -108,12 +110,14 @@ void check_teacher_forced(const std::string& model_file, Tolerance tol) {
 // Measured (prompt prefill, then teacher-forced decode steps): synth F32 100% within 1e-3 (max
 // 7e-5); stories260K 99.9% (max 0.0016: 2 of its 1920 entries, both at position 41 of 48 in case
 // 1, are over 1e-3); Q8_0 100% within 0.1 (max 6e-5, its int8 kernel being
-// ggml's); Q4_0 / Q6_K / Q4_K_M 97% / 92% / 91% within 0.1 (max 0.18 / 0.19 / 0.25: their weights
-// are dequantized to F32 here, not dotted as integers); qwen2 F16 100% (max 1.2e-4).
+// ggml's); Q4_0 / Q6_K / Q4_K_M 97.6% / 98.9% / 96.1% within 0.1 (max 0.175 / 0.146 / 0.163)
+// with their weights kept quantized and dotted as integers (when they were dequantized to F32:
+// 97% / 92% / 91%, max 0.18 / 0.19 / 0.25, so the bound went from 0.3 to 0.2 and the fraction
+// from 0.88 to 0.95); qwen2 F16 100% (max 1.2e-4).
 constexpr Tolerance kStories{1e-3f, 0.0025f, 0.998};
 constexpr Tolerance kF32{1e-3f, 1e-3f, 1.0};
 constexpr Tolerance kQ8{0.1f, 1e-3f, 1.0};
-constexpr Tolerance kQuant{0.1f, 0.3f, 0.88};
+constexpr Tolerance kQuant{0.1f, 0.2f, 0.95};
 constexpr Tolerance kF16{0.1f, 1e-3f, 1.0};
 
 TEST(ForwardGolden, Stories260KTeacherForced) { check_teacher_forced("stories260K.gguf", kStories); }

@@ -1,0 +1,275 @@
+// Kept-quantized Q4_0 / Q4_K / Q5_K / Q6_K matmuls: activation quantization, the scalar reference
+// (the arithmetic every path must reproduce, see kernels_quant.h) and the threaded dispatch.
+#include "engine/runtime/kernels_quant.h"
+#include "engine/runtime/kernels_quant_blocks.h"
+
+#include "engine/quant.h"
+#include "engine/runtime/thread_pool.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstring>
+
+// The reference's float steps are spelled out (std::fma where the SIMD paths fuse); nothing else
+// may be contracted.
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
+namespace tandem::engine::detail {
+
+namespace {
+
+constexpr size_t kQK = 256;
+
+using quant_blocks::read_u16;
+
+// The 6-bit scale and min of sub-block j of a Q4_K / Q5_K block's 12 scale bytes.
+void scale_min_k4(int j, const uint8_t* q, int& d, int& m) {
+  if (j < 4) {
+    d = q[j] & 63;
+    m = q[j + 4] & 63;
+  } else {
+    d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+    m = (q[j + 4] >> 4) | ((q[j - 0] >> 6) << 4);
+  }
+}
+
+// The AVX2 horizontal sum's order: lane i + lane i+4, then (0+2) + (1+3).
+float sum_lanes(const float* lanes) {
+  float quad[4];
+  for (size_t i = 0; i < 4; ++i) quad[i] = lanes[i + 4] + lanes[i];
+  return (quad[0] + quad[2]) + (quad[1] + quad[3]);
+}
+
+// Weight values of one 256-block, unpacked: level[e] for element e, and the integer scale
+// (and min) that element's sub-block gets.
+struct KBlock {
+  int level[kQK];
+  int scale[kQK];
+  int min_of_sub32[8];  // Q4_K / Q5_K only
+  float d, dmin;
+};
+
+void unpack_q4_k(const uint8_t* b, KBlock& k) {
+  k.d = fp16_to_fp32(read_u16(b));
+  k.dmin = fp16_to_fp32(read_u16(b + 2));
+  const uint8_t* scales = b + 4;
+  const uint8_t* qs = b + 16;
+  for (int s = 0; s < 8; ++s) {
+    int sc, mn;
+    scale_min_k4(s, scales, sc, mn);
+    k.min_of_sub32[s] = mn;
+    for (int i = 0; i < 32; ++i) {
+      const uint8_t byte = qs[32 * (s / 2) + i];
+      k.level[32 * s + i] = (s & 1) ? byte >> 4 : byte & 0xF;
+      k.scale[32 * s + i] = sc;
+    }
+  }
+}
+
+void unpack_q5_k(const uint8_t* b, KBlock& k) {
+  unpack_q4_k(b, k);  // same header and low nibbles, shifted: qh sits before qs
+  const uint8_t* scales = b + 4;
+  const uint8_t* qh = b + 16;
+  const uint8_t* qs = b + 48;
+  for (int s = 0; s < 8; ++s) {
+    int sc, mn;
+    scale_min_k4(s, scales, sc, mn);
+    for (int i = 0; i < 32; ++i) {
+      const uint8_t byte = qs[32 * (s / 2) + i];
+      k.level[32 * s + i] = ((s & 1) ? byte >> 4 : byte & 0xF) + (((qh[i] >> s) & 1) << 4);
+    }
+  }
+}
+
+void unpack_q6_k(const uint8_t* b, KBlock& k) {
+  const uint8_t* ql = b;
+  const uint8_t* qh = b + 128;
+  const int8_t* sc = reinterpret_cast<const int8_t*>(b + 192);
+  k.d = fp16_to_fp32(read_u16(b + 208));
+  k.dmin = 0.0f;
+  for (int n = 0; n < 2; ++n)
+    for (int l = 0; l < 32; ++l) {
+      const uint8_t* L = ql + 64 * n;
+      const uint8_t h = qh[32 * n + l];
+      const int e = 128 * n + l;
+      k.level[e + 0] = ((L[l] & 0xF) | (((h >> 0) & 3) << 4)) - 32;
+      k.level[e + 32] = ((L[l + 32] & 0xF) | (((h >> 2) & 3) << 4)) - 32;
+      k.level[e + 64] = ((L[l] >> 4) | (((h >> 4) & 3) << 4)) - 32;
+      k.level[e + 96] = ((L[l + 32] >> 4) | (((h >> 6) & 3) << 4)) - 32;
+    }
+  for (int e = 0; e < static_cast<int>(kQK); ++e) k.scale[e] = sc[e / 16];
+}
+
+float dot_kquant_reference(GgmlType type, const uint8_t* row, const Q8KRows& x, size_t r, size_t cols) {
+  const size_t nb = cols / kQK;
+  const size_t block_bytes = ggml_type_size(type);
+  float acc[8] = {}, acc_min[4] = {};
+  KBlock k;
+  for (size_t b = 0; b < nb; ++b) {
+    const uint8_t* blk = row + b * block_bytes;
+    if (type == GgmlType::Q4_K) unpack_q4_k(blk, k);
+    else if (type == GgmlType::Q5_K) unpack_q5_k(blk, k);
+    else unpack_q6_k(blk, k);
+    const int8_t* xq = x.q.data() + r * cols + b * kQK;
+    const float xd = x.d[r * nb + b];
+    int32_t lanes[8] = {};
+    for (size_t e = 0; e < kQK; ++e) lanes[(e % 32) / 4] += k.scale[e] * k.level[e] * xq[e];
+    const float d = xd * k.d;
+    for (size_t u = 0; u < 8; ++u) acc[u] = std::fma(d, static_cast<float>(lanes[u]), acc[u]);
+    if (type == GgmlType::Q6_K) continue;
+    // The mins: -dmin * sum over sub-blocks of min * (sum of that sub-block's activations), in
+    // 4 lanes of two sub-blocks each.
+    const int16_t* bsums = x.bsums.data() + (r * cols + b * kQK) / 16;
+    const float dmin = -xd * k.dmin;
+    for (size_t lane = 0; lane < 4; ++lane) {
+      int32_t prod = 0;
+      for (size_t s = 2 * lane; s < 2 * lane + 2; ++s)
+        prod += k.min_of_sub32[s] * static_cast<int16_t>(bsums[2 * s] + bsums[2 * s + 1]);
+      acc_min[lane] = std::fma(dmin, static_cast<float>(prod), acc_min[lane]);
+    }
+  }
+  const float mins = (acc_min[0] + acc_min[2]) + (acc_min[1] + acc_min[3]);
+  return sum_lanes(acc) + mins;
+}
+
+float dot_q4_0_reference(const uint8_t* row, const Q8Rows& x, size_t r, size_t cols) {
+  const size_t nb = cols / 32;
+  float acc[8] = {};
+  for (size_t b = 0; b < nb; ++b) {
+    const uint8_t* blk = row + b * 18;
+    const int8_t* xq = x.q.data() + r * cols + b * 32;
+    int32_t lanes[8] = {};
+    for (size_t i = 0; i < 32; ++i) {
+      const int level = (i < 16 ? blk[2 + i] & 0xF : blk[2 + i - 16] >> 4) - 8;
+      lanes[i / 4] += level * xq[i];
+    }
+    const float scale = fp16_to_fp32(read_u16(blk)) * x.d[r * nb + b];
+    for (size_t u = 0; u < 8; ++u) acc[u] = std::fma(scale, static_cast<float>(lanes[u]), acc[u]);
+  }
+  return sum_lanes(acc);
+}
+
+// Levels: 0 scalar, 1 AVX2 (+FMA, F16C), 2 AVX-512 (F, BW, DQ, VL, VNNI).
+std::atomic<int> g_isa_limit{2};
+bool isa_supported(int level) {
+  static const bool avx2 =
+      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  static const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                             __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+                             __builtin_cpu_supports("avx512vnni");
+  return level == 2 ? avx512 : level == 1 ? avx2 : true;
+}
+int isa() {
+  int level = std::clamp(g_isa_limit.load(std::memory_order_relaxed), 0, 2);
+  while (!isa_supported(level)) --level;
+  return level;
+}
+
+struct Quantized {
+  Q8Rows q8_0;
+  Q8KRows q8_k;
+  QuantActivations view(GgmlType type) const {
+    QuantActivations a;
+    if (type == GgmlType::Q4_0) a.q8_0 = &q8_0;
+    else a.q8_k = &q8_k;
+    return a;
+  }
+};
+
+void quantize_activations(const float* x, size_t m, const Matrix& w, Quantized& out) {
+  if (w.source_type == GgmlType::Q4_0) quantize_rows_q8_0(x, m, w.cols, out.q8_0);
+  else quantize_rows_q8_k(x, m, w.cols, out.q8_k);
+}
+
+}  // namespace
+
+bool quant_kernel_supports(GgmlType type) {
+  return type == GgmlType::Q4_0 || type == GgmlType::Q4_K || type == GgmlType::Q5_K || type == GgmlType::Q6_K;
+}
+
+void quantize_rows_q8_k(const float* x, size_t m, size_t cols, Q8KRows& out) {
+  const size_t nb = cols / kQK;
+  out.cols = cols;
+  out.q.resize(m * cols);
+  out.d.resize(m * nb);
+  out.bsums.resize(m * cols / 16);
+  for (size_t r = 0; r < m; ++r)
+    for (size_t b = 0; b < nb; ++b) {
+      const float* xb = x + r * cols + b * kQK;
+      int8_t* qb = out.q.data() + r * cols + b * kQK;
+      int16_t* sums = out.bsums.data() + (r * cols + b * kQK) / 16;
+      float amax = 0.0f, max = 0.0f;
+      for (size_t i = 0; i < kQK; ++i) {
+        if (std::fabs(xb[i]) > amax) {
+          amax = std::fabs(xb[i]);
+          max = xb[i];
+        }
+      }
+      if (amax == 0.0f) {
+        out.d[r * nb + b] = 0.0f;
+        std::fill_n(qb, kQK, int8_t{0});
+        std::fill_n(sums, kQK / 16, int16_t{0});
+        continue;
+      }
+      const float iscale = -127.0f / max;
+      for (size_t i = 0; i < kQK; ++i)
+        qb[i] = static_cast<int8_t>(std::min(127.0f, std::nearbyint(iscale * xb[i])));
+      for (size_t j = 0; j < kQK / 16; ++j) {
+        int sum = 0;
+        for (size_t i = 0; i < 16; ++i) sum += qb[16 * j + i];
+        sums[j] = static_cast<int16_t>(sum);
+      }
+      out.d[r * nb + b] = 1.0f / iscale;
+    }
+}
+
+void matmul_quant_reference(const float* x, size_t m, const Matrix& w, float* y) {
+  static thread_local Quantized q;
+  quantize_activations(x, m, w, q);
+  const size_t row_bytes = ggml_row_bytes(w.source_type, w.cols);
+  for (size_t r = 0; r < m; ++r)
+    for (uint32_t o = 0; o < w.rows; ++o) {
+      const uint8_t* row = w.quant + o * row_bytes;
+      y[r * w.rows + o] = w.source_type == GgmlType::Q4_0 ? dot_q4_0_reference(row, q.q8_0, r, w.cols)
+                                                           : dot_kquant_reference(w.source_type, row, q.q8_k, r, w.cols);
+    }
+}
+
+void matmul_quant(const float* x, size_t m, const Matrix& w, float* y) {
+  const int level = isa();
+  if (level == 0) return matmul_quant_reference(x, m, w, y);
+  static thread_local Quantized q;
+  quantize_activations(x, m, w, q);
+  const QuantActivations view = q.view(w.source_type);
+  auto pool = compute_pool();
+  // Panels of weight rows small enough to stay in L2 while the batch passes over them, and
+  // enough of them to balance the threads; the split never changes what an element computes.
+  const size_t row_bytes = ggml_row_bytes(w.source_type, w.cols);
+  const size_t l2_rows = std::max<size_t>(4, 512 * 1024 / row_bytes);
+  const size_t balanced = (w.rows + 8 * pool->threads() - 1) / (8 * pool->threads());
+  const uint32_t step = static_cast<uint32_t>(std::max<size_t>(4, (std::min(l2_rows, balanced) + 3) / 4 * 4));
+  const size_t n_tasks = (w.rows + step - 1) / step;
+  pool->parallel_for(n_tasks, [&](size_t t) {
+    const uint32_t c0 = static_cast<uint32_t>(t) * step;
+    const uint32_t c1 = std::min(w.rows, c0 + step);
+    if (level == 2 && quant_panel_avx512(view, 0, m, w, c0, c1, y, w.rows)) return;
+    quant_panel_avx2(view, 0, m, w, c0, c1, y, w.rows);
+  });
+}
+
+const char* quant_kernel_isa() {
+  switch (isa()) {
+    case 2: return "avx512vnni";
+    case 1: return "avx2";
+    default: return "scalar";
+  }
+}
+
+void set_quant_kernel_isa_limit(int level) { g_isa_limit.store(level); }
+
+}  // namespace tandem::engine::detail
