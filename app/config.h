@@ -40,6 +40,9 @@ struct AppConfig {
   std::string log_level = "info";
   std::string config_file;
   bool debug_routes = false;  // hidden: /debug/* routes for the integration tests
+  // Hidden, test-only: the scheduler sleeps this long after every engine step, so tests of
+  // overload and shutdown know a generation outlasts their checks on any CPU.
+  int debug_step_delay_ms = 0;
 
   AppConfig();
 };
