@@ -5,8 +5,10 @@
 #include "engine/quant.h"
 
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <memory>
+#include <sstream>
 #include <string>
 
 namespace tandem::app {
@@ -14,6 +16,7 @@ namespace {
 
 struct SynthModelOptions {
   std::string out;
+  std::string chat_template_file;
   std::string type = "F32";
   bool untied = false;
   engine::SynthModelSpec spec;
@@ -29,6 +32,13 @@ engine::GgmlType parse_type(const std::string& name) {
 
 void run(const SynthModelOptions& options) {
   engine::SynthModelSpec spec = options.spec;
+  if (!options.chat_template_file.empty()) {
+    std::ifstream in(options.chat_template_file, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    if (!in) throw engine::GgufError("cannot read --chat-template '" + options.chat_template_file + "'");
+    spec.chat_template = text.str();
+  }
   spec.type = parse_type(options.type);
   spec.tied = !options.untied;
   engine::write_synthetic_model(spec, options.out);
@@ -66,6 +76,9 @@ void setup_synth_model(CLI::App& parent) {
   cmd->add_flag("--untied", options->untied, "Write a separate output.weight instead of tying it");
   cmd->add_option("--rope-base", s.rope_base, "RoPE base (default 10000 llama, 1e6 qwen)");
   cmd->add_option("--vocab-from", s.vocab_from, "Copy tokenizer.* metadata from this GGUF")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--chat-template", options->chat_template_file,
+                  "Write this file's text as tokenizer.chat_template")
       ->check(CLI::ExistingFile);
   cmd->callback([options] {
     try {

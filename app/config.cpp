@@ -310,12 +310,17 @@ void ServerConfigOptions::bind_fields(CLI::App& app) {
       ->group(server);
   // Hidden (empty group): test-only routes, see README.md.
   app.add_flag("--debug-routes", f.debug_routes, "Enable /debug/* test routes")->group("");
+  app.add_option("--debug-step-delay", f.debug_step_delay_ms,
+                 "Sleep this many ms after each engine step (tests)")
+      ->check(CLI::Range(0, 10'000))
+      ->group("");
 }
 
 AppConfig ServerConfigOptions::resolve(const EnvLookup& env) const {
   AppConfig config;
   config.config_file = from_flags_.config_file;
   config.debug_routes = from_flags_.debug_routes;
+  config.debug_step_delay_ms = from_flags_.debug_step_delay_ms;
   if (!config.config_file.empty()) {
     auto file = load_file(config.config_file);
     for (const auto& [key, value] : file) {

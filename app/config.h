@@ -46,6 +46,9 @@ struct AppConfig {
   // them (with OPENAI_* / ANTHROPIC_* from the environment) when the server starts.
   boost::json::value providers;
   boost::json::value model_aliases;
+  // Hidden, test-only: the scheduler sleeps this long after every engine step, so tests of
+  // overload and shutdown know a generation outlasts their checks on any CPU.
+  int debug_step_delay_ms = 0;
 
   AppConfig();
 };

@@ -49,6 +49,7 @@ static api::ApiOptions api_options(const AppConfig& config) {
   options.batch_tokens = config.batch_tokens;
   options.waiting_heartbeat =
       std::chrono::milliseconds(static_cast<long long>(config.queue_heartbeat * 1000));
+  options.step_delay = std::chrono::milliseconds(config.debug_step_delay_ms);
   return options;
 }
 #endif

@@ -1,6 +1,7 @@
 #include "actors/serving/scheduler.h"
 
 #include <algorithm>
+#include <thread>
 
 namespace tandem::actors {
 
@@ -254,6 +255,7 @@ void Scheduler::send_heartbeats() {
 
 void Scheduler::step_once() {
   auto events = engine_.step(options_.step_token_budget);
+  if (options_.step_delay.count() > 0) std::this_thread::sleep_for(options_.step_delay);
   const auto engine_stats = engine_.stats();
   uint64_t prompt_tokens = 0;
   uint64_t generated = 0;

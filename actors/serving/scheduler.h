@@ -86,6 +86,9 @@ struct SchedulerOptions {
   size_t step_token_budget = 256;  // --batch-tokens: rows per forward pass (prefill chunks + decodes)
   size_t stream_capacity = 512;  // events a client may lag behind before it loses its request
   std::chrono::milliseconds waiting_heartbeat{2000};
+  // Test-only: a pause after every engine step, so a generation provably outlasts a test's
+  // checks however fast the CPU (0 in production).
+  std::chrono::milliseconds step_delay{0};
   engine::EngineConfig engine;
 };
 

@@ -45,6 +45,7 @@ std::shared_ptr<const actors::ServedModel> serve_model(const ApiOptions& options
   scheduler_options.max_waiting = static_cast<size_t>(std::max(0, options.max_queue));
   scheduler_options.step_token_budget = static_cast<size_t>(std::max(1, options.batch_tokens));
   scheduler_options.waiting_heartbeat = options.waiting_heartbeat;
+  scheduler_options.step_delay = options.step_delay;
   const uint32_t context = effective_context(options.ctx_size, model->config().context_length);
   if (options.ctx_size > 0 && static_cast<uint32_t>(options.ctx_size) > context) {
     spdlog::warn("model {}: --ctx-size {} is above its trained context; using {}", served->id, options.ctx_size,

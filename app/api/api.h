@@ -35,6 +35,7 @@ struct ApiOptions {
   // How often a queued request hears from the scheduler (Anthropic `ping`, an SSE comment for
   // OpenAI), which also notices clients that left while queued.
   std::chrono::milliseconds waiting_heartbeat{2000};
+  std::chrono::milliseconds step_delay{0};  // test-only pacing (hidden --debug-step-delay)
 };
 
 // A model that cannot be loaded (missing file, corrupt GGUF, unsupported architecture...).

@@ -79,6 +79,13 @@ schemas::Result<std::vector<engine::TokenId>> chat_prompt_tokens(
   std::string prompt;
   try {
     prompt = model.render_chat(std::move(*messages), template_tools(request), true);
+  } catch (const engine::TemplateBudgetError& e) {
+    // The template ran away (a hostile or broken GGUF): the server's fault to report, not the
+    // client's; the request ends, the server and other requests carry on.
+    // Named by the model id the client used, not the file path (which is the server's business).
+    return schemas::make_error(schemas::ErrorKind::api_error,
+                               "the chat template of model '" + request.model +
+                                   "' exceeded its render budget: " + e.what());
   } catch (const engine::TemplateError& e) {
     // The template's own message (e.g. "Conversation roles must alternate user/assistant").
     return schemas::make_error(schemas::ErrorKind::invalid_request,

@@ -80,6 +80,29 @@ TEST(LoadTool, OpenAIChatStreamCountsRequestsTokensAndLatencies) {
   EXPECT_EQ(body.at("messages").as_array().size(), 1u);
 }
 
+// The fake pauses `delay` before each delta, so every latency has a known floor: TTFT and each
+// inter-token gap at least one delay, the whole request at least five. The ceilings are 50x the
+// floor (load on the machine cannot reach them); together they catch a wrong unit (seconds or
+// microseconds reported as milliseconds) or a gap measured from the wrong event.
+TEST(LoadTool, LatenciesFollowTheFakesPacingInMilliseconds) {
+  FakeServerOptions options{.chunks = 5, .tokens_per_chunk = 1};
+  options.delay = std::chrono::milliseconds(20);
+  FakeServer server(options);
+  Config c = config_for(server);
+  c.concurrency = 2;
+  c.requests = 4;
+  const Report r = run_load(c);
+  ASSERT_EQ(r.requests_ok, 4) << format_text(r);
+  ASSERT_EQ(r.itl_ms.count, 4u * 4);
+  for (const Percentiles* p : {&r.ttft_ms, &r.itl_ms}) {
+    EXPECT_GE(p->p50, 19.0) << format_text(r);  // 1 ms of slack for clock granularity
+    EXPECT_LT(p->p50, 1000.0) << format_text(r);
+    EXPECT_GE(p->mean, 19.0) << format_text(r);
+  }
+  EXPECT_GE(r.latency_ms.p50, 5 * 19.0) << format_text(r);
+  EXPECT_LT(r.latency_ms.p50, 5 * 1000.0) << format_text(r);
+}
+
 TEST(LoadTool, FallsBackToOneTokenPerDeltaWithoutUsage) {
   FakeServer server({.chunks = 4, .tokens_per_chunk = 3, .honor_include_usage = false});
   const Report r = run_load(config_for(server));

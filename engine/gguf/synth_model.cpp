@@ -100,13 +100,14 @@ void add_generated_vocab(GgufWriter& w, uint32_t size) {
 }
 
 // Copies tokenizer.* from another GGUF; returns its vocabulary size.
-uint32_t copy_vocab(GgufWriter& w, const std::string& path) {
+uint32_t copy_vocab(GgufWriter& w, const std::string& path, bool skip_chat_template) {
   GgufFile vocab = GgufFile::open(path);
   auto tokens = vocab.find("tokenizer.ggml.tokens");
   if (tokens == nullptr || tokens->type != GgufValueType::ARRAY) {
     fail("'" + path + "' has no tokenizer.ggml.tokens array");
   }
   for (const auto& [key, value] : vocab.metadata()) {
+    if (skip_chat_template && key == "tokenizer.chat_template") continue;
     if (key.rfind("tokenizer.", 0) == 0) w.add_value(key, value);
   }
   return static_cast<uint32_t>(std::get<std::shared_ptr<GgufArray>>(tokens->data)->elements.size());
@@ -167,7 +168,7 @@ GgufWriter build(const SynthModelSpec& spec) {
 
   uint32_t vocab = spec.vocab;
   if (!spec.vocab_from.empty()) {
-    const uint32_t file_vocab = copy_vocab(w, spec.vocab_from);
+    const uint32_t file_vocab = copy_vocab(w, spec.vocab_from, !spec.chat_template.empty());
     if (vocab != 0 && vocab != file_vocab) {
       fail("vocab " + std::to_string(vocab) + " differs from the " + std::to_string(file_vocab) +
            " tokens of '" + spec.vocab_from + "'");
@@ -177,6 +178,7 @@ GgufWriter build(const SynthModelSpec& spec) {
     add_generated_vocab(w, vocab != 0 ? vocab : 32000);
     if (vocab == 0) vocab = 32000;
   }
+  if (!spec.chat_template.empty()) w.add_string("tokenizer.chat_template", spec.chat_template);
 
   const uint64_t seed = spec.seed;
   auto matrix = [&](const std::string& name, uint64_t in, uint64_t out) {

@@ -59,9 +59,11 @@ std::string ChatTemplate::render(const ChatTemplateInput& input) const {
   for (const auto& entry : input.extra_context) {
     globals.set(std::string(entry.key()), from_json(entry.value()));
   }
-  Interpreter interpreter(input.now.value_or(std::chrono::system_clock::now()));
+  Interpreter interpreter(input.now.value_or(std::chrono::system_clock::now()), input.budget);
   try {
     return interpreter.render(impl_->tmpl, globals);
+  } catch (const BudgetExceeded& exceeded) {
+    throw TemplateBudgetError(std::string("chat template stopped: ") + exceeded.what());
   } catch (const RaisedError& raised) {
     throw TemplateError(raised.what());
   } catch (const RenderError& error) {

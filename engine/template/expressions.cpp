@@ -4,6 +4,7 @@
 #include "engine/template/interpreter.h"
 
 #include <cmath>
+#include <cstdint>
 
 namespace tandem::engine::jinja {
 namespace {
@@ -30,25 +31,50 @@ Value repeat(const Value& sequence, int64_t times) {
   if (times < 0) times = 0;
   if (sequence.is_string()) {
     if (sequence.str().size() * static_cast<size_t>(times) > kMaxRepeatBytes) throw RenderError("string repetition too large");
+    check_string_size(sequence.str().size() * static_cast<size_t>(times));
     std::string out;
     for (int64_t i = 0; i < times; ++i) out += sequence.str();
     return Value(std::move(out));
   }
   const auto& items = sequence.list()->items;
   if (items.size() * static_cast<size_t>(times) > kMaxRepeatBytes / 16) throw RenderError("list repetition too large");
+  check_item_count(items.size() * static_cast<size_t>(times));
   std::vector<Value> out;
   for (int64_t i = 0; i < times; ++i) out.insert(out.end(), items.begin(), items.end());
   return Value::make_list(std::move(out));
+}
+
+// Python integers are unbounded; ours are 64-bit, and overflowing is an error rather than UB.
+[[noreturn]] void integer_overflow(const std::string& op) {
+  throw RenderError("integer overflow in '" + op + "' (64-bit integers)");
+}
+
+int64_t integer_power(int64_t base, int64_t exponent) {
+  // 0, 1 and -1 never overflow, whatever the exponent: no loop over a huge exponent.
+  if (base == 0) return exponent == 0 ? 1 : 0;
+  if (base == 1) return 1;
+  if (base == -1) return exponent % 2 == 0 ? 1 : -1;
+  int64_t result = 1;
+  for (int64_t e = exponent; e > 0; --e) {  // |base| >= 2 overflows within 63 steps
+    if (__builtin_mul_overflow(result, base, &result)) integer_overflow("**");
+  }
+  return result;
 }
 
 Value arithmetic(const std::string& op, const Value& a, const Value& b) {
   if (op == "+") {
     if (a.is_number() && b.is_number()) {
       if (a.is_float() || b.is_float()) return Value(a.number() + b.number());
-      return Value(a.integer() + b.integer());
+      int64_t sum = 0;
+      if (__builtin_add_overflow(a.integer(), b.integer(), &sum)) integer_overflow(op);
+      return Value(sum);
     }
-    if (a.is_string() && b.is_string()) return Value(a.str() + b.str());
+    if (a.is_string() && b.is_string()) {
+      check_string_size(a.str().size() + b.str().size());
+      return Value(a.str() + b.str());
+    }
     if (a.is_list() && b.is_list()) {
+      check_item_count(a.list()->items.size() + b.list()->items.size());
       std::vector<Value> items = a.list()->items;
       items.insert(items.end(), b.list()->items.begin(), b.list()->items.end());
       return Value::make_list(std::move(items), a.list()->is_tuple && b.list()->is_tuple);
@@ -65,8 +91,17 @@ Value arithmetic(const std::string& op, const Value& a, const Value& b) {
   }
   if (!a.is_number() || !b.is_number()) unsupported(op, a, b);
   bool floating = a.is_float() || b.is_float();
-  if (op == "-") return floating ? Value(a.number() - b.number()) : Value(a.integer() - b.integer());
-  if (op == "*") return floating ? Value(a.number() * b.number()) : Value(a.integer() * b.integer());
+  int64_t result = 0;
+  if (op == "-") {
+    if (floating) return Value(a.number() - b.number());
+    if (__builtin_sub_overflow(a.integer(), b.integer(), &result)) integer_overflow(op);
+    return Value(result);
+  }
+  if (op == "*") {
+    if (floating) return Value(a.number() * b.number());
+    if (__builtin_mul_overflow(a.integer(), b.integer(), &result)) integer_overflow(op);
+    return Value(result);
+  }
   if (op == "/") {
     if (b.number() == 0) throw RenderError("division by zero");
     return Value(a.number() / b.number());
@@ -79,19 +114,13 @@ Value arithmetic(const std::string& op, const Value& a, const Value& b) {
       return op == "//" ? Value(floor_div) : Value(x - floor_div * y);
     }
     int64_t x = a.integer(), y = b.integer();
+    if (x == INT64_MIN && y == -1) integer_overflow(op);
     int64_t q = x / y;
     if ((x % y != 0) && ((x < 0) != (y < 0))) --q;  // Python floors toward negative infinity
     return op == "//" ? Value(q) : Value(x - q * y);
   }
   if (op == "**") {
-    if (!floating && b.integer() >= 0) {
-      int64_t result = 1, base = a.integer();
-      for (int64_t e = b.integer(); e > 0; --e) {
-        result *= base;
-        if (e > 64 && (base == 0 || base == 1)) break;
-      }
-      return Value(result);
-    }
+    if (!floating && b.integer() >= 0) return Value(integer_power(a.integer(), b.integer()));
     return Value(std::pow(a.number(), b.number()));
   }
   unsupported(op, a, b);
@@ -138,7 +167,12 @@ bool contains(const Value& container, const Value& item) {
 }
 
 Value binary_operator(const std::string& op, const Value& lhs, const Value& rhs) {
-  if (op == "~") return Value(to_str(lhs) + to_str(rhs));
+  if (op == "~") {
+    std::string left = to_str(lhs);
+    std::string right = to_str(rhs);
+    check_string_size(left.size() + right.size());
+    return Value(left + right);
+  }
   if (op == "==") return Value(equals(lhs, rhs));
   if (op == "!=") return Value(!equals(lhs, rhs));
   if (op == "<") return Value(less_than(lhs, rhs));
@@ -151,8 +185,14 @@ Value binary_operator(const std::string& op, const Value& lhs, const Value& rhs)
 }
 
 Value Interpreter::eval(const Expr& expr) {
+  charge_step();
   try {
-    return eval_inner(expr);
+    Value result = eval_inner(expr);
+    // Growth the operators and filters did not check ahead stops here, one step late at most.
+    if (result.is_string()) check_string_size(result.str().size());
+    else if (result.is_list()) check_item_count(result.list()->items.size());
+    else if (result.is_dict()) check_item_count(result.dict()->entries.size());
+    return result;
   } catch (const RenderError& error) {
     if (error.located()) throw;
     throw RenderError("chat template error at line " + std::to_string(expr.pos.line) + ", column " +
@@ -205,7 +245,9 @@ Value Interpreter::eval_inner(const Expr& expr) {
       require_defined(operand);
       if (!operand.is_number()) throw RenderError("bad operand type for unary " + expr.name + ": '" + type_name(operand) + "'");
       if (expr.name == "+") return operand.is_float() ? operand : Value(operand.integer());
-      return operand.is_float() ? Value(-operand.number()) : Value(-operand.integer());
+      if (operand.is_float()) return Value(-operand.number());
+      if (operand.integer() == INT64_MIN) throw RenderError("integer overflow in unary '-' (64-bit integers)");
+      return Value(-operand.integer());
     }
     case ExprKind::Binary:
       return eval_binary(expr);

@@ -121,6 +121,7 @@ Value f_join(Interpreter& in, const Value& v, CallArgs& args) {
   for (const Value& item : iterate(v)) {
     if (!first) out += separator;
     out += to_str(attribute ? attribute_of(in, item, *attribute, false) : item);
+    check_string_size(out.size());
     first = false;
   }
   return Value(std::move(out));
@@ -413,6 +414,7 @@ Value f_indent(Interpreter&, const Value& v, CallArgs& args) {
   bool first = truthy(arg_or(args, 1, "first", Value(false)));
   bool blank = truthy(arg_or(args, 2, "blank", Value(false)));
   args.expect_consumed("indent");
+  if (!width.is_string()) check_string_size(static_cast<size_t>(std::max<int64_t>(0, width.integer())));
   std::string indentation = width.is_string() ? width.str() : std::string(static_cast<size_t>(std::max<int64_t>(0, width.integer())), ' ');
   CallArgs none;
   Value lines_value = *call_method(Value(to_str(v) + "\n"), "splitlines", none);
@@ -423,6 +425,7 @@ Value f_indent(Interpreter&, const Value& v, CallArgs& args) {
     if (i > 0) out += "\n";
     if (i > 0 && (blank || !line.empty())) out += indentation;
     out += line;
+    check_string_size(out.size());
   }
   if (first) out = indentation + out;
   return Value(std::move(out));

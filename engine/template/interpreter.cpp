@@ -49,7 +49,29 @@ void assign_targets(Scope& scope, const Stmt& stmt, const Value& value) {
 
 }  // namespace
 
+void Interpreter::charge_step() {
+  if (++steps_ > budget_.max_steps) {
+    throw BudgetExceeded("the template ran more than " + std::to_string(budget_.max_steps) +
+                         " steps (a runaway loop?)");
+  }
+  constexpr uint64_t kClockEvery = 4096;  // reading the clock on every step would dominate
+  if (steps_ % kClockEvery == 0 && std::chrono::steady_clock::now() > deadline_) {
+    throw BudgetExceeded("the template ran longer than " +
+                         std::to_string(budget_.max_time.count()) + " ms");
+  }
+}
+
+void Interpreter::check_output_size() const {
+  if (out_->size() > budget_.max_output_bytes) {
+    throw BudgetExceeded("the output grew past " + std::to_string(budget_.max_output_bytes) +
+                         " bytes");
+  }
+}
+
 std::string Interpreter::render(const Template& tmpl, const Dict& globals) {
+  steps_ = 0;
+  deadline_ = std::chrono::steady_clock::now() + budget_.max_time;
+  SizeLimitsScope size_limits(SizeLimits{budget_.max_string_bytes, budget_.max_items});
   std::string out;
   out_ = &out;
   auto root = std::make_shared<Scope>();
@@ -98,13 +120,16 @@ Interpreter::Flow Interpreter::exec_body(const Body& body) {
 }
 
 Interpreter::Flow Interpreter::exec(const Stmt& stmt) {
+  charge_step();
   try {
     switch (stmt.kind) {
       case StmtKind::Text:
         *out_ += stmt.text;
+        check_output_size();
         return Flow::Normal;
       case StmtKind::Print:
         *out_ += to_str(eval(*stmt.expr));
+        check_output_size();
         return Flow::Normal;
       case StmtKind::If:
         for (size_t i = 0; i < stmt.conditions.size(); ++i) {
@@ -125,6 +150,7 @@ Interpreter::Flow Interpreter::exec(const Stmt& stmt) {
       case StmtKind::FilterBlock: {
         Value content(capture(stmt.body));
         *out_ += to_str(eval_filter(*stmt.expr, &content));
+        check_output_size();
         return Flow::Normal;
       }
       case StmtKind::With: {
@@ -153,6 +179,7 @@ Interpreter::Flow Interpreter::exec_for(const Stmt& stmt) {
     // The `if` filter sees the loop variables but no `loop`, and runs before loop.length is known.
     std::vector<Value> kept;
     for (const Value& item : items) {
+      charge_step();
       auto scope = child_of(scope_);
       assign_targets(*scope, stmt, item);
       ScopeSwap swap(scope_, scope);
@@ -164,6 +191,7 @@ Interpreter::Flow Interpreter::exec_for(const Stmt& stmt) {
 
   const int64_t length = static_cast<int64_t>(items.size());
   for (int64_t i = 0; i < length; ++i) {
+    charge_step();  // an empty body must cost something too
     auto scope = child_of(scope_);
     assign_targets(*scope, stmt, items[i]);
     auto loop = std::make_shared<Dict>();
@@ -278,6 +306,7 @@ void Interpreter::exec_call_block(const Stmt& stmt) {
     return self.invoke_macro(*block, scope ? scope : self.scope_, args, "caller");
   });
   *out_ += to_str(eval_call(*stmt.expr, std::move(caller)));
+  check_output_size();
 }
 
 }  // namespace tandem::engine::jinja

@@ -3,6 +3,7 @@
 // Undefined semantics.
 #pragma once
 
+#include "engine/chat_template.h"
 #include "engine/template/ast.h"
 #include "engine/template/value.h"
 
@@ -21,9 +22,10 @@ struct Scope {
 
 class Interpreter {
  public:
-  explicit Interpreter(std::chrono::system_clock::time_point now) : now_(now) {}
+  explicit Interpreter(std::chrono::system_clock::time_point now, RenderBudget budget = {})
+      : now_(now), budget_(budget) {}
 
-  // Throws RenderError (located) or RaisedError.
+  // Throws RenderError (located), RaisedError or BudgetExceeded.
   std::string render(const Template& tmpl, const Dict& globals);
 
   Value eval(const Expr& expr);
@@ -46,6 +48,10 @@ class Interpreter {
   Value invoke_macro(const Stmt& macro, const std::shared_ptr<Scope>& closure, CallArgs& args,
                      const char* what);
 
+  // One unit of work against budget_.max_steps (and, every few thousand, the wall clock).
+  void charge_step();
+  void check_output_size() const;
+
   Value eval_inner(const Expr& expr);
   Value eval_call(const Expr& expr, std::optional<Value> caller);
   Value eval_filter(const Expr& expr, const Value* block_input);
@@ -54,6 +60,9 @@ class Interpreter {
   CallArgs eval_arguments(const Expr& expr);
 
   std::chrono::system_clock::time_point now_;
+  RenderBudget budget_;
+  uint64_t steps_ = 0;
+  std::chrono::steady_clock::time_point deadline_;
   std::string* out_ = nullptr;
   std::shared_ptr<Scope> scope_;
   int call_depth_ = 0;

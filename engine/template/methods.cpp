@@ -154,6 +154,7 @@ std::string replace_all(const std::string& text, const std::string& old, const s
     int64_t done = 0;
     for (size_t i = 0; i <= s.size(); ++i) {
       if (count < 0 || done < count) {
+        check_string_size(out.size() + with.size());
         out += with;
         ++done;
       }
@@ -167,6 +168,7 @@ std::string replace_all(const std::string& text, const std::string& old, const s
     size_t hit = text.find(old, start);
     if (hit == std::string::npos || (count >= 0 && done >= count)) break;
     out.append(text, start, hit - start);
+    check_string_size(out.size() + with.size());
     out += with;
     start = hit + old.size();
     ++done;
@@ -295,6 +297,7 @@ Value string_method(const std::string& text, std::string_view name, CallArgs& ar
     for (const Value& item : iterate(*items)) {
       if (!item.is_string()) throw RenderError("sequence item: expected str instance, " + type_name(item) + " found");
       if (!first) out += text;
+      check_string_size(out.size() + item.str().size());
       out += item.str();
       first = false;
     }
@@ -327,6 +330,7 @@ Value string_method(const std::string& text, std::string_view name, CallArgs& ar
     int64_t missing = width - static_cast<int64_t>(utf8_length(text));
     std::string out = text;
     if (missing > 0) {
+      check_string_size(text.size() + static_cast<size_t>(missing) * fill.size());
       auto pad = [&](int64_t n) { std::string p; for (int64_t i = 0; i < n; ++i) p += fill; return p; };
       if (name == "ljust") {
         out = text + pad(missing);

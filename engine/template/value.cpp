@@ -7,6 +7,45 @@
 #include <cmath>
 
 namespace tandem::engine::jinja {
+namespace {
+thread_local SizeLimits active_limits;
+
+// Values can contain themselves (`{% set ns.self = ns %}`): the recursive walks (repr, tojson,
+// comparisons) stop at this depth with an error instead of overflowing the stack.
+constexpr int kMaxNesting = 200;
+thread_local int nesting = 0;
+class NestingGuard {
+ public:
+  NestingGuard() {
+    if (++nesting > kMaxNesting) {
+      --nesting;
+      throw RenderError("value nested too deeply (does it contain itself?)");
+    }
+  }
+  ~NestingGuard() { --nesting; }
+  NestingGuard(const NestingGuard&) = delete;
+  NestingGuard& operator=(const NestingGuard&) = delete;
+};
+}  // namespace
+
+SizeLimitsScope::SizeLimitsScope(SizeLimits limits) : saved_(active_limits) { active_limits = limits; }
+SizeLimitsScope::~SizeLimitsScope() { active_limits = saved_; }
+
+void check_string_size(size_t bytes) {
+  if (bytes > active_limits.max_string_bytes) {
+    throw BudgetExceeded("a string would grow to " + std::to_string(bytes) +
+                         " bytes, over the render budget of " +
+                         std::to_string(active_limits.max_string_bytes));
+  }
+}
+
+void check_item_count(size_t items) {
+  if (items > active_limits.max_items) {
+    throw BudgetExceeded("a list would grow to " + std::to_string(items) +
+                         " items, over the render budget of " +
+                         std::to_string(active_limits.max_items));
+  }
+}
 
 const Value* Dict::find(std::string_view key) const {
   for (const auto& [k, v] : entries) {
@@ -114,6 +153,7 @@ bool truthy(const Value& value) {
 }
 
 bool equals(const Value& a, const Value& b) {
+  NestingGuard guard;
   if (a.is_number() && b.is_number()) {
     if (a.is_float() || b.is_float()) return a.number() == b.number();
     return a.integer() == b.integer();
@@ -146,6 +186,7 @@ bool equals(const Value& a, const Value& b) {
 }
 
 bool less_than(const Value& a, const Value& b) {
+  NestingGuard guard;
   if (a.is_number() && b.is_number()) {
     if (a.is_float() || b.is_float()) return a.number() < b.number();
     return a.integer() < b.integer();
@@ -231,6 +272,7 @@ std::string string_repr(const std::string& text) {
 }  // namespace
 
 std::string repr(const Value& value) {
+  NestingGuard guard;
   if (value.is_string()) return string_repr(value.str());
   if (value.is_list()) {
     const auto& list = *value.list();
@@ -238,6 +280,7 @@ std::string repr(const Value& value) {
     for (size_t i = 0; i < list.items.size(); ++i) {
       if (i) out += ", ";
       out += repr(list.items[i]);
+      check_string_size(out.size());
     }
     if (list.is_tuple && list.items.size() == 1) out += ",";
     return out + (list.is_tuple ? ")" : "]");
@@ -248,6 +291,7 @@ std::string repr(const Value& value) {
     for (size_t i = 0; i < dict.entries.size(); ++i) {
       if (i) out += ", ";
       out += string_repr(dict.entries[i].first) + ": " + repr(dict.entries[i].second);
+      check_string_size(out.size());
     }
     return out + (dict.is_namespace ? "}>" : "}");
   }
@@ -309,12 +353,16 @@ void json_string(std::string& out, const std::string& text, bool ensure_ascii) {
 }
 
 void json_value(std::string& out, const Value& value, const JsonOptions& options, int depth) {
+  NestingGuard guard;
   bool indented = options.indent.has_value() || !options.indent_text.empty();
   std::string item_sep = options.item_separator.value_or(indented ? "," : ", ");
   std::string key_sep = options.key_separator.value_or(": ");
   auto newline = [&](int level) {
     if (!indented) return;
     out += '\n';
+    const size_t unit = options.indent ? static_cast<size_t>(std::max(0, *options.indent))
+                                       : options.indent_text.size();
+    check_string_size(out.size() + unit * static_cast<size_t>(std::max(0, level)));
     for (int i = 0; i < level; ++i) {
       out += options.indent ? std::string(static_cast<size_t>(std::max(0, *options.indent)), ' ')
                             : options.indent_text;
@@ -340,6 +388,7 @@ void json_value(std::string& out, const Value& value, const JsonOptions& options
         if (i) out += item_sep;
         newline(depth + 1);
         json_value(out, items[i], options, depth + 1);
+        check_string_size(out.size());
       }
       newline(depth);
       out += ']';
@@ -359,6 +408,7 @@ void json_value(std::string& out, const Value& value, const JsonOptions& options
         json_string(out, entries[i].first, options.ensure_ascii);
         out += key_sep;
         json_value(out, entries[i].second, options, depth + 1);
+        check_string_size(out.size());
       }
       newline(depth);
       out += '}';
@@ -416,6 +466,7 @@ std::vector<Value> iterate(const Value& value) {
     return keys;
   }
   if (value.is_string()) {
+    check_item_count(utf8_length(value.str()));
     std::vector<Value> characters;
     for (char32_t cp : utf8_decode(value.str())) {
       std::string one;

@@ -5,6 +5,7 @@
 
 #include <boost/json/fwd.hpp>
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -34,6 +35,35 @@ class RaisedError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
+
+// A render went over its budget (engine::RenderBudget). Deliberately not a RenderError, so no
+// template construct can catch, relocate or soften it.
+class BudgetExceeded : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// The size bounds of the render running on this thread. They are consulted where strings and
+// lists grow (operators, repr, tojson, filters, methods), before the memory is taken, so a
+// hostile template stops with BudgetExceeded instead of exhausting memory. Thread-local because
+// the growth happens in free functions far from the interpreter; unbounded outside a render.
+struct SizeLimits {
+  size_t max_string_bytes = SIZE_MAX;
+  size_t max_items = SIZE_MAX;  // elements of one list, entries of one dict
+};
+class SizeLimitsScope {
+ public:
+  explicit SizeLimitsScope(SizeLimits limits);
+  ~SizeLimitsScope();
+  SizeLimitsScope(const SizeLimitsScope&) = delete;
+  SizeLimitsScope& operator=(const SizeLimitsScope&) = delete;
+
+ private:
+  SizeLimits saved_;
+};
+// Throw BudgetExceeded when a string of `bytes` (a list of `items`) would exceed the limits.
+void check_string_size(size_t bytes);
+void check_item_count(size_t items);
 
 struct Value;
 class Interpreter;

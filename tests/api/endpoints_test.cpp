@@ -84,30 +84,75 @@ TEST_F(Endpoints, RawCompletionGivesTheGoldenContinuation) {
   EXPECT_TRUE(streamed.done);
 }
 
+// `tandem generate` prints the text on stdout (then a newline) and one stats line on stderr;
+// run_tandem interleaves the two. Splits the output back into the text and the stats line.
+struct GenerateOutput {
+  std::string text;
+  std::string stats;  // "prompt: N tokens, ... generated: M tokens, ...; finish: R"
+};
+
+GenerateOutput split_generate_output(const std::string& output) {
+  GenerateOutput result;
+  const size_t stats_at = output.rfind("prompt: ");
+  if (stats_at == std::string::npos) return {output, ""};
+  const size_t stats_end = output.find('\n', stats_at);
+  result.stats = output.substr(stats_at, stats_end - stats_at);
+  std::string rest = output.substr(0, stats_at) + (stats_end == std::string::npos ? "" : output.substr(stats_end + 1));
+  if (!rest.empty() && rest.back() == '\n') rest.pop_back();  // generate's closing newline
+  result.text = rest;
+  return result;
+}
+
+// The stats `generate` prints for a server answer (the engine names OpenAI's "stop" "eos").
+std::string stats_for(int prompt_tokens, int generated_tokens, const std::string& finish_reason) {
+  return "prompt: " + std::to_string(prompt_tokens) + " tokens|generated: " + std::to_string(generated_tokens) +
+         " tokens|finish: " + (finish_reason == "stop" ? "eos" : finish_reason);
+}
+
+// The stats line without its speeds (which vary): "prompt: N tokens|generated: M tokens|finish: R".
+std::string stats_without_speeds(const std::string& stats) {
+  std::string out;
+  for (const char* key : {"prompt: ", "generated: ", "finish: "}) {
+    size_t at = stats.find(key);
+    if (at == std::string::npos) return stats;
+    size_t end = std::string_view(key) == "finish: " ? stats.size() : stats.find(" tokens", at) + 7;
+    out += (out.empty() ? "" : "|") + stats.substr(at, end - at);
+  }
+  return out;
+}
+
 TEST_F(Endpoints, ServerOutputEqualsTandemGenerate) {
   auto model = stories_path();
-  // Raw text through /v1/completions and `generate --raw`; a chat message through both.
+  // Raw text through /v1/completions and `generate --raw`; a chat message through both. The
+  // whole texts must be equal, and the token counts and finish reasons too.
   auto [raw_code, raw_out] = run_tandem({"generate", "--model", model, "--prompt", "The little dog", "--raw", "-n",
                                          "30", "--temp", "0"});
   ASSERT_EQ(raw_code, 0) << raw_out;
   auto response = post_json(port_, "/v1/completions", completion("The little dog", 30));
   ASSERT_EQ(response.status, 200) << response.body;
-  std::string text(parse(response.body).at("choices").at(0).at("text").as_string());
-  // Same token count on both sides (-n = max_tokens, both stop at the length), so containing
-  // the server's text means equal text. (generate's stderr may interleave its final newline.)
-  EXPECT_NE(raw_out.find(text), std::string::npos) << "server: [" << text << "]\ngenerate: " << raw_out;
+  auto body = parse(response.body);
+  const GenerateOutput raw = split_generate_output(raw_out);
+  EXPECT_EQ(std::string(body.at("choices").at(0).at("text").as_string()), raw.text);
+  EXPECT_EQ(stats_without_speeds(raw.stats),
+            stats_for(body.at("usage").at("prompt_tokens").to_number<int>(),
+                      body.at("usage").at("completion_tokens").to_number<int>(),
+                      std::string(body.at("choices").at(0).at("finish_reason").as_string())));
+  EXPECT_EQ(body.at("usage").at("completion_tokens").to_number<int>(), 30) << "the text must not be cut short";
 
   auto [chat_code, chat_out] =
       run_tandem({"generate", "--model", model, "--prompt", "Tell me a story.", "-n", "20", "--temp", "0"});
   ASSERT_EQ(chat_code, 0) << chat_out;
   auto chat_response = post_json(port_, "/v1/chat/completions", chat("Tell me a story.", 20));
   ASSERT_EQ(chat_response.status, 200) << chat_response.body;
-  std::string content(parse(chat_response.body).at("choices").at(0).at("message").at("content").as_string());
+  auto chat_body = parse(chat_response.body);
+  const GenerateOutput chat_generated = split_generate_output(chat_out);
+  const std::string content(chat_body.at("choices").at(0).at("message").at("content").as_string());
   EXPECT_FALSE(content.empty());
-  EXPECT_NE(chat_out.find(content), std::string::npos) << "server: [" << content << "]\ngenerate: " << chat_out;
-  // The same chat prompt: generate reports its prompt size on stderr.
-  const auto prompt_tokens = parse(chat_response.body).at("usage").at("prompt_tokens").to_number<int>();
-  EXPECT_NE(chat_out.find("prompt: " + std::to_string(prompt_tokens) + " tokens"), std::string::npos) << chat_out;
+  EXPECT_EQ(content, chat_generated.text);
+  EXPECT_EQ(stats_without_speeds(chat_generated.stats),
+            stats_for(chat_body.at("usage").at("prompt_tokens").to_number<int>(),
+                      chat_body.at("usage").at("completion_tokens").to_number<int>(),
+                      std::string(chat_body.at("choices").at(0).at("finish_reason").as_string())));
 }
 
 TEST_F(Endpoints, ChatStreamedEqualsNonStreamedWithExactUsage) {

@@ -1,8 +1,9 @@
 // The scheduler's life-cycle guarantees seen from HTTP clients: a client that leaves frees its
 // sequence and KV blocks, a full queue says 429 / 529 with retry-after (and queued Anthropic
 // streams get pings), SIGTERM lets running streams finish, a bad model file exits 1.
-// These use synth-llama-F32 (random weights, 2048 context): slow enough per token that a long
-// generation is still running when the test acts on it.
+// These use synth-llama-F32 (random weights, 2048 context) served with the hidden
+// --debug-step-delay, so every token takes at least kStepDelay on any CPU: a long generation
+// provably is still running when the test acts on it.
 #include "tests/api/api_test_util.h"
 
 #include <csignal>
@@ -11,6 +12,15 @@ namespace tandem::test {
 namespace {
 
 std::string synth_path() { return shared_file("models/synth-llama-F32.gguf"); }
+
+constexpr std::chrono::milliseconds kStepDelay{20};
+
+// The server arguments with the test pacing added.
+std::vector<std::string> paced(std::vector<std::string> arguments) {
+  arguments.push_back("--debug-step-delay");
+  arguments.push_back(std::to_string(kStepDelay.count()));
+  return TandemProcess::server_arguments(std::move(arguments));
+}
 
 json::object long_completion(int max_tokens) {
   json::object body;
@@ -40,7 +50,7 @@ std::string label(const std::string& name) { return name + "{"; }
 TEST(Lifecycle, ClientThatDisconnectsFreesItsSequenceAndKvBlocks) {
   auto model = synth_path();
   ASSERT_FALSE(model.empty());
-  TandemProcess server(TandemProcess::server_arguments({"--model", model, "--parallel", "2"}));
+  TandemProcess server(paced({"--model", model, "--parallel", "2"}));
   auto port = server.port();
   ASSERT_NE(port, 0) << server.output();
 
@@ -64,8 +74,7 @@ TEST(Lifecycle, ClientThatDisconnectsFreesItsSequenceAndKvBlocks) {
 TEST(Lifecycle, FullQueueIs429ForOpenAiAnd529ForAnthropicWithRetryAfter) {
   auto model = synth_path();
   ASSERT_FALSE(model.empty());
-  TandemProcess server(TandemProcess::server_arguments({"--model", model, "--parallel", "1", "--max-queue", "1",
-                                                             "--queue-heartbeat", "0.2"}));
+  TandemProcess server(paced({"--model", model, "--parallel", "1", "--max-queue", "1", "--queue-heartbeat", "0.2"}));
   auto port = server.port();
   ASSERT_NE(port, 0) << server.output();
 
@@ -83,12 +92,12 @@ TEST(Lifecycle, FullQueueIs429ForOpenAiAnd529ForAnthropicWithRetryAfter) {
   auto openai = post_json(port, "/v1/chat/completions", chat);
   EXPECT_EQ(openai.status, 429) << openai.body;
   EXPECT_EQ(parse(openai.body).at("error").at("type"), "rate_limit_error");
-  EXPECT_FALSE(openai.header("retry-after").empty());
+  EXPECT_EQ(openai.header("retry-after"), "1");  // seconds: a queue slot frees within a step or two
 
   auto anthropic = post_json(port, "/v1/messages", chat);
   EXPECT_EQ(anthropic.status, 529) << anthropic.body;
   EXPECT_EQ(parse(anthropic.body).at("error").at("type"), "overloaded_error");
-  EXPECT_FALSE(anthropic.header("retry-after").empty());
+  EXPECT_EQ(anthropic.header("retry-after"), "1");
 
   // While it waits, the queued stream hears pings (every 0.2 s here).
   auto next = queued.next_event();
@@ -106,8 +115,7 @@ TEST(Lifecycle, FullQueueIs429ForOpenAiAnd529ForAnthropicWithRetryAfter) {
 TEST(Lifecycle, NonStreamingClientThatLeavesWhileQueuedIsDropped) {
   auto model = synth_path();
   ASSERT_FALSE(model.empty());
-  TandemProcess server(TandemProcess::server_arguments({"--model", model, "--parallel", "1", "--max-queue", "4",
-                                                             "--queue-heartbeat", "0.2"}));
+  TandemProcess server(paced({"--model", model, "--parallel", "1", "--max-queue", "4", "--queue-heartbeat", "0.2"}));
   auto port = server.port();
   ASSERT_NE(port, 0) << server.output();
 
@@ -140,20 +148,30 @@ TEST(Lifecycle, NonStreamingClientThatLeavesWhileQueuedIsDropped) {
 TEST(Lifecycle, SigtermWhileStreamingLetsTheStreamFinish) {
   auto model = synth_path();
   ASSERT_FALSE(model.empty());
-  TandemProcess server(TandemProcess::server_arguments({"--model", model}));
+  TandemProcess server(paced({"--model", model}));
   auto port = server.port();
   ASSERT_NE(port, 0) << server.output();
 
-  SseClient client(port, "/v1/completions", json::serialize(long_completion(600)));
+  // 100 tokens at >= 20 ms each: the generation takes at least 2 s, within the 10 s drain.
+  constexpr int kTokens = 100;
+  SseClient client(port, "/v1/completions", json::serialize(long_completion(kTokens)));
   ASSERT_EQ(client.status(), 200);
   StreamedText streamed;
   auto first = client.next_event();
   ASSERT_TRUE(first.has_value());
+  const auto first_seen = std::chrono::steady_clock::now();
   add_event(streamed, *first);
+  const size_t text_before_signal = streamed.text.size();
   server.terminate();
+  // The signal went out before the server could have generated every token: the stream was
+  // still running when it arrived (each step takes at least kStepDelay).
+  const auto signal_after = std::chrono::steady_clock::now() - first_seen;
+  EXPECT_LT(signal_after, (kTokens - 2) * kStepDelay) << "the test was too slow to signal a running stream";
   while (auto event = client.next_event()) add_event(streamed, *event);
   EXPECT_TRUE(streamed.done) << "the stream was cut: " << server.output();
   EXPECT_EQ(streamed.finish_reason, "length");
+  EXPECT_GT(streamed.text.size(), text_before_signal) << "nothing was generated after the signal";
+  EXPECT_TRUE(server.wait_for_output("received signal", std::chrono::seconds(5))) << server.output();
   EXPECT_EQ(server.wait_exit(), 0) << server.output();
 }
 

@@ -1,5 +1,5 @@
 // libFuzzer target: every request parser (both protocols, all endpoints) and, when a request
-// parses, its translations; plus the provider-response parsers. Any crash, sanitizer report or
+// parses, its translations, which must parse again; plus the provider-response parsers. Any crash, sanitizer report or
 // exception escaping is a bug: bad input must come back as an ApiError.
 #include "schemas/anthropic.h"
 #include "schemas/openai.h"
@@ -9,6 +9,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <string_view>
 
 using namespace tandem::schemas;
@@ -29,9 +31,35 @@ static void exercise(const Result<InternalRequest>& parsed) {
   if (anthropic.ok()) (void)to_openai_chat_request(*anthropic);
 }
 
+static void require(bool condition, const char* what, const Result<InternalRequest>& again) {
+  if (condition) return;
+  std::fprintf(stderr, "round trip broken: %s: %s\n", what,
+               again.ok() ? "(parsed)" : boost::json::serialize(render_error(again.error(), Protocol::openai)).c_str());
+  std::abort();
+}
+
+// A chat request that parses must translate into each protocol and parse again there, with the
+// same conversation (an OpenAI request keeps its message count).
+static void check_round_trip(const Result<InternalRequest>& parsed) {
+  if (!parsed.ok() || parsed->endpoint == Endpoint::completions) return;
+  const InternalRequest& request = *parsed;
+  auto as_openai = openai_chat_request_from_json(to_openai_chat_request(request));
+  require(as_openai.ok(), "to_openai_chat_request does not parse", as_openai);
+  // (Anthropic's tool_result blocks become separate OpenAI tool messages: only OpenAI's own
+  // requests must keep their count.)
+  if (request.protocol == Protocol::openai) {
+    require(as_openai->messages.size() == request.messages.size(), "openai: message count changed", as_openai);
+  }
+  if (request.endpoint == Endpoint::count_tokens) return;
+  auto as_anthropic = anthropic_messages_request_from_json(to_anthropic_request(request));
+  require(as_anthropic.ok(), "to_anthropic_request does not parse", as_anthropic);
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view body(reinterpret_cast<const char*>(data), size);
   exercise(parse_openai_chat_request(body, "application/json"));
+  check_round_trip(parse_openai_chat_request(body, "application/json"));
+  check_round_trip(parse_anthropic_messages_request(body, "application/json"));
   exercise(parse_openai_completion_request(body, "application/json"));
   exercise(parse_anthropic_messages_request(body, "application/json"));
   exercise(parse_anthropic_count_tokens_request(body, ""));

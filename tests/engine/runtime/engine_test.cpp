@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include <map>
 
 namespace tandem::engine {
@@ -108,7 +110,7 @@ TEST_F(EngineTest, GreedyMatchesLlamaCppForAllCasesRunTogether) {
 }
 
 // A sequence decoded alone and inside a busy batch of 16 (prefills and decodes of other
-// sequences, some sampled at temperature) gives the same tokens and logprobs.
+// sequences, some sampled at temperature) gives the same tokens and bit-identical logprobs.
 TEST_F(EngineTest, BatchInvarianceAloneVersusSixteenMixed) {
   const auto& target = cases_[3];
   Collected alone;
@@ -149,7 +151,12 @@ TEST_F(EngineTest, BatchInvarianceAloneVersusSixteenMixed) {
   EXPECT_GE(max_batch, 16u);
   const auto& mixed = out[target_id];
   ASSERT_EQ(mixed.tokens, alone.tokens);
-  for (size_t i = 0; i < alone.logprobs.size(); ++i) EXPECT_NEAR(mixed.logprobs[i], alone.logprobs[i], 1e-4) << i;
+  // The same bits, not merely close: a row's result never depends on the rest of the batch.
+  ASSERT_EQ(mixed.logprobs.size(), alone.logprobs.size());
+  for (size_t i = 0; i < alone.logprobs.size(); ++i) {
+    EXPECT_EQ(std::memcmp(&mixed.logprobs[i], &alone.logprobs[i], sizeof(float)), 0)
+        << i << ": " << mixed.logprobs[i] << " vs " << alone.logprobs[i];
+  }
 }
 
 TEST_F(EngineTest, ChunkedPrefillUnderSmallBudgetEqualsOneShot) {

@@ -11,7 +11,10 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <iostream>
 #include <random>
+#include <set>
+#include <string>
 #include <thread>
 
 namespace tandem::engine::detail {
@@ -251,6 +254,52 @@ TEST(SwigluKernel, VectorPathGivesTheReferenceBits) {
     std::memcpy(&b, &fast[i], 4);
     ASSERT_EQ(a, b) << "element " << i << " gate " << gate[i] << ": " << ref[i] << " vs " << fast[i];
   }
+}
+
+// The fast-path tests above fall back silently to a lower ISA when this CPU lacks one. This
+// records (in the log and the test XML) which levels actually ran, so a CI log shows what the
+// bit-for-bit comparisons covered on its machine.
+TEST(KernelCoverage, RecordsWhichIsaLevelsRanOnThisCpu) {
+  std::set<std::string> q8_ran, f32_ran;
+  for (int level = 0; level <= 3; ++level) {
+    ScopedIsa isa(level);
+    q8_ran.insert(q8_kernel_isa());
+  }
+  for (int level = 0; level <= 2; ++level) {
+    ScopedF32Isa isa(level);
+    f32_ran.insert(f32_kernel_isa());
+  }
+  std::vector<float> probe(64, 0.5f);
+  std::vector<float> scratch(64);
+  KvCacheShape shape;
+  shape.n_layer = 1;
+  shape.n_head_kv = 1;
+  shape.head_dim = 64;
+  shape.block_tokens = 16;
+  shape.total_tokens = 16;
+  KvCache cache(shape);
+  BlockTable table;
+  ASSERT_TRUE(cache.reserve(table, 1));
+  const bool attention_fast =
+      attend_head_f16(cache, 0, table.blocks.data(), 1, 0, probe.data(), 64, 1.0f, scratch.data());
+  std::string dequant_fast;
+  for (GgmlType type : {GgmlType::F16, GgmlType::BF16, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0,
+                        GgmlType::Q5_1, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
+    if (dequantize_has_fast_path(type)) dequant_fast += std::string(dequant_fast.empty() ? "" : ",") + std::string(ggml_type_name(type));
+  }
+  auto join = [](const std::set<std::string>& names) {
+    std::string out;
+    for (const auto& name : names) out += (out.empty() ? "" : ",") + name;
+    return out;
+  };
+  const std::string summary = "q8 matmul ISAs tested: " + join(q8_ran) + "; f32 GEMM ISAs tested: " +
+                              join(f32_ran) + "; attention fast path: " + (attention_fast ? "yes" : "no (skipped)") +
+                              "; dequantize fast paths: " + (dequant_fast.empty() ? "none" : dequant_fast);
+  std::cout << "[ coverage ] " << summary << std::endl;
+  RecordProperty("kernel_isas", summary);
+  // The scalar references always run; everything else depends on the CPU, and is now on record.
+  EXPECT_TRUE(q8_ran.count("scalar"));
+  EXPECT_TRUE(f32_ran.count("scalar"));
 }
 
 TEST(Q8Kernel, KeptQuantizedMatchesDequantizedWeightsWithRoundedActivations) {

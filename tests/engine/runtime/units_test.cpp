@@ -5,9 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <set>
+#include <string>
 
 namespace tandem::engine {
 namespace {
@@ -139,17 +141,148 @@ TEST(Sampler, MinPDropsTokensBelowFractionOfBest) {
   EXPECT_EQ(seen, (std::set<TokenId>{1, 2, 4}));
 }
 
-TEST(Sampler, TemperatureFollowsTheDistribution) {
-  SamplingParams p;
-  p.temperature = 1.0f;
-  p.seed = 5;
+// The distribution sample() should draw from, computed the plain way: penalties on the logits,
+// then top-k, top-p and min-p on the untempered distribution (llama.cpp's order), then softmax at
+// the temperature over what is left.
+std::vector<double> expected_distribution(const SamplingParams& p, const std::vector<TokenId>& history) {
+  const auto raw = hand_logits();
+  std::vector<double> l(raw.begin(), raw.end());
   std::map<TokenId, int> counts;
-  const int n = 4000;
-  for (auto t : draw(p, n)) counts[t]++;
+  for (TokenId id : history) counts[id]++;
+  for (auto [id, count] : counts) {
+    double& x = l[static_cast<size_t>(id)];
+    if (p.repetition_penalty != 1.0f) x = x > 0 ? x / p.repetition_penalty : x * p.repetition_penalty;
+    x -= count * p.frequency_penalty + p.presence_penalty;
+  }
+  std::vector<size_t> order(l.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return l[a] > l[b]; });
+  std::vector<bool> kept(l.size(), true);
+  if (p.top_k > 0) {
+    for (size_t rank = static_cast<size_t>(p.top_k); rank < order.size(); ++rank) kept[order[rank]] = false;
+  }
+  auto softmax = [&](double temperature) {
+    std::vector<double> q(l.size(), 0.0);
+    double sum = 0.0;
+    for (size_t i = 0; i < l.size(); ++i) {
+      if (kept[i]) sum += q[i] = std::exp(l[i] / temperature);
+    }
+    for (double& x : q) x /= sum;
+    return q;
+  };
+  if (p.top_p < 1.0f) {
+    std::vector<double> q = softmax(1.0);
+    double mass = 0.0;
+    for (size_t i : order) {
+      if (!kept[i]) continue;
+      if (mass >= p.top_p) kept[i] = false;
+      mass += q[i];
+    }
+  }
+  if (p.min_p > 0.0f) {
+    double best = l[order[0]];
+    for (size_t i = 0; i < l.size(); ++i) {
+      if (std::exp(l[i] - best) < p.min_p) kept[i] = false;
+    }
+  }
+  return softmax(p.temperature);
+}
+
+// Frequencies of n draws, each by a fresh sampler (seeds 0..n-1) that has seen `history`, so the
+// penalties stay the same for every draw.
+std::vector<double> observed_distribution(SamplingParams p, const std::vector<TokenId>& history, int n) {
+  std::vector<double> freq(hand_logits().size(), 0.0);
   auto logits = hand_logits();
-  double norm = log_sum_exp(logits);
-  for (TokenId id : {1, 4, 2})
-    EXPECT_NEAR(counts[id] / double(n), std::exp(logits[static_cast<size_t>(id)] - norm), 0.03) << id;
+  for (int i = 0; i < n; ++i) {
+    p.seed = static_cast<uint64_t>(i);
+    Sampler s(p);
+    s.add_history(history);
+    freq[static_cast<size_t>(s.sample(logits).token)] += 1.0 / n;
+  }
+  return freq;
+}
+
+double max_difference(const std::vector<double>& a, const std::vector<double>& b) {
+  double worst = 0.0;
+  for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::abs(a[i] - b[i]));
+  return worst;
+}
+
+// 20000 draws put the sampling error of any frequency under 0.0035 (one sigma): 0.015 is four
+// sigma, and each case first checks that the nearest wrong distribution is farther than twice
+// that, so the case cannot pass a sampler that has the parameter wrong.
+constexpr int kDraws = 20000;
+constexpr double kTolerance = 0.015;
+
+void expect_distribution(const SamplingParams& p, const std::vector<TokenId>& history,
+                         const SamplingParams& neighbour, const std::string& what) {
+  const auto expected = expected_distribution(p, history);
+  ASSERT_GT(max_difference(expected, expected_distribution(neighbour, history)), 2 * kTolerance)
+      << what << ": the neighbouring parameters are too close to be told apart";
+  const auto observed = observed_distribution(p, history, kDraws);
+  EXPECT_LT(max_difference(observed, expected), kTolerance) << what;
+}
+
+TEST(Sampler, TemperatureFollowsTheDistribution) {
+  for (float temperature : {0.5f, 1.0f, 2.0f}) {
+    SamplingParams p;
+    p.temperature = temperature;
+    for (float wrong : {temperature * 0.8f, temperature * 1.25f, 1.0f / temperature}) {
+      if (wrong == temperature) continue;  // T=1 is its own inverse
+      SamplingParams neighbour = p;
+      neighbour.temperature = wrong;
+      expect_distribution(p, {}, neighbour, "T=" + std::to_string(temperature) + " vs " + std::to_string(wrong));
+    }
+  }
+}
+
+TEST(Sampler, TopKTopPAndMinPShapeTheDistribution) {
+  SamplingParams p;
+  p.temperature = 2.0f;
+  p.top_k = 3;
+  SamplingParams neighbour = p;
+  neighbour.top_k = 4;
+  expect_distribution(p, {}, neighbour, "top_k 3 at T=2");
+
+  p = SamplingParams{};
+  p.top_p = 0.8f;  // T=1: p(1)=.34 p(4)=.31 p(2)=.21 reach .8 together
+  neighbour = p;
+  neighbour.top_p = 0.6f;
+  expect_distribution(p, {}, neighbour, "top_p 0.8");
+  neighbour.top_p = 1.0f;
+  expect_distribution(p, {}, neighbour, "top_p 0.8 vs off");
+
+  p = SamplingParams{};
+  p.temperature = 1.5f;
+  p.min_p = 0.2f;  // keeps 1, 4, 2 (p/p_max .61); drops 0 (.14) and below
+  neighbour = p;
+  neighbour.min_p = 0.1f;
+  expect_distribution(p, {}, neighbour, "min_p 0.2");
+}
+
+TEST(Sampler, PenaltiesShapeTheDistribution) {
+  const std::vector<TokenId> history = {1, 1, 4, 3};
+  SamplingParams p;
+  p.presence_penalty = 0.4f;
+  SamplingParams neighbour = p;
+  neighbour.presence_penalty = 0.0f;
+  expect_distribution(p, history, neighbour, "presence 0.4");
+
+  p = SamplingParams{};
+  p.frequency_penalty = 0.3f;  // token 1 seen twice: -0.6
+  neighbour = p;
+  neighbour.frequency_penalty = 0.15f;
+  expect_distribution(p, history, neighbour, "frequency 0.3");
+  neighbour = p;
+  neighbour.presence_penalty = 0.3f;  // a frequency penalty that ignored the count
+  neighbour.frequency_penalty = 0.0f;
+  expect_distribution(p, history, neighbour, "frequency 0.3 vs presence 0.3");
+
+  p = SamplingParams{};
+  p.repetition_penalty = 1.3f;
+  neighbour = p;
+  neighbour.repetition_penalty = 1.0f;
+  expect_distribution(p, history, neighbour, "repetition 1.3");
 }
 
 TEST(Sampler, PenaltiesPushRepeatedTokensDown) {
