@@ -2,17 +2,17 @@
 
 namespace tandem::routing {
 
-ChainWalk::ChainWalk(const RoutingRule& rule, std::string requested_model)
-    : rule_(&rule), requested_(std::move(requested_model)), ended_(rule.targets.empty()) {}
+ChainWalk::ChainWalk(RoutingRule rule, std::string requested_model)
+    : rule_(std::move(rule)), requested_(std::move(requested_model)), ended_(rule_.targets.empty()) {}
 
 std::optional<RouteStep> ChainWalk::current() const {
   if (ended_) return std::nullopt;
-  const RouteTarget& target = rule_->targets[index_];
+  const RouteTarget& target = rule_.targets[index_];
   return RouteStep{index_, &target, target.model_for(requested_)};
 }
 
 std::string ChainWalk::label(size_t index) const {
-  const RouteTarget& target = rule_->targets[index];
+  const RouteTarget& target = rule_.targets[index];
   return target.backend + "/" + target.model_for(requested_);
 }
 
@@ -24,7 +24,7 @@ bool ChainWalk::move_on(std::string reason, std::string detail) {
 
 bool ChainWalk::fail(FallbackTrigger trigger, std::string detail) {
   if (ended_) return false;
-  if (!rule_->has_fallback_after(index_, trigger)) {
+  if (!rule_.has_fallback_after(index_, trigger)) {
     ended_ = true;
     return false;
   }
@@ -32,7 +32,7 @@ bool ChainWalk::fail(FallbackTrigger trigger, std::string detail) {
 }
 
 bool ChainWalk::skip_for_slo(const SloVerdict& verdict) {
-  if (ended_ || verdict.stay_local || index_ + 1 >= rule_->targets.size()) return false;
+  if (ended_ || verdict.stay_local || index_ + 1 >= rule_.targets.size()) return false;
   return move_on("slo", verdict.reason);
 }
 

@@ -19,7 +19,7 @@ namespace tandem::routing {
 
 struct RouteStep {
   size_t index = 0;                  // position in the rule's chain
-  const RouteTarget* target = nullptr;
+  const RouteTarget* target = nullptr;  // into the walk's own rule: valid while the walk lives
   std::string model;                 // the name to ask the backend for (rewrite applied)
 };
 
@@ -32,8 +32,9 @@ struct FallbackRecord {
 
 class ChainWalk {
  public:
-  // `rule` must outlive the walk (copy the RoutingRules' shared state across a reload).
-  ChainWalk(const RoutingRule& rule, std::string requested_model);
+  // Keeps its own copy of the rule (strings and a shared regex: cheap), so a hot reload that
+  // replaces the rules never pulls the chain from under a request in flight.
+  ChainWalk(RoutingRule rule, std::string requested_model);
 
   // The target to try now; nullopt once the walk has ended.
   std::optional<RouteStep> current() const;
@@ -44,7 +45,7 @@ class ChainWalk {
   bool skip_for_slo(const SloVerdict& verdict);
 
   bool ended() const { return ended_; }
-  const RoutingRule& rule() const { return *rule_; }
+  const RoutingRule& rule() const { return rule_; }
   const std::vector<FallbackRecord>& fallbacks() const { return fallbacks_; }
   // "local/qwen:queue_full,openai/gpt-4o-mini:breaker_open": each target left, and why.
   std::string fallbacks_header() const;
@@ -53,7 +54,7 @@ class ChainWalk {
   bool move_on(std::string reason, std::string detail);
   std::string label(size_t index) const;
 
-  const RoutingRule* rule_;
+  RoutingRule rule_;
   std::string requested_;
   size_t index_ = 0;
   bool ended_ = false;

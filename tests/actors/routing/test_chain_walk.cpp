@@ -79,3 +79,12 @@ TEST(ChainWalkTest, TheLastTargetIsTriedWhateverItsSlo) {
   EXPECT_EQ(walk.current()->model, "tiny");
   EXPECT_FALSE(walk.ended());
 }
+
+TEST(ChainWalkTest, SurvivesAReloadOfTheRules) {
+  auto rules = example_rules();
+  ChainWalk walk(*rules.match("assistant"), "assistant");
+  rules = RoutingRules::parse_text(R"({"default": {"targets": [{"backend": "local"}]}})");
+  EXPECT_TRUE(walk.fail(FallbackTrigger::queue_full));
+  EXPECT_EQ(walk.current()->model, "gpt-4o-mini");
+  EXPECT_EQ(walk.rule().name, "assistant");
+}
