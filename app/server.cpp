@@ -50,6 +50,7 @@ static api::ApiOptions api_options(const AppConfig& config) {
   options.waiting_heartbeat =
       std::chrono::milliseconds(static_cast<long long>(config.queue_heartbeat * 1000));
   options.step_delay = std::chrono::milliseconds(config.debug_step_delay_ms);
+  options.backend_timeout = std::chrono::milliseconds(static_cast<long long>(config.backend_timeout * 1000));
   return options;
 }
 #endif
