@@ -33,9 +33,10 @@ struct ModelLoadOptions {
   // Keep Q8_0 weights quantized as well and use an int8 x fp32 kernel for batches of at most
   // this many rows (decode at low concurrency is memory-bound). 0 disables the fast path.
   uint32_t q8_fast_path_max_rows = 0;
-  // Keep Q8_0 matrices quantized only (no F32 copy): every matmul on them is int8 x int8 with
-  // the activations quantized to Q8_0 like llama.cpp; reads ~1.06 bytes per weight instead of 4.
-  // false: dequantize to F32 at load (q8_fast_path_max_rows then picks the int8 kernel by size).
+  // Keep Q8_0, Q4_0, Q4_K, Q5_K and Q6_K matrices in the file's format only (mapped, no F32 copy):
+  // every matmul on them is an integer dot product with the activations quantized like llama.cpp
+  // (Q8_0 / Q8_K); reads 0.56-1.06 bytes per weight instead of 4. false: dequantize to F32 at load
+  // (q8_fast_path_max_rows then picks the int8 kernel for Q8_0 by size).
   bool keep_quantized = true;
   // Round activations before each matmul the way llama.cpp's CPU backend does (to Q8_0 / Q8_K /
   // fp16 by weight type) so quantized models agree with llama.cpp; F32 weights are unaffected.
@@ -51,7 +52,7 @@ struct LoadReport {
   uint64_t file_bytes = 0;          // tensor data in the file
   uint64_t mapped_f32_bytes = 0;    // F32 tensors used in place from the mapping
   uint64_t dequantized_bytes = 0;   // F32 copies made of F16/BF16/quantized tensors
-  uint64_t quantized_kept_bytes = 0;  // quantized tensors used directly by the int8 kernel
+  uint64_t quantized_kept_bytes = 0;  // quantized tensors used directly by the integer kernels
   uint64_t n_params = 0;
   std::string summary() const;  // one line, human-readable
 };

@@ -212,6 +212,10 @@ void panel(const QuantActivations& x, size_t r0, size_t rows, const Matrix& w, u
   const size_t nb = w.cols / ggml_block_size(T);
   const size_t row_bytes = nb * ggml_type_size(T);
   size_t r = r0;
+  // 8 activation rows per weight block where the batch allows (32 registers hold their
+  // accumulators next to the unpacked block), then 4, then 1.
+  for (; r + 8 <= r0 + rows; r += 8)
+    for (uint32_t c = c0; c < c1; ++c) tile_entry<T, 8>(x, r, w.quant + c * row_bytes, nb, y + c, ldy);
   for (; r + 4 <= r0 + rows; r += 4)
     for (uint32_t c = c0; c < c1; ++c) tile_entry<T, 4>(x, r, w.quant + c * row_bytes, nb, y + c, ldy);
   for (; r < r0 + rows; ++r)

@@ -1,4 +1,5 @@
-// The `tandem` tools as a user runs them: tokenize, chat-template, generate, score, synth-model.
+// The `tandem` tools as a user runs them: tokenize, chat-template, generate, score, synth-model,
+// quantize.
 // Checked against the reference data in ../shared (llama.cpp's tokens and greedy continuations,
 // Jinja2's renderings).
 #include "tests/common/test_data.h"
@@ -266,6 +267,27 @@ TEST(Cli, SynthModelWritesAModelTandemCanRun) {
   auto refused = run_tandem({"generate", "--model", broken.string(), "--tokens", "1,2", "-n", "2"});
   EXPECT_NE(refused.exit_code, 0);
   EXPECT_NE(refused.err.find("gguf"), std::string::npos) << refused.err;
+}
+
+// synth-model then quantize, as the benchmarks make their models: a 256-wide model (K-quant
+// blocks fit) quantized to Q4_K_M runs; a bad type and a missing input are refused.
+TEST(Cli, QuantizeWritesAModelTandemCanRun) {
+  auto f32 = scratch("quantize-in.gguf");
+  auto made = run_tandem({"synth-model", "--out", f32.string(), "--dim", "256", "--layers", "2", "--heads", "4",
+                          "--kv-heads", "2", "--ff", "512", "--vocab", "300", "--seed", "3"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  auto q4 = scratch("quantize-out.gguf");
+  auto quantized = run_tandem({"quantize", f32.string(), q4.string(), "Q4_K_M", "-t", "2"});
+  ASSERT_EQ(quantized.exit_code, 0) << quantized.err;
+  EXPECT_NE(quantized.out.find("Q6_K"), std::string::npos) << quantized.out;  // the tied embedding
+  EXPECT_LT(fs::file_size(q4), fs::file_size(f32) / 4);
+  auto run = run_tandem({"generate", "--model", q4.string(), "--tokens", "1,2,3", "-n", "5", "--temp", "0"});
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  auto bad_type = run_tandem({"quantize", f32.string(), scratch("bad.gguf").string(), "Q3_K"});
+  EXPECT_EQ(bad_type.exit_code, 1);
+  EXPECT_NE(bad_type.err.find("unknown type 'Q3_K'"), std::string::npos) << bad_type.err;
+  auto missing = run_tandem({"quantize", scratch("absent.gguf").string(), scratch("x.gguf").string(), "Q8_0"});
+  EXPECT_NE(missing.exit_code, 0);
 }
 
 }  // namespace

@@ -161,7 +161,7 @@ TEST(ForwardGolden, Stories260KGreedyContinuationIsIdentical) {
 // llama.cpp's summation order is chosen per sequence (prompt rows vs a lone decode row), never by
 // the step's shape: a prompt and a decode stepped together get the bits each gets stepped alone.
 TEST(Forward, PromptAndDecodeInOneStepGiveTheirAloneBits) {
-  for (const char* file : {"synth-llama-F32.gguf", "stories260K.gguf"}) {
+  for (const char* file : {"synth-llama-F32.gguf", "stories260K.gguf", "synth-llama-Q4_K_M.gguf"}) {
     auto m = load_test_model(file);
     ASSERT_TRUE(m.model) << file;
     const std::vector<TokenId> prompt_a = {1, 403, 407, 261, 378}, prompt_b = {1, 300, 301};
@@ -210,6 +210,10 @@ TEST(Forward, InvariantGemmMatchesReferenceLoops) {
   // F32: the AVX2 GEMM sums in the reference's orders, so the logits are the same bits.
   check_backend_against_reference("stories260K.gguf", MatmulBackend::invariant, 0.0f);
   check_backend_against_reference("synth-llama-F32.gguf", MatmulBackend::invariant, 0.0f);
+  // Kept Q4_K + Q6_K and Q4_0: the SIMD integer kernels and their scalar reference agree bit for
+  // bit, so the whole forward pass does too (attention and SwiGLU fast paths included).
+  check_backend_against_reference("synth-llama-Q4_K_M.gguf", MatmulBackend::invariant, 0.0f);
+  check_backend_against_reference("synth-llama-Q4_0.gguf", MatmulBackend::invariant, 0.0f);
   // Kept Q8_0 (int8 kernel for up to q8_fast_path_max_rows rows) vs its dequantized reference:
   // fp32 summation orders differ, amplified by the fp16 K/V rounding (~1e-3 of the logits' range).
   check_backend_against_reference("synth-llama-Q8_0.gguf", MatmulBackend::invariant, 6e-2f);
@@ -247,6 +251,24 @@ TEST(Forward, RejectsTokenOutsideVocabulary) {
   batch.sequences.push_back({&table, 0, 2});
   std::vector<float> logits;
   EXPECT_THROW(m.model->forward(batch, cache, logits), std::out_of_range);
+}
+
+// Q4_K_M (Q4_K + Q6_K) and Q4_0 files: every matrix stays in the mapping, nothing is widened to
+// F32 but the norms, so the weights' resident memory is the file's.
+TEST(Forward, KQuantAndQ4_0MatricesStayInTheFileFormat) {
+  for (const char* file : {"synth-llama-Q4_K_M.gguf", "synth-llama-Q4_0.gguf", "synth-llama-Q6_K.gguf"}) {
+    auto m = load_test_model(file);
+    ASSERT_TRUE(m.model) << file;
+    const LoadReport& report = m.model->load_report();
+    EXPECT_EQ(report.dequantized_bytes, 0u) << file;
+    EXPECT_GT(report.quantized_kept_bytes, report.file_bytes * 99 / 100) << file;
+  }
+  ModelLoadOptions dequantize;
+  dequantize.keep_quantized = false;
+  auto widened = load_test_model("synth-llama-Q4_K_M.gguf", dequantize);
+  ASSERT_TRUE(widened.model);
+  EXPECT_EQ(widened.model->load_report().quantized_kept_bytes, 0u);
+  EXPECT_GT(widened.model->load_report().dequantized_bytes, 5 * widened.model->load_report().file_bytes);
 }
 
 TEST(Forward, LoadReportCountsDequantizedWeights) {

@@ -70,7 +70,7 @@ TEST(QuantKernel, FastPathGivesTheReferenceBitsAtEveryIsaLevelBatchAndThreadCoun
   for (GgmlType type : kTypes) {
     SCOPED_TRACE(std::string(ggml_type_name(type)));
     QuantMatrix w(type, 37, 768, 5);  // an odd row count: every tile shape and remainder runs
-    for (size_t m : {1, 3, 4, 9}) {
+    for (size_t m : {1, 3, 4, 9, 13}) {  // tiles of 8, 4 and 1 rows
       auto x = random_floats(m * w.m.cols, 11 + static_cast<uint32_t>(m), 1.0f);
       x[5] = 0.0f;  // an all-zero block would not occur by chance; cover it in one row
       const auto reference = run(x, m, w.m, true);
