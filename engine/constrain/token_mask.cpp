@@ -262,8 +262,10 @@ const TokenMask& ConstraintState::allowed() {
   Impl& s = *impl_;
   if (s.mask) return *s.mask;
   const auto& vocab = s.constraint->vocabulary();
-  if (s.ended) {
-    s.mask = std::make_shared<TokenMask>(vocab.size());
+  if (s.ended) {  // after the end (a request that ignores EOS): only the end again
+    auto end = std::make_shared<TokenMask>(vocab.size());
+    for (TokenId id : vocab.end_of_generation()) end->set(id);
+    s.mask = std::move(end);
     return *s.mask;
   }
   if (s.stacks.size() == 1) {
