@@ -119,7 +119,7 @@ class ConstraintVocabulary {
   const std::vector<TrieNode>& trie() const { return trie_; }
   const std::vector<TrieEdge>& edges() const { return edges_; }
   const std::vector<TokenId>& trie_tokens() const { return trie_tokens_; }
-  const std::vector<TokenId>& subtree_tokens() const { return subtree_tokens_; }
+  const std::vector<TokenId>& subtree_tokens() const { return trie_tokens_; }  // depth-first order
 
  private:
   size_t n_vocab_ = 0;
@@ -128,7 +128,6 @@ class ConstraintVocabulary {
   std::vector<TrieNode> trie_;
   std::vector<TrieEdge> edges_;
   std::vector<TokenId> trie_tokens_;
-  std::vector<TokenId> subtree_tokens_;
 };
 
 // One bit per vocabulary entry.
@@ -141,6 +140,7 @@ class TokenMask {
   }
   void merge(const TokenMask& other);
   size_t count() const;
+  bool none() const;
   size_t size() const { return n_; }
   const std::vector<uint64_t>& words() const { return words_; }
 

@@ -12,6 +12,12 @@ void TokenMask::merge(const TokenMask& other) {
   for (size_t i = 0; i < words_.size() && i < other.words_.size(); ++i) words_[i] |= other.words_[i];
 }
 
+bool TokenMask::none() const {
+  for (uint64_t w : words_)
+    if (w != 0) return false;
+  return true;
+}
+
 size_t TokenMask::count() const {
   size_t n = 0;
   for (uint64_t w : words_) n += static_cast<size_t>(std::popcount(w));
@@ -89,46 +95,52 @@ std::shared_ptr<const ConstraintVocabulary> ConstraintVocabulary::build(const To
     }
     nodes[at].tokens.push_back(static_cast<TokenId>(id));
   }
-  vocab->trie_.resize(nodes.size());
-  for (size_t i = 0; i < nodes.size(); ++i) {
-    auto& children = nodes[i].children;
+  // Flatten in depth-first order (children by byte): a walk then reads the arrays mostly
+  // forward, and the tokens of a subtree are one contiguous range of trie_tokens_.
+  std::vector<uint32_t> preorder;
+  preorder.reserve(nodes.size());
+  std::vector<uint32_t> todo{0};
+  while (!todo.empty()) {
+    const uint32_t old = todo.back();
+    todo.pop_back();
+    preorder.push_back(old);
+    auto& children = nodes[old].children;
     std::sort(children.begin(), children.end());
+    for (size_t c = children.size(); c-- > 0;) todo.push_back(children[c].second);
+  }
+  std::vector<uint32_t> new_id(nodes.size());
+  for (uint32_t i = 0; i < preorder.size(); ++i) new_id[preorder[i]] = i;
+  vocab->trie_.resize(nodes.size());
+  for (uint32_t i = 0; i < preorder.size(); ++i) {
+    const Building& from = nodes[preorder[i]];
     TrieNode& node = vocab->trie_[i];
     node.first_edge = static_cast<uint32_t>(vocab->edges_.size());
-    node.n_edges = static_cast<uint32_t>(children.size());
-    for (const auto& [byte, target] : children) vocab->edges_.push_back({byte, target});
+    node.n_edges = static_cast<uint32_t>(from.children.size());
+    for (const auto& [byte, target] : from.children) vocab->edges_.push_back({byte, new_id[target]});
     node.first_token = static_cast<uint32_t>(vocab->trie_tokens_.size());
-    node.n_tokens = static_cast<uint32_t>(nodes[i].tokens.size());
-    vocab->trie_tokens_.insert(vocab->trie_tokens_.end(), nodes[i].tokens.begin(), nodes[i].tokens.end());
+    node.n_tokens = static_cast<uint32_t>(from.tokens.size());
+    vocab->trie_tokens_.insert(vocab->trie_tokens_.end(), from.tokens.begin(), from.tokens.end());
   }
 
-  // Subtree token ranges (a depth-first order) and the plain-string flags, children first
-  // (a child always has a larger index than its parent).
+  // Subtree ranges and plain-string flags, children first (a child comes after its parent).
   std::vector<uint8_t> plain_token(n, 0);
   for (size_t id = 0; id < n; ++id) plain_token[id] = is_string_plain(vocab->pieces_[id]);
-  std::vector<std::pair<uint32_t, bool>> todo{{0, false}};
-  while (!todo.empty()) {
-    auto [node, leaving] = todo.back();
-    todo.pop_back();
-    TrieNode& t = vocab->trie_[node];
-    if (leaving) {
-      t.subtree_end = static_cast<uint32_t>(vocab->subtree_tokens_.size());
-      continue;
-    }
-    t.subtree_begin = static_cast<uint32_t>(vocab->subtree_tokens_.size());
-    for (uint32_t k = t.first_token; k < t.first_token + t.n_tokens; ++k)
-      vocab->subtree_tokens_.push_back(vocab->trie_tokens_[k]);
-    todo.push_back({node, true});
-    for (uint32_t e = t.first_edge; e < t.first_edge + t.n_edges; ++e) todo.push_back({vocab->edges_[e].target, false});
-  }
+  std::vector<uint32_t> subtree_nodes(vocab->trie_.size(), 1);
   for (size_t i = vocab->trie_.size(); i-- > 0;) {
     TrieNode& t = vocab->trie_[i];
     bool plain = i != 0;
     for (uint32_t k = t.first_token; k < t.first_token + t.n_tokens && plain; ++k)
       plain = plain_token[static_cast<size_t>(vocab->trie_tokens_[k])];
-    for (uint32_t e = t.first_edge; e < t.first_edge + t.n_edges && plain; ++e)
-      plain = vocab->trie_[vocab->edges_[e].target].string_plain;
+    for (uint32_t e = t.first_edge; e < t.first_edge + t.n_edges; ++e) {
+      const uint32_t child = vocab->edges_[e].target;
+      plain = plain && vocab->trie_[child].string_plain;
+      subtree_nodes[i] += subtree_nodes[child];
+    }
     t.string_plain = plain;
+    const size_t after = i + subtree_nodes[i];
+    t.subtree_begin = t.first_token;
+    t.subtree_end = after < vocab->trie_.size() ? vocab->trie_[after].first_token
+                                                : static_cast<uint32_t>(vocab->trie_tokens_.size());
   }
   return vocab;
 }
@@ -250,8 +262,10 @@ const TokenMask& ConstraintState::allowed() {
   Impl& s = *impl_;
   if (s.mask) return *s.mask;
   const auto& vocab = s.constraint->vocabulary();
-  if (s.ended) {
-    s.mask = std::make_shared<TokenMask>(vocab.size());
+  if (s.ended) {  // after the end (a request that ignores EOS): only the end again
+    auto end = std::make_shared<TokenMask>(vocab.size());
+    for (TokenId id : vocab.end_of_generation()) end->set(id);
+    s.mask = std::move(end);
     return *s.mask;
   }
   if (s.stacks.size() == 1) {
@@ -261,7 +275,7 @@ const TokenMask& ConstraintState::allowed() {
     for (size_t i = 0; i < s.stacks.size(); ++i) merged->merge(*s.constraint->stack_mask(stack_key(s.stacks.stack(i))));
     s.mask = std::move(merged);
   }
-  if (s.mask->count() == 0) {
+  if (s.mask->none()) {
     auto fallback = std::make_shared<TokenMask>(vocab.size());
     for (TokenId id : vocab.end_of_generation()) fallback->set(id);
     s.mask = std::move(fallback);

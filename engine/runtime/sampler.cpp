@@ -127,7 +127,6 @@ SampleResult Sampler::sample(std::span<const float> raw_logits) {
   const TokenMask* allowed = constraint_ ? &constraint_->allowed() : nullptr;
   std::vector<Candidate> candidates;
   if (allowed) {
-    candidates.reserve(allowed->count());
     const auto& words = allowed->words();
     for (size_t w = 0; w < words.size(); ++w)
       for (uint64_t bits = words[w]; bits != 0; bits &= bits - 1) {

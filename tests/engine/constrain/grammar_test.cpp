@@ -232,12 +232,6 @@ TEST(ConstraintToolCall, RefusalsNameTheTool) {
   EXPECT_THROW(Grammar::tool_call(Grammar::ToolSyntax::hermes, std::span<const Grammar::Tool>()), SchemaError);
 }
 
-}  // namespace
-}  // namespace tandem::engine
-
-namespace tandem::engine {
-namespace {
-
 TEST(ConstraintGrammar, RequiredNonAsciiKeyNextToAdditionalProperties) {
   auto g = Grammar::json_schema(R"({"type":"object","properties":{"ñame":{"type":["string","null"]}},
                                     "required":["ñame"],"additionalProperties":{"type":"integer"}})");
