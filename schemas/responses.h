@@ -69,9 +69,10 @@ class ResponsesStreamWriter final : public StreamWriter {
   ResponsesStreamWriter(const InternalRequest& request, StreamWriterOptions options);
   std::string write(const StreamEvent& event) override;
 
-  // After finished(): the response object and the folded result (for ResponseStore::put).
+  // After finished(): the response object and the folded result under the response's id, model
+  // and creation time (for make_stored_response / ResponseStore::put).
   const boost::json::object& response() const { return response_; }
-  const TextResult& result() const { return builder_.result(); }
+  TextResult result() const;
 
  private:
   enum class Item { none, reasoning, message, function_call };

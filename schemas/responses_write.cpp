@@ -175,13 +175,18 @@ std::string ResponsesStreamWriter::event(std::string_view type, json::object dat
   return format_sse(type, json::serialize(body));
 }
 
-// The response object as it stands: the closed items, and usage once finished.
-json::object ResponsesStreamWriter::snapshot(std::string_view status) const {
+TextResult ResponsesStreamWriter::result() const {
   TextResult result = builder_.result();
   result.id = options_.id;
   result.model = options_.model;
   result.created = options_.created;
   result.usage = usage_;
+  return result;
+}
+
+// The response object as it stands: the closed items, and usage once finished.
+json::object ResponsesStreamWriter::snapshot(std::string_view status) const {
+  TextResult result = this->result();
   json::object response = responses_response(request_, result, output_);
   response["status"] = status;
   if (status == "in_progress") {

@@ -3,6 +3,8 @@
 // exception escaping is a bug: bad input must come back as an ApiError.
 #include "schemas/anthropic.h"
 #include "schemas/openai.h"
+#include "schemas/refusals.h"
+#include "schemas/responses.h"
 #include "schemas/translate.h"
 
 #include <boost/json/serialize.hpp>
@@ -29,6 +31,7 @@ static void exercise(const Result<InternalRequest>& parsed) {
   // What a translated request parses back into must be valid again in the other protocol.
   auto anthropic = anthropic_messages_request_from_json(to_anthropic_request(request));
   if (anthropic.ok()) (void)to_openai_chat_request(*anthropic);
+  (void)refuse_unsupported(request, BackendSupport{});
 }
 
 static void require(bool condition, const char* what, const Result<InternalRequest>& again) {
@@ -63,6 +66,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   exercise(parse_openai_completion_request(body, "application/json"));
   exercise(parse_anthropic_messages_request(body, "application/json"));
   exercise(parse_anthropic_count_tokens_request(body, ""));
+  auto responses = parse_responses_request(body, "application/json");
+  exercise(responses);
+  if (responses.ok()) {
+    TextResult empty;
+    (void)boost::json::serialize(responses_response(*responses, empty));
+  }
 
   if (auto result = parse_openai_chat_response(body); result.ok()) {
     (void)boost::json::serialize(anthropic_message_response(*result));
@@ -70,6 +79,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   if (auto result = parse_anthropic_message_response(body); result.ok()) {
     (void)boost::json::serialize(openai_chat_response(*result));
+    (void)boost::json::serialize(responses_response(InternalRequest{}, *result));
     (void)boost::json::serialize(openai_completion_response(*result));
   }
   return 0;

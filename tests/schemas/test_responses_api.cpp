@@ -174,6 +174,8 @@ TEST(ResponsesStream, ExactEventSequence) {
   EXPECT_EQ(writer.response().at("status").as_string(), "completed");
   EXPECT_EQ(json::parse(events.back().data).at("response"), json::value(writer.response()));
   EXPECT_EQ(writer.result().text(), "Hello");
+  EXPECT_EQ(writer.result().id, "resp_test");
+  EXPECT_EQ(writer.result().usage.output_tokens, 9);
 }
 
 TEST(ResponsesStream, MaxOutputTokensEndsIncomplete) {

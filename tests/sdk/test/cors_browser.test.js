@@ -93,8 +93,9 @@ test('a page on another origin calls the API through CORS; an unlisted origin is
         .then((r) => ({ status: r.status }), (err) => ({ refused: String(err) }))
         .then((result) => fetch('/report?denied', { method: 'POST', body: JSON.stringify(result) }));
     </script>`;
+    // Its own process group, so the renderer and GPU helpers end with it.
     browser = spawn(chromium, ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
-      `--user-data-dir=${profile}`, `${allowedOrigin}/`], { stdio: 'ignore' });
+      `--user-data-dir=${profile}`, `${allowedOrigin}/`], { stdio: 'ignore', detached: true });
     const timeout = setTimeout(() => finish(), 90_000);
     await done;
     clearTimeout(timeout);
@@ -113,9 +114,17 @@ test('a page on another origin calls the API through CORS; an unlisted origin is
     assert.ok(denied, 'the unlisted origin reported');
     assert.match(denied.refused ?? '', /TypeError/, `an unlisted origin must be refused: ${JSON.stringify(denied)}`);
   } finally {
-    browser?.kill('SIGKILL');
+    if (browser && browser.exitCode === null && browser.signalCode === null) {
+      const exited = new Promise((resolve) => browser.once('exit', resolve));
+      try {
+        process.kill(-browser.pid, 'SIGKILL');
+      } catch {
+        browser.kill('SIGKILL');
+      }
+      await exited;
+    }
     pageServer.close();
     await tandem.stop();
-    rmSync(profile, { recursive: true, force: true });
+    rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   }
 });
