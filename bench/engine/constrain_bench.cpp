@@ -1,9 +1,12 @@
 // Constrained decoding costs: compiling a typical schema, building the per-model vocabulary
-// tables, a cold mask (one trie walk), and the per-step work of a batch of constrained
-// sequences (mask + sampling + advancing) against the same batch sampled without a constraint.
+// tables, a cold mask (one trie walk), the per-step work of a batch of constrained sequences
+// (mask alone; mask + sampling + advancing) against the same batch sampled without a
+// constraint, and whole engine decode steps with and without a schema.
 // Vocabularies: Llama-2 SPM (32000 tokens) and Llama 3 byte-level BPE (128256 tokens).
 #include "engine/constraint.h"
+#include "engine/engine.h"
 #include "engine/gguf.h"
+#include "engine/loaded_model.h"
 #include "engine/sampler.h"
 
 #include <benchmark/benchmark.h>
@@ -194,6 +197,45 @@ void BM_SampleStep(benchmark::State& state) {
 BENCHMARK(BM_SampleStep)
     ->ArgsProduct({{0, 1}, {1, 16, 64}, {0, 1}})
     ->Unit(benchmark::kMillisecond);
+
+// Whole decode steps of the engine on a random-weight model (synth-llama-Q8_0: dim 256, 4 layers,
+// the real 32000-token Llama-2 vocabulary; a small model, so the sampling share of a step is
+// larger than on bench-110M: the worst case for the overhead), `batch` sequences, with or without
+// the typical schema. Finished sequences are replaced by new ones with a 2-token prompt.
+void BM_EngineDecode(benchmark::State& state) {
+  const size_t batch = static_cast<size_t>(state.range(0));
+  const bool constrained = state.range(1) == 1;
+  static std::unique_ptr<LoadedModel> loaded =
+      LoadedModel::load(std::string(TANDEM_SHARED_DIR) + "/models/synth-llama-Q8_0.gguf");
+  static ConstraintCache cache(ConstraintVocabulary::build(loaded->tokenizer()));
+  auto constraint = cache.json_schema(kTypicalSchema);
+  Engine engine(loaded->model(), &loaded->tokenizer(),
+                EngineConfig{static_cast<uint32_t>(batch * 272), 16, 272});
+  uint64_t seed = 0;
+  auto add = [&] {
+    SequenceRequest request;
+    request.prompt = loaded->tokenize_text("{");
+    request.max_tokens = 256;
+    request.sampling.temperature = 1.0f;
+    request.sampling.seed = ++seed;
+    if (constrained) request.sampling.constraint = constraint;
+    engine.add(std::move(request));
+  };
+  for (size_t i = 0; i < batch; ++i) add();
+  size_t tokens = 0;
+  auto step = [&] {
+    for (const auto& event : engine.step(batch + 8)) {
+      tokens += event.tokens.size();
+      if (event.finished) add();
+    }
+  };
+  for (int warm = 0; warm < 50; ++warm) step();
+  tokens = 0;
+  for (auto _ : state) step();
+  state.counters["tokens/s_cpu"] = benchmark::Counter(static_cast<double>(tokens), benchmark::Counter::kIsRate);
+  state.SetLabel(constrained ? "schema" : "free");
+}
+BENCHMARK(BM_EngineDecode)->ArgsProduct({{1, 16, 64}, {0, 1}})->MeasureProcessCPUTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

@@ -291,6 +291,52 @@ TEST(ConstrainedSampling, JsonModeGivesAnObjectOnBothVocabularies) {
   }
 }
 
+// The first token whose piece is exactly `text` (byte tokens included), or -1.
+TokenId single_token(const ConstraintVocabulary& vocab, std::string_view text) {
+  for (size_t id = 0; id < vocab.size(); ++id)
+    if (vocab.piece(static_cast<TokenId>(id)) == text) return static_cast<TokenId>(id);
+  return -1;
+}
+
+TEST(ConstrainedSampling, EndOnlyWhenCompleteAndNoSpecialTokens) {
+  for (const std::string model : {"models/synth-llama-Q8_0.gguf", "models/synth-qwen2-F16.gguf"}) {
+    const Tokenizer& tokenizer = model_tokenizer(model);
+    auto vocab = vocabulary(model);
+    ConstraintCache cache(vocab);
+    ConstraintState state(cache.json_schema(R"({"type":"array","items":{"type":"integer"},"maxItems":2})"));
+    auto eog = tokenizer.end_of_generation_ids();
+    ASSERT_FALSE(eog.empty());
+    auto any_special = [&](const TokenMask& mask) {
+      for (size_t id = 0; id < tokenizer.vocab_size(); ++id) {
+        const auto token = static_cast<TokenId>(id);
+        const TokenType type = tokenizer.token_type(token);
+        if (mask.test(token) && !tokenizer.is_end_of_generation(token) &&
+            (type == TokenType::control || type == TokenType::unknown || type == TokenType::unused))
+          return true;
+      }
+      return false;
+    };
+    for (const char* piece : {"[", "7", ",", "1", "2"}) {
+      const TokenMask& allowed = state.allowed();
+      EXPECT_FALSE(allowed.test(eog[0])) << model << " before " << piece;
+      EXPECT_FALSE(any_special(allowed)) << model;
+      const TokenId id = single_token(*vocab, piece);
+      ASSERT_GE(id, 0) << piece;
+      ASSERT_TRUE(state.accept(id)) << model << " refused " << piece;
+    }
+    // "[7,12" may still grow ("[7,123") or close; after "]" only the end remains.
+    EXPECT_FALSE(state.accept(single_token(*vocab, ",")));  // maxItems 2
+    EXPECT_FALSE(state.complete());
+    ASSERT_TRUE(state.accept(single_token(*vocab, "]")));
+    EXPECT_TRUE(state.complete());
+    const TokenMask& end = state.allowed();
+    EXPECT_TRUE(end.test(eog[0]));
+    EXPECT_EQ(end.count(), eog.size()) << model << ": something besides the end is allowed after the value";
+    EXPECT_TRUE(state.accept(eog[0]));
+    EXPECT_TRUE(state.ended());
+  }
+}
+
 // One TokenConstraint (and its mask cache) shared by sequences on several threads, as the
 // sequences of one schema on one model share it: every output still validates.
 TEST(ConstrainedSampling, ThreadsShareOneConstraint) {
