@@ -217,7 +217,7 @@ QuantizeResult quantize_model(const std::string& in, const std::string& out, Qua
   for (const TensorQuantPlan& p : result.tensors) {
     const TensorInfo& t = *file.find_tensor(p.name);
     result.bytes_in += t.n_bytes;
-    if (p.to == t.type) {
+    if (p.to == t.type) {  // copied byte for byte
       writer.add_tensor(t.name, t.dims, t.type, {t.data, static_cast<size_t>(t.n_bytes)});
       result.bytes_out += t.n_bytes;
       continue;

@@ -198,6 +198,7 @@ void quantize_rows_q8_k(const float* x, size_t m, size_t cols, Q8KRows& out) {
   out.q.resize(m * cols);
   out.d.resize(m * nb);
   out.bsums.resize(m * cols / 16);
+  out.sums32.resize(m * cols / 32);
   for (size_t r = 0; r < m; ++r)
     for (size_t b = 0; b < nb; ++b) {
       const float* xb = x + r * cols + b * kQK;
@@ -210,10 +211,12 @@ void quantize_rows_q8_k(const float* x, size_t m, size_t cols, Q8KRows& out) {
           max = xb[i];
         }
       }
+      int16_t* sums32 = out.sums32.data() + (r * cols + b * kQK) / 32;
       if (amax == 0.0f) {
         out.d[r * nb + b] = 0.0f;
         std::fill_n(qb, kQK, int8_t{0});
         std::fill_n(sums, kQK / 16, int16_t{0});
+        std::fill_n(sums32, kQK / 32, int16_t{0});
         continue;
       }
       const float iscale = -127.0f / max;
@@ -224,6 +227,7 @@ void quantize_rows_q8_k(const float* x, size_t m, size_t cols, Q8KRows& out) {
         for (size_t i = 0; i < 16; ++i) sum += qb[16 * j + i];
         sums[j] = static_cast<int16_t>(sum);
       }
+      for (size_t j = 0; j < kQK / 32; ++j) sums32[j] = static_cast<int16_t>(sums[2 * j] + sums[2 * j + 1]);
       out.d[r * nb + b] = 1.0f / iscale;
     }
 }

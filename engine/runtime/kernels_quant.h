@@ -27,6 +27,7 @@ struct Q8KRows {
   std::vector<int8_t> q;       // [rows][cols]
   std::vector<float> d;        // [rows][cols / 256]
   std::vector<int16_t> bsums;  // [rows][cols / 16]
+  std::vector<int16_t> sums32;  // [rows][cols / 32]: bsums in pairs, what the mins multiply
   size_t cols = 0;
 };
 void quantize_rows_q8_k(const float* x, size_t m, size_t cols, Q8KRows& out);

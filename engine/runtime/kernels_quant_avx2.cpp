@@ -130,10 +130,8 @@ TANDEM_AVX2 inline __m256i block_lanes_avx2(const KBlockSimd& k, const int8_t* x
 }
 
 // The mins' 4 int32 lanes: lane k = min[2k] * S[2k] + min[2k+1] * S[2k+1], S = sums of each 32.
-TANDEM_AVX2 inline __m128i min_lanes(const KBlockSimd& k, const int16_t* bsums) {
-  const __m256i sums16 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bsums));
-  const __m128i s32 = _mm_hadd_epi16(_mm256_castsi256_si128(sums16), _mm256_extracti128_si256(sums16, 1));
-  return _mm_madd_epi16(k.mins, s32);
+TANDEM_AVX2 inline __m128i min_lanes(const KBlockSimd& k, const int16_t* sums32) {
+  return _mm_madd_epi16(k.mins, _mm_loadu_si128(reinterpret_cast<const __m128i*>(sums32)));
 }
 
 template <GgmlType T, int R>
@@ -156,7 +154,7 @@ TANDEM_AVX2 void kquant_tile(const Q8KRows& x, size_t r0, const uint8_t* wrow, s
       const __m256i sumi = block_lanes_avx2<T>(k, x.q.data() + row * cols + b * 256);
       acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(xd * k.d), _mm256_cvtepi32_ps(sumi), acc[r]);
       if constexpr (T != GgmlType::Q6_K) {
-        const __m128i prod = min_lanes(k, x.bsums.data() + (row * cols + b * 256) / 16);
+        const __m128i prod = min_lanes(k, x.sums32.data() + (row * cols + b * 256) / 32);
         acc_min[r] = _mm_fmadd_ps(_mm_set1_ps(-xd * k.dmin), _mm_cvtepi32_ps(prod), acc_min[r]);
       }
     }

@@ -138,9 +138,8 @@ TANDEM_AVX512 void kquant_tile(const Q8KRows& x, size_t r0, const uint8_t* wrow,
       const float xd = x.d[row * nb + b];
       acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(xd * k.d), _mm256_cvtepi32_ps(lanes), acc[r]);
       if constexpr (T != GgmlType::Q6_K) {
-        const __m256i sums16 =
-            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.bsums.data() + (row * cols + b * 256) / 16));
-        const __m128i s32 = _mm_hadd_epi16(_mm256_castsi256_si128(sums16), _mm256_extracti128_si256(sums16, 1));
+        const __m128i s32 =
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(x.sums32.data() + (row * cols + b * 256) / 32));
         const __m128i prod = _mm_madd_epi16(k.mins, s32);
         acc_min[r] = _mm_fmadd_ps(_mm_set1_ps(-xd * k.dmin), _mm_cvtepi32_ps(prod), acc_min[r]);
       }

@@ -116,6 +116,33 @@ TEST(QuantizePlan, FollowsLlamaCppRulesForAnUntiedSixteenLayerModel) {
   EXPECT_EQ(type_in(QuantizeTarget::Q8_0, "output.weight"), GgmlType::Q8_0);
 }
 
+// 1-D tensors and matrices already in the target's place (F16 norms, say) are copied byte for
+// byte; matrices get the target type.
+TEST(QuantizeModel, CopiesWhatItDoesNotQuantize) {
+  GgufWriter w;
+  w.add_string("general.architecture", "llama");
+  std::vector<float> matrix(256 * 4);
+  for (size_t i = 0; i < matrix.size(); ++i) matrix[i] = std::cos(0.1f * static_cast<float>(i));
+  w.add_tensor_f32("blk.0.attn_q.weight", {256, 4}, GgmlType::F32, matrix);
+  std::vector<float> norm(256);
+  for (size_t i = 0; i < norm.size(); ++i) norm[i] = 1.0f + 0.001f * static_cast<float>(i);
+  w.add_tensor_f32("blk.0.attn_norm.weight", {256}, GgmlType::F16, norm);
+  const std::string in = temp_path("copy_in.gguf"), out = temp_path("copy_out.gguf");
+  w.write_file(in);
+  quantize_model(in, out, QuantizeTarget::Q4_K, 1);
+  const GgufFile written = GgufFile::open(out);
+  const TensorInfo* copied = written.find_tensor("blk.0.attn_norm.weight");
+  const GgufFile source = GgufFile::open(in);
+  const TensorInfo* original = source.find_tensor("blk.0.attn_norm.weight");
+  ASSERT_NE(copied, nullptr);
+  EXPECT_EQ(copied->type, GgmlType::F16);
+  EXPECT_EQ(std::memcmp(copied->data, original->data, original->n_bytes), 0);
+  EXPECT_EQ(written.find_tensor("blk.0.attn_q.weight")->type, GgmlType::Q4_K);
+  EXPECT_EQ(written.get_int("general.file_type"), 14);
+  std::filesystem::remove(in);
+  std::filesystem::remove(out);
+}
+
 TEST(QuantizeTargets, ParseByName) {
   EXPECT_EQ(parse_quantize_target("Q5_K_M"), QuantizeTarget::Q5_K_M);
   EXPECT_EQ(parse_quantize_target("q4_k_m"), std::nullopt);

@@ -139,6 +139,7 @@ TEST(QuantKernel, Q8KActivationsAreGgmlsRoundingWithBlockSums) {
     for (size_t i = 0; i < 16; ++i) sum += q.q[16 * j + i];
     EXPECT_EQ(q.bsums[j], sum) << j;
   }
+  for (size_t j = 0; j < 16; ++j) EXPECT_EQ(q.sums32[j], q.bsums[2 * j] + q.bsums[2 * j + 1]) << j;
 }
 
 TEST(QuantKernel, SupportsExactlyTheTypesItKeeps) {
