@@ -2,9 +2,11 @@
 // stream, and translation to and from Anthropic.
 #include "schema_test_util.h"
 #include "schemas/anthropic.h"
+#include "schemas/openai.h"
 #include "schemas/responses.h"
 #include "schemas/sse.h"
 #include "schemas/translate.h"
+#include "schemas/writers.h"
 
 #include <gtest/gtest.h>
 
@@ -281,6 +283,41 @@ TEST(ResponsesTranslation, AnthropicUpstreamStreamBecomesResponsesEvents) {
   EXPECT_EQ(output.back().at("type").as_string(), "function_call");
   EXPECT_TRUE(json::parse(output.back().at("arguments").as_string()).is_object());
   EXPECT_GT(writer.response().at("usage").at("output_tokens").as_int64(), 0);
+}
+
+// ---------------------------------------------------------------- writers by request
+
+TEST(WritersForRequest, EachEndpointGetsItsOwnShape) {
+  InternalRequest responses = weather_request();
+  auto stream = make_stream_writer(responses, {});
+  EXPECT_NE(dynamic_cast<ResponsesStreamWriter*>(stream.get()), nullptr);
+  TextResult result;
+  result.id = "resp_1";
+  result.content = {TextPart{"hi"}};
+  EXPECT_EQ(complete_response(responses, {result}).at("object").as_string(), "response");
+
+  auto chat = parse_ok(openai_chat_request_from_json(json::parse(
+      R"({"model":"m","messages":[{"role":"user","content":"x"}],"n":2,"stream":true,"stream_options":{"include_usage":true}})")));
+  auto chat_stream = make_stream_writer(chat, {});
+  auto* chat_writer = dynamic_cast<OpenAiChatStreamWriter*>(chat_stream.get());
+  ASSERT_NE(chat_writer, nullptr);
+  Finish finish;
+  chat_writer->write_choice(0, finish);
+  EXPECT_FALSE(chat_writer->finished());  // n = 2: the second choice is still due
+  chat_writer->write_choice(1, finish);
+  EXPECT_TRUE(chat_writer->finished());
+  TextResult other = result;
+  other.content = {TextPart{"ho"}};
+  EXPECT_EQ(complete_response(chat, {result, other}).at("choices").as_array().size(), 2u);
+
+  auto messages = parse_ok(anthropic_messages_request_from_json(
+      json::parse(R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":"x"}]})")));
+  EXPECT_NE(dynamic_cast<AnthropicStreamWriter*>(make_stream_writer(messages, {}).get()), nullptr);
+  EXPECT_EQ(complete_response(messages, {result}).at("type").as_string(), "message");
+
+  auto legacy = parse_ok(openai_completion_request_from_json(json::parse(R"({"model":"m","prompt":"x"})")));
+  EXPECT_NE(dynamic_cast<OpenAiCompletionStreamWriter*>(make_stream_writer(legacy, {}).get()), nullptr);
+  EXPECT_EQ(complete_response(legacy, {result}).at("object").as_string(), "text_completion");
 }
 
 }  // namespace
