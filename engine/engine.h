@@ -1,5 +1,15 @@
 // The step API the scheduler drives: add sequences, run steps that mix prefill chunks with
 // decode tokens under a token budget, cancel. One caller thread; no I/O, no clocks.
+//
+// KV memory: a sequence gets blocks for its prompt when added and one more block whenever it
+// grows past its last one. When the pool runs out, the newest sequence holding blocks is
+// preempted: its blocks are freed and it waits, ahead of any new sequence, until it can be
+// recomputed (prompt + tokens generated so far) and continue; it emits nothing meanwhile.
+// Automatic prefix caching: every full block is remembered by the hash of the prefix it closes
+// (kv_cache.h), and a sequence starts from the longest cached prefix of its tokens, computing
+// only the rest (at least its last token, for the logits). With the default (invariant) matmul
+// backend a row's result never depends on the batch, so outputs are bit-identical with or
+// without a hit, and after a preemption.
 #pragma once
 
 #include "engine/kv_cache.h"
@@ -71,12 +81,14 @@ struct SequenceEvent {
   std::string stop_string;             // which one matched, for FinishReason::stop_string
   uint32_t prompt_tokens = 0;
   uint32_t completion_tokens = 0;
+  uint32_t cached_tokens = 0;          // prompt tokens taken from the prefix cache at admission
 };
 
 struct EngineConfig {
   uint32_t kv_tokens = 4096;    // KV pool size in tokens, shared by all sequences
   uint32_t block_tokens = 16;
   uint32_t context_size = 0;    // per-sequence limit; 0 = the model's trained context
+  bool prefix_cache = true;     // reuse cached KV blocks of a common token prefix
 };
 
 struct EngineStats {
@@ -86,6 +98,13 @@ struct EngineStats {
   uint32_t kv_blocks_total = 0;
   size_t last_step_tokens = 0;    // rows in the last forward pass
   size_t last_step_sequences = 0;
+  size_t preempted = 0;           // sequences waiting to be recomputed
+  uint32_t kv_blocks_cached = 0;  // cached blocks no sequence holds (evictable; counted free)
+  // Totals since start.
+  uint64_t prefix_hit_tokens = 0;   // prompt tokens taken from the prefix cache at admission
+  uint64_t prefix_miss_tokens = 0;  // prompt tokens computed at admission
+  uint64_t kv_evictions = 0;        // cached blocks evicted to make room
+  uint64_t preemptions = 0;
 };
 
 class EngineError : public std::runtime_error {
@@ -99,13 +118,14 @@ class Engine {
   Engine(Model& model, const Tokenizer* tokenizer, const EngineConfig& config = {});
   ~Engine();
 
-  // Admits a sequence. KV blocks for prompt + max_tokens are reserved up front, so an admitted
-  // sequence can never run out of cache half-way.
+  // Admits a sequence, reserving KV blocks for its prompt (less any cached prefix). pool_full
+  // when they are not free now, or while preempted sequences wait to resume (they go first).
   AddResult add(SequenceRequest request);
 
   // One forward pass over at most `token_budget` rows: first one decode token for each running
-  // sequence, then prefill chunks (oldest first) with what is left. Returns an event for every
-  // sequence that produced a token or finished. Finished sequences release their blocks.
+  // sequence, then prefill chunks (oldest first) with what is left. Preempted sequences resume
+  // first when the pool has room; growing sequences may preempt newer ones. Returns an event for
+  // every sequence that produced a token or finished. Finished sequences release their blocks.
   std::vector<SequenceEvent> step(size_t token_budget);
 
   // Drops a sequence and frees its blocks at once. False if unknown (or already finished).
@@ -130,6 +150,13 @@ class Engine {
   struct Sequence;
   void finish(Sequence& seq, FinishReason reason, SequenceEvent& event);
   void emit_token(Sequence& seq, const SampleResult& sample, SequenceEvent& event);
+  static size_t prompt_order_end(const Sequence& seq);
+  static size_t prefill_chunk(const Sequence& seq, size_t budget);
+  size_t attach_cached_prefix(Sequence& seq);
+  void remember_full_blocks(Sequence& seq);
+  void preempt(Sequence& seq);
+  void resume_preempted();
+  void grow_or_preempt(std::vector<std::pair<Sequence*, size_t>>& chosen);
 
   Model& model_;
   const Tokenizer* tokenizer_;
@@ -139,7 +166,7 @@ class Engine {
   std::list<std::unique_ptr<Sequence>> sequences_;  // admission order
   SequenceId next_id_ = 1;
   size_t decode_cursor_ = 0;  // round-robin start when decoders exceed the budget
-  EngineStats last_;
+  EngineStats last_;  // last step's shape and the running totals
   std::vector<float> logits_;
 };
 

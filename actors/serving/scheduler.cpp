@@ -347,6 +347,12 @@ void Scheduler::publish_stats() {
     stats_.waiting = queued_;
     stats_.kv_blocks_used = engine_stats.kv_blocks_used;
     stats_.kv_blocks_total = engine_stats.kv_blocks_total;
+    stats_.kv_blocks_cached = engine_stats.kv_blocks_cached;
+    stats_.prefix_hit_tokens = engine_stats.prefix_hit_tokens;
+    stats_.prefix_miss_tokens = engine_stats.prefix_miss_tokens;
+    stats_.kv_evictions = engine_stats.kv_evictions;
+    stats_.preemptions = engine_stats.preemptions;
+    stats_.preempted = engine_stats.preempted;
     snapshot = stats_;
   }
   if (observer_.on_stats) observer_.on_stats(snapshot);

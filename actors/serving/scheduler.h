@@ -137,6 +137,14 @@ struct SchedulerStats {
   uint64_t prompt_tokens = 0;      // totals since start
   uint64_t generated_tokens = 0;
   uint64_t cancelled = 0;
+  // KV reuse (engine.h): the prefix cache's hits and misses in prompt tokens, cached blocks no
+  // sequence holds, blocks evicted from the cache, and sequences preempted for lack of blocks.
+  uint64_t prefix_hit_tokens = 0;
+  uint64_t prefix_miss_tokens = 0;
+  uint32_t kv_blocks_cached = 0;
+  uint64_t kv_evictions = 0;
+  uint64_t preemptions = 0;
+  size_t preempted = 0;  // sequences waiting (inside the batch) to be recomputed
 };
 
 // Callbacks the metrics layer hooks into; invoked on the step thread.

@@ -22,7 +22,20 @@ struct SchedulerMetrics {
   prometheus::Counter* generated_tokens = nullptr;
   prometheus::Counter* cancelled = nullptr;
   uint64_t cancelled_seen = 0;
+  prometheus::Gauge* kv_cached = nullptr;
+  prometheus::Counter* prefix_hit_tokens = nullptr;
+  prometheus::Counter* prefix_miss_tokens = nullptr;
+  prometheus::Counter* kv_evictions = nullptr;
+  prometheus::Counter* preemptions = nullptr;
+  uint64_t hit_seen = 0, miss_seen = 0, evictions_seen = 0, preemptions_seen = 0;
 };
+
+// Counters follow the scheduler's running totals.
+void advance(prometheus::Counter* counter, uint64_t total, uint64_t& seen) {
+  if (total <= seen) return;
+  counter->Increment(static_cast<double>(total - seen));
+  seen = total;
+}
 
 }  // namespace
 
@@ -83,16 +96,44 @@ SchedulerObserver make_scheduler_metrics(std::shared_ptr<prometheus::Registry> r
                       .Register(reg)
                       .Add(labels);
 
+  m->kv_cached = &prometheus::BuildGauge()
+                      .Name("tandem_scheduler_kv_blocks_cached")
+                      .Help("Prefix-cache blocks no sequence holds (kept until the pool needs them; counted free)")
+                      .Register(reg)
+                      .Add(labels);
+  m->prefix_hit_tokens = &prometheus::BuildCounter()
+                              .Name("tandem_scheduler_prefix_cache_hit_tokens_total")
+                              .Help("Prompt tokens whose KV came from the prefix cache")
+                              .Register(reg)
+                              .Add(labels);
+  m->prefix_miss_tokens = &prometheus::BuildCounter()
+                               .Name("tandem_scheduler_prefix_cache_miss_tokens_total")
+                               .Help("Prompt tokens computed (not found in the prefix cache)")
+                               .Register(reg)
+                               .Add(labels);
+  m->kv_evictions = &prometheus::BuildCounter()
+                         .Name("tandem_scheduler_kv_evictions_total")
+                         .Help("Cached KV blocks evicted to make room")
+                         .Register(reg)
+                         .Add(labels);
+  m->preemptions = &prometheus::BuildCounter()
+                        .Name("tandem_scheduler_preemptions_total")
+                        .Help("Sequences preempted (KV freed, recomputed later) because the pool ran out")
+                        .Register(reg)
+                        .Add(labels);
+
   SchedulerObserver observer;
   observer.on_stats = [m](const SchedulerStats& stats) {
     m->running->Set(static_cast<double>(stats.running));
     m->waiting->Set(static_cast<double>(stats.waiting));
     m->kv_used->Set(stats.kv_blocks_used);
     m->kv_total->Set(stats.kv_blocks_total);
-    if (stats.cancelled > m->cancelled_seen) {
-      m->cancelled->Increment(static_cast<double>(stats.cancelled - m->cancelled_seen));
-      m->cancelled_seen = stats.cancelled;
-    }
+    m->kv_cached->Set(stats.kv_blocks_cached);
+    advance(m->cancelled, stats.cancelled, m->cancelled_seen);
+    advance(m->prefix_hit_tokens, stats.prefix_hit_tokens, m->hit_seen);
+    advance(m->prefix_miss_tokens, stats.prefix_miss_tokens, m->miss_seen);
+    advance(m->kv_evictions, stats.kv_evictions, m->evictions_seen);
+    advance(m->preemptions, stats.preemptions, m->preemptions_seen);
   };
   observer.on_step = [m](size_t sequences, size_t tokens) {
     m->steps->Increment();

@@ -1,5 +1,6 @@
 // Prometheus metrics of a scheduler, labelled by model: running sequences, waiting requests,
-// KV blocks, the batch-size histogram and token counters.
+// KV blocks, the batch-size histogram, token counters and the KV reuse counters (prefix-cache
+// hits/misses in tokens, evictions, preemptions).
 #pragma once
 
 #include "actors/serving/scheduler.h"

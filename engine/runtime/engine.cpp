@@ -20,7 +20,11 @@ struct Engine::Sequence {
   std::vector<TokenId> tokens;  // prompt, then generated tokens
   size_t n_cached = 0;          // positions already in the KV cache
   uint32_t n_generated = 0;
+  uint32_t cached_tokens = 0;   // prompt tokens found in the prefix cache at admission
   BlockTable blocks;
+  std::vector<uint64_t> block_hashes;  // chain hashes of the first full blocks of `tokens`
+  size_t n_remembered = 0;             // leading full blocks offered to the prefix cache
+  bool preempted = false;              // holds no blocks; waits to be recomputed
   Sampler sampler;
   std::unique_ptr<IncrementalDetokenizer> detokenizer;
   StopStringMatcher stops;
@@ -33,7 +37,8 @@ struct Engine::Sequence {
     // Continuing after a prompt: the first generated token keeps its leading space.
     if (tokenizer) detokenizer = std::make_unique<IncrementalDetokenizer>(*tokenizer, false, false);
   }
-  bool prefilling() const { return n_generated == 0; }
+  // More than the one newest token to compute (a new prompt, or a recompute after preemption).
+  bool prefilling() const { return n_generated == 0 || tokens.size() - n_cached > 1; }
 };
 
 Engine::Engine(Model& model, const Tokenizer* tokenizer, const EngineConfig& config)
@@ -72,10 +77,19 @@ AddResult Engine::add(SequenceRequest request) {
                                            std::to_string(request.max_tokens) + ") exceeds the KV cache size (" +
                                            std::to_string(cache_.shape().total_tokens) + " tokens)");
 
+  for (const auto& other : sequences_)
+    if (other->preempted) return refuse(AddStatus::pool_full, "KV cache temporarily full: preempted sequences resume first");
   auto seq = std::make_unique<Sequence>(std::move(request), tokenizer_);
-  if (!cache_.reserve(seq->blocks, total))
-    return refuse(AddStatus::pool_full, "KV cache temporarily full: needs " + std::to_string(cache_.blocks_for(total)) +
-                                            " blocks, " + std::to_string(cache_.free_blocks()) + " free");
+  const size_t hit = attach_cached_prefix(*seq);
+  if (!cache_.reserve(seq->blocks, n_prompt)) {
+    const uint32_t needed = cache_.blocks_for(n_prompt) - static_cast<uint32_t>(seq->blocks.blocks.size());
+    cache_.release(seq->blocks);
+    return refuse(AddStatus::pool_full, "KV cache temporarily full: needs " + std::to_string(needed) + " blocks, " +
+                                            std::to_string(cache_.free_blocks()) + " free");
+  }
+  seq->cached_tokens = static_cast<uint32_t>(hit);
+  last_.prefix_hit_tokens += hit;
+  last_.prefix_miss_tokens += n_prompt - hit;
   seq->id = next_id_++;
   result.id = seq->id;
   sequences_.push_back(std::move(seq));
@@ -97,11 +111,124 @@ bool Engine::has_work() const { return !sequences_.empty(); }
 
 EngineStats Engine::stats() const {
   EngineStats s = last_;
-  s.running = s.waiting_prefill = 0;
-  for (const auto& seq : sequences_) (seq->prefilling() ? s.waiting_prefill : s.running)++;
+  s.running = s.waiting_prefill = s.preempted = 0;
+  for (const auto& seq : sequences_) (seq->preempted ? s.preempted : seq->prefilling() ? s.waiting_prefill : s.running)++;
   s.kv_blocks_used = cache_.used_blocks();
   s.kv_blocks_total = cache_.total_blocks();
+  s.kv_blocks_cached = cache_.cached_free_blocks();
+  s.kv_evictions = cache_.evictions();
   return s;
+}
+
+size_t Engine::attach_cached_prefix(Sequence& seq) {
+  if (!config_.prefix_cache || !seq.blocks.blocks.empty()) return 0;
+  const size_t block = cache_.block_tokens();
+  // The last token is always computed (its logits pick the next token), and only prompt-order
+  // positions are ever cached (remember_full_blocks).
+  const size_t order_end = prompt_order_end(seq);
+  const size_t reusable = std::min((seq.tokens.size() - 1) / block, order_end / block);
+  std::vector<BlockId> found;
+  BlockId parent = kNoBlock;
+  uint64_t previous = KvCache::kRootHash;
+  for (size_t i = 0; i < reusable; ++i) {
+    std::span<const TokenId> tokens(seq.tokens.data() + i * block, block);
+    if (seq.block_hashes.size() == i) seq.block_hashes.push_back(KvCache::chain_hash(previous, tokens));
+    previous = seq.block_hashes[i];
+    parent = cache_.lookup(previous, parent, tokens);
+    if (parent == kNoBlock) break;
+    found.push_back(parent);
+  }
+  // A lone prompt row left over would be summed in the decode order: compute one more block.
+  if (!found.empty() && order_end - found.size() * block == 1) found.pop_back();
+  for (BlockId b : found) cache_.acquire(seq.blocks, b);
+  seq.n_remembered = seq.blocks.blocks.size();
+  seq.n_cached = seq.n_remembered * block;
+  return seq.n_cached;
+}
+
+size_t Engine::prompt_order_end(const Sequence& seq) {
+  const size_t n_prompt = seq.request.prompt.size();
+  return n_prompt >= 2 ? n_prompt : 0;  // a 1-token prompt is one row: decode order
+}
+
+size_t Engine::prefill_chunk(const Sequence& seq, size_t budget) {
+  const size_t remaining = seq.tokens.size() - seq.n_cached;
+  const size_t order_end = prompt_order_end(seq);
+  const size_t prompt_rows = order_end > seq.n_cached ? order_end - seq.n_cached : 0;
+  size_t chunk = std::min(budget, remaining);
+  // Prompt rows go in slices of 2+ (prompt order); never leave a single one for later.
+  if (chunk < prompt_rows) {
+    if (prompt_rows - chunk == 1) --chunk;
+    if (chunk < 2) chunk = 0;
+  }
+  return chunk;
+}
+
+void Engine::remember_full_blocks(Sequence& seq) {
+  if (!config_.prefix_cache) return;
+  const size_t block = cache_.block_tokens();
+  // Only blocks of prompt-order rows: a new prompt computes those positions the same way.
+  const size_t limit = std::min(seq.n_cached, prompt_order_end(seq));
+  while ((seq.n_remembered + 1) * block <= limit) {
+    const size_t i = seq.n_remembered;
+    std::span<const TokenId> tokens(seq.tokens.data() + i * block, block);
+    if (seq.block_hashes.size() == i)
+      seq.block_hashes.push_back(KvCache::chain_hash(i == 0 ? KvCache::kRootHash : seq.block_hashes[i - 1], tokens));
+    cache_.remember(seq.blocks.blocks[i], seq.block_hashes[i], i == 0 ? kNoBlock : seq.blocks.blocks[i - 1], tokens);
+    ++seq.n_remembered;
+  }
+}
+
+void Engine::preempt(Sequence& seq) {
+  // Its full blocks stay cached (remembered), so the recompute is often a prefix hit.
+  cache_.release(seq.blocks);
+  seq.n_cached = 0;
+  seq.n_remembered = 0;
+  seq.preempted = true;
+  ++last_.preemptions;
+}
+
+void Engine::resume_preempted() {
+  size_t active = 0;
+  for (const auto& seq : sequences_) active += seq->preempted ? 0 : 1;
+  for (auto& seq : sequences_) {  // oldest first; a younger one never overtakes an older one
+    if (!seq->preempted) continue;
+    // Keep a block of headroom per running sequence so the resumed one isn't preempted again at
+    // once; with nothing running the whole pool is free and any admitted sequence fits.
+    if (cache_.free_blocks() < cache_.blocks_for(seq->tokens.size()) + active) return;
+    attach_cached_prefix(*seq);
+    if (!cache_.reserve(seq->blocks, seq->tokens.size())) {  // can't happen after the check above
+      cache_.release(seq->blocks);
+      seq->n_cached = seq->n_remembered = 0;
+      return;
+    }
+    seq->preempted = false;
+    ++active;
+  }
+}
+
+void Engine::grow_or_preempt(std::vector<std::pair<Sequence*, size_t>>& chosen) {
+  // Oldest first: an older sequence may take blocks from newer ones, never the other way round,
+  // so the oldest always progresses (alone it fits the pool, add() checked that).
+  std::sort(chosen.begin(), chosen.end(), [](const auto& a, const auto& b) { return a.first->id < b.first->id; });
+  for (auto& [seq, rows] : chosen) {
+    if (seq->preempted) continue;
+    while (!cache_.reserve(seq->blocks, seq->n_cached + rows)) {
+      Sequence* victim = nullptr;
+      for (auto it = sequences_.rbegin(); it != sequences_.rend() && (*it)->id > seq->id; ++it) {
+        if (!(*it)->preempted && !(*it)->blocks.blocks.empty()) {
+          victim = it->get();
+          break;
+        }
+      }
+      if (!victim) {
+        preempt(*seq);
+        break;
+      }
+      preempt(*victim);
+    }
+  }
+  std::erase_if(chosen, [](const auto& entry) { return entry.first->preempted; });
 }
 
 void Engine::finish(Sequence& seq, FinishReason reason, SequenceEvent& event) {
@@ -155,10 +282,12 @@ void Engine::emit_token(Sequence& seq, const SampleResult& sample, SequenceEvent
 std::vector<SequenceEvent> Engine::step(size_t token_budget) {
   std::vector<SequenceEvent> events;
   if (token_budget == 0 || sequences_.empty()) return events;
+  resume_preempted();
 
   // Decode tokens first so running streams never wait behind a long prompt.
   std::vector<Sequence*> decoders, prefills;
-  for (auto& seq : sequences_) (seq->prefilling() ? prefills : decoders).push_back(seq.get());
+  for (auto& seq : sequences_)
+    if (!seq->preempted) (seq->prefilling() ? prefills : decoders).push_back(seq.get());
   std::vector<std::pair<Sequence*, size_t>> chosen;  // sequence, rows this step
   size_t budget = token_budget;
   if (!decoders.empty()) {
@@ -170,18 +299,35 @@ std::vector<SequenceEvent> Engine::step(size_t token_budget) {
   }
   for (Sequence* seq : prefills) {
     if (budget == 0) break;
-    const size_t chunk = std::min(budget, seq->tokens.size() - seq->n_cached);
+    const size_t chunk = prefill_chunk(*seq, budget);
+    if (chunk == 0) continue;
     chosen.emplace_back(seq, chunk);
     budget -= chunk;
   }
+  grow_or_preempt(chosen);
+  last_.last_step_tokens = last_.last_step_sequences = 0;
+  if (chosen.empty()) return events;
 
   ForwardBatch batch;
-  for (auto& [seq, rows] : chosen) {
-    const bool completes = seq->n_cached + rows == seq->tokens.size();
-    batch.tokens.insert(batch.tokens.end(), seq->tokens.begin() + static_cast<ptrdiff_t>(seq->n_cached),
-                        seq->tokens.begin() + static_cast<ptrdiff_t>(seq->n_cached + rows));
-    batch.sequences.push_back({&seq->blocks, static_cast<uint32_t>(seq->n_cached), static_cast<uint32_t>(rows),
-                               completes ? ForwardSequence::Logits::last : ForwardSequence::Logits::none});
+  std::vector<bool> sampled(chosen.size());
+  for (size_t i = 0; i < chosen.size(); ++i) {
+    auto [seq, rows] = chosen[i];
+    sampled[i] = seq->n_cached + rows == seq->tokens.size();
+    const size_t begin = seq->n_cached, end = begin + rows;
+    batch.tokens.insert(batch.tokens.end(), seq->tokens.begin() + static_cast<ptrdiff_t>(begin),
+                        seq->tokens.begin() + static_cast<ptrdiff_t>(end));
+    // The forward sums a row in the prompt order when its sequence has 2+ rows in the batch, in
+    // the decode order when it has one. Each position keeps the order it has in an
+    // uninterrupted run (prompt_order_end), so a recompute after preemption, or a prefix hit,
+    // reproduces the same bits: prompt rows go as one slice, generated tokens one row each.
+    const size_t split = std::clamp(prompt_order_end(*seq), begin, end);
+    auto logits_for = [&](size_t last) {
+      return sampled[i] && last == end ? ForwardSequence::Logits::last : ForwardSequence::Logits::none;
+    };
+    if (split > begin)
+      batch.sequences.push_back({&seq->blocks, static_cast<uint32_t>(begin), static_cast<uint32_t>(split - begin), logits_for(split)});
+    for (size_t pos = split; pos < end; ++pos)
+      batch.sequences.push_back({&seq->blocks, static_cast<uint32_t>(pos), 1, logits_for(pos + 1)});
   }
   model_.forward(batch, cache_, logits_);
   last_.last_step_tokens = batch.tokens.size();
@@ -192,11 +338,13 @@ std::vector<SequenceEvent> Engine::step(size_t token_budget) {
   for (size_t i = 0; i < chosen.size(); ++i) {
     Sequence& seq = *chosen[i].first;
     seq.n_cached += chosen[i].second;
-    if (batch.sequences[i].logits == ForwardSequence::Logits::none) continue;
+    remember_full_blocks(seq);
+    if (!sampled[i]) continue;
     std::span<const float> row(logits_.data() + logit_row++ * n_vocab, n_vocab);
     SequenceEvent event;
     event.id = seq.id;
     event.prompt_tokens = static_cast<uint32_t>(seq.request.prompt.size());
+    event.cached_tokens = seq.cached_tokens;
     emit_token(seq, seq.sampler.sample(row), event);
     events.push_back(std::move(event));
   }

@@ -54,6 +54,7 @@ struct Collected {
   bool finished = false;
   std::string error;
   size_t waiting_events = 0;
+  uint32_t cached_tokens = 0;
 };
 
 // Drains a stream on `io`, the way an HTTP session does.
@@ -72,6 +73,7 @@ void collect(asio::io_context& io, EventReceiver<GenerationEvent> rx, Collected&
             for (auto& t : event->output.tokens) out.tokens.push_back(t.id);
             out.text += event->output.text;
             out.finished = out.finished || event->output.finished;
+            out.cached_tokens = event->output.cached_tokens;
             if (++outputs >= stop_after_outputs) co_return;  // drops rx: the client went away
           }
         } catch (const std::exception& e) {
@@ -282,6 +284,70 @@ TEST(Scheduler, ScoresThePromptBeforeGenerating) {
     EXPECT_EQ(generated, max_tokens);
     EXPECT_EQ(scheduler.stats().kv_blocks_used, 0u);
   }
+}
+
+// On-demand KV: 6 requests of up to 105 tokens share a pool of 128 (8 blocks of 16), so
+// sequences are preempted and recomputed; every stream still completes with exactly its solo
+// tokens (no event lost or repeated while it paused).
+TEST(Scheduler, PoolTooSmallForEveryMaxTokensStillCompletesAllExactly) {
+  const std::vector<std::string> prompts = {"Once upon a time", "The little dog", "Lily liked",
+                                            "One day, a boy", "The sun was", "Tom and Sue"};
+  auto request_for = [](const std::string& prompt) {
+    auto request = greedy(prompt, 100);
+    request.ignore_eos = true;
+    return request;
+  };
+  std::vector<Collected> solo;
+  for (auto& p : prompts) solo.push_back(run_alone(request_for(p)));
+
+  auto options = small_options();
+  options.engine.kv_tokens = 128;
+  Scheduler scheduler(*stories().model, stories().tokenizer.get(), options);
+  asio::io_context io;
+  std::vector<Collected> together(prompts.size());
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    auto [tx, rx] = make_event_stream<GenerationEvent>(1024);
+    ASSERT_TRUE(scheduler.submit(request_for(prompts[i]), tx).accepted());
+    collect(io, std::move(rx), together[i]);
+  }
+  io.run();
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    EXPECT_TRUE(together[i].finished) << prompts[i] << ": " << together[i].error;
+    EXPECT_EQ(together[i].tokens, solo[i].tokens) << prompts[i];
+    EXPECT_EQ(together[i].text, solo[i].text) << prompts[i];
+  }
+  EXPECT_GT(scheduler.stats().preemptions, 0u);
+  EXPECT_TRUE(eventually([&] {
+    auto s = scheduler.stats();
+    return s.running == 0 && s.kv_blocks_used == 0 && s.preempted == 0;
+  }));
+}
+
+// The prefix cache: the same prompt again reuses its blocks, reports them as cached tokens,
+// and gives the same answer.
+TEST(Scheduler, RepeatedPromptIsServedFromThePrefixCache) {
+  Scheduler scheduler(*stories().model, stories().tokenizer.get(), small_options());
+  const auto request = greedy("Once upon a time, there was a little girl named Lily. She loved to play "
+                              "outside in the park with her friends and her dog.", 20);
+  ASSERT_GT(request.prompt.size(), 17u);
+  std::vector<Collected> runs(2);
+  for (auto& run : runs) {
+    asio::io_context io;
+    auto [tx, rx] = make_event_stream<GenerationEvent>(1024);
+    ASSERT_TRUE(scheduler.submit(request, tx).accepted());
+    collect(io, std::move(rx), run);
+    io.run();
+    EXPECT_TRUE(run.finished) << run.error;
+  }
+  EXPECT_EQ(runs[0].cached_tokens, 0u);
+  EXPECT_EQ(runs[1].cached_tokens, (request.prompt.size() - 2) / 16 * 16);
+  EXPECT_GT(runs[1].cached_tokens, 0u);
+  EXPECT_EQ(runs[1].tokens, runs[0].tokens);
+  EXPECT_TRUE(eventually([&] {
+    auto s = scheduler.stats();
+    return s.prefix_hit_tokens == runs[1].cached_tokens &&
+           s.prefix_miss_tokens == 2 * request.prompt.size() - runs[1].cached_tokens && s.kv_blocks_cached > 0;
+  }));
 }
 
 TEST(Scheduler, MaxTokensZeroWithoutScoringIsInvalid) {

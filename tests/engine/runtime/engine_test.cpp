@@ -196,14 +196,16 @@ TEST_F(EngineTest, RefusesWhatCanNeverFitAndReportsATemporarilyFullPool) {
   EXPECT_EQ(too_long.error, "prompt (100 tokens) + max_tokens (50) exceeds the context size (128)");
   EXPECT_EQ(engine.cache().used_blocks(), 0u);
 
-  auto first = engine.add(greedy(std::vector<TokenId>(100, 300), 28));  // 8 blocks
+  // Blocks are reserved for the prompt only (7 of the 16), the rest as the sequence grows.
+  auto first = engine.add(greedy(std::vector<TokenId>(100, 300), 28));
   ASSERT_TRUE(first.ok());
   auto second = engine.add(greedy(std::vector<TokenId>(100, 300), 28));
   ASSERT_TRUE(second.ok());
-  auto third = engine.add(greedy(std::vector<TokenId>(10, 300), 10));
+  auto third = engine.add(greedy(std::vector<TokenId>(40, 300), 10));  // 3 blocks, 2 free
   EXPECT_EQ(third.status, AddStatus::pool_full) << third.error;
+  EXPECT_EQ(third.error, "KV cache temporarily full: needs 3 blocks, 2 free");
   EXPECT_TRUE(engine.cancel(first.id));
-  EXPECT_TRUE(engine.add(greedy(std::vector<TokenId>(10, 300), 10)).ok());
+  EXPECT_TRUE(engine.add(greedy(std::vector<TokenId>(40, 300), 10)).ok());
 
   EXPECT_EQ(engine.add(greedy({}, 10)).status, AddStatus::invalid);
   EXPECT_EQ(engine.add(greedy({1, 9999}, 10)).status, AddStatus::invalid);
@@ -214,7 +216,7 @@ TEST_F(EngineTest, CancelReturnsBlocksImmediately) {
   auto id = engine.add(greedy(cases_[0].prompt_tokens, 40)).id;
   engine.step(64);
   engine.step(64);
-  EXPECT_EQ(engine.cache().used_blocks(), 3u);  // 5 + 40 tokens
+  EXPECT_EQ(engine.cache().used_blocks(), 1u);  // 6 tokens stored so far (blocks on demand)
   EXPECT_TRUE(engine.cancel(id));
   EXPECT_EQ(engine.cache().used_blocks(), 0u);
   EXPECT_FALSE(engine.has_work());
