@@ -2,6 +2,8 @@
 
 #include "engine/template/builtins.h"
 
+#include <unordered_set>
+
 namespace tandem::engine::jinja {
 namespace {
 
@@ -32,6 +34,26 @@ std::shared_ptr<Scope> child_of(const std::shared_ptr<Scope>& parent) {
   auto scope = std::make_shared<Scope>();
   scope->parent = parent;
   return scope;
+}
+
+// Whether `target` is `value` or is found anywhere inside it (each container visited once, so
+// shared substructures cost no more than their size).
+bool reaches(const Value& value, const Dict* target, std::unordered_set<const void*>& visited) {
+  if (value.is_dict()) {
+    const Dict* dict = value.dict().get();
+    if (dict == target) return true;
+    if (!visited.insert(dict).second) return false;
+    for (const auto& entry : dict->entries) {
+      if (reaches(entry.second, target, visited)) return true;
+    }
+  } else if (value.is_list()) {
+    const List* list = value.list().get();
+    if (!visited.insert(list).second) return false;
+    for (const Value& item : list->items) {
+      if (reaches(item, target, visited)) return true;
+    }
+  }
+  return false;
 }
 
 void assign_targets(Scope& scope, const Stmt& stmt, const Value& value) {
@@ -225,6 +247,12 @@ void Interpreter::exec_set(const Stmt& stmt) {
     Value target = lookup(stmt.targets[0]);
     if (!target.is_dict() || !target.dict()->is_namespace) {
       throw RenderError("cannot assign attribute on non-namespace object '" + stmt.targets[0] + "'");
+    }
+    // Namespaces are the only mutable values, so this is the one place a cycle could form; a
+    // cycle of shared pointers would never be freed (Python's garbage collector has no match).
+    std::unordered_set<const void*> visited;
+    if (reaches(value, target.dict().get(), visited)) {
+      throw RenderError("cannot store '" + stmt.targets[0] + "' inside itself");
     }
     target.dict()->set(stmt.text, std::move(value));
     return;

@@ -154,11 +154,15 @@ TEST(TandemBinary, ApiKeysFromTheEnvironmentGuardV1AndNeverReachTheLog) {
   EXPECT_EQ(wrong.status, 401);
   EXPECT_EQ(json::parse(wrong.body).at("error").at("type"), "authentication_error");
 
-  // A right key gets past the check (no /v1 endpoint exists yet in this build: 404).
+  // A right key gets past the check to the endpoint itself: the model list (empty, no model
+  // served), and the Anthropic parser's complaint about the empty body.
   auto bearer = http_request(port, "GET", "/v1/models", "", {{"Authorization", "Bearer sk-secret-two"}});
-  EXPECT_NE(bearer.status, 401);
-  auto x_api_key = http_request(port, "POST", "/v1/messages", "{}", {{"x-api-key", "sk-secret-one"}});
-  EXPECT_NE(x_api_key.status, 401);
+  EXPECT_EQ(bearer.status, 200) << bearer.body;
+  EXPECT_EQ(json::parse(bearer.body).at("object"), "list") << bearer.body;
+  auto x_api_key = http_request(port, "POST", "/v1/messages", "{}",
+                                {{"x-api-key", "sk-secret-one"}, {"content-type", "application/json"}});
+  EXPECT_EQ(x_api_key.status, 400) << x_api_key.body;
+  EXPECT_EQ(json::parse(x_api_key.body).at("error").at("type"), "invalid_request_error") << x_api_key.body;
 
   EXPECT_EQ(http_request(port, "GET", "/health").status, 200);
   EXPECT_EQ(http_request(port, "GET", "/metrics").status, 200);

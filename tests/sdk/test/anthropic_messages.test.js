@@ -12,10 +12,16 @@ after(stopOwnServer);
 const messages = [{ role: 'user', content: 'Tell me a story about a dog.' }];
 const request = () => ({ model, max_tokens: 24, temperature: 0, messages });
 
+// No stop_sequences are sent by these requests: a reply ends at max_tokens or at the model's end
+// of turn, and says which consistently (exactly maxTokens tokens if and only if max_tokens).
 function assertStopReason(message, maxTokens) {
-  assert.ok(['end_turn', 'max_tokens', 'stop_sequence'].includes(message.stop_reason), `stop_reason ${message.stop_reason}`);
-  if (message.stop_reason === 'max_tokens') assert.equal(message.usage.output_tokens, maxTokens);
-  if (message.stop_reason !== 'stop_sequence') assert.equal(message.stop_sequence ?? null, null);
+  assert.ok(['end_turn', 'max_tokens'].includes(message.stop_reason), `stop_reason ${message.stop_reason}`);
+  assert.equal(
+    message.stop_reason === 'max_tokens',
+    message.usage.output_tokens === maxTokens,
+    `stop_reason ${message.stop_reason} with ${message.usage.output_tokens} of ${maxTokens} tokens`,
+  );
+  assert.equal(message.stop_sequence ?? null, null);
 }
 
 const textOf = (message) =>
@@ -117,7 +123,9 @@ test('count_tokens agrees with the usage of a real request', async () => {
 
 test('max_tokens bounds the reply', async () => {
   const message = await anthropic.messages.create({ ...request(), max_tokens: 2 });
-  assert.ok(message.usage.output_tokens <= 2);
+  // Two tokens cannot finish a story: the limit is what ends it.
+  assert.equal(message.usage.output_tokens, 2);
+  assert.equal(message.stop_reason, 'max_tokens');
   assertStopReason(message, 2);
 });
 
