@@ -277,11 +277,14 @@ void ServerConfigOptions::bind_fields(CLI::App& app) {
   seconds_option("queue_heartbeat", "--queue-heartbeat", &AppConfig::queue_heartbeat,
                  "Seconds between keep-alive pings (Anthropic `ping`, an SSE comment for OpenAI) "
                  "to a streaming request waiting in the queue");
+  seconds_option("backend_timeout", "--backend-timeout", &AppConfig::backend_timeout,
+                 "Seconds a backend (local model or cloud provider) has to accept or refuse a "
+                 "request, count its tokens or list its models; then 500 (api_error)");
   seconds_option("drain_timeout", "--drain-timeout", &AppConfig::drain_timeout,
                  "Seconds that in-flight requests may take to finish on SIGINT/SIGTERM");
   for (auto& field : fields_) {
     if (field.key == "read_timeout" || field.key == "drain_timeout") field.option->group(limits);
-    if (field.key == "queue_heartbeat") field.option->group(model);
+    if (field.key == "queue_heartbeat" || field.key == "backend_timeout") field.option->group(model);
   }
 
   app.add_option("--config", f.config_file,

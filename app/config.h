@@ -28,6 +28,7 @@ struct AppConfig {
   int max_queue = 64;                // requests waiting for a slot before 429/529
   int batch_tokens = 512;            // token budget per engine step
   double queue_heartbeat = 2;        // seconds between pings to a queued streaming request
+  double backend_timeout = 10;       // seconds a backend has to accept/refuse, count or list models
   // Runtime
   int io_threads = 1;     // HTTP I/O threads; all I/O is async, one is plenty on 2 cores
   int actor_threads = 2;  // CAF scheduler workers

@@ -48,6 +48,7 @@ static api::ApiOptions api_options(const AppConfig& config) {
   options.batch_tokens = config.batch_tokens;
   options.waiting_heartbeat =
       std::chrono::milliseconds(static_cast<long long>(config.queue_heartbeat * 1000));
+  options.backend_timeout = std::chrono::milliseconds(static_cast<long long>(config.backend_timeout * 1000));
   return options;
 }
 #endif

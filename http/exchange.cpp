@@ -282,6 +282,12 @@ asio::awaitable<bool> SseStream::send(std::string_view event, std::string_view d
   co_return sent;
 }
 
+asio::awaitable<bool> SseStream::send_frames(std::string frames) {
+  if (frames.empty()) co_return !exchange_->client_gone();
+  bool sent = co_await exchange_->send_sse(std::move(frames));
+  co_return sent;
+}
+
 asio::awaitable<bool> SseStream::comment(std::string_view text) {
   std::string payload = ": ";
   payload.append(text).append("\n\n");

@@ -46,6 +46,9 @@ class SseStream {
  public:
   // `event` may be empty (no `event:` line); multi-line `data` becomes several `data:` lines.
   asio::awaitable<bool> send(std::string_view event, std::string_view data);
+  // Bytes already framed as SSE (whole `event:`/`data:` blocks with their blank lines, e.g. a
+  // stream writer's output or an upstream's frames passed through), written as one chunk.
+  asio::awaitable<bool> send_frames(std::string frames);
   // A comment line (": text"), e.g. a keep-alive ping that also probes whether the client is there.
   asio::awaitable<bool> comment(std::string_view text);
   // Ends the stream; done automatically when the handler returns.

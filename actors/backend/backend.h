@@ -98,7 +98,7 @@ class EventSink {
   // False once the consumer is gone (or fell too far behind): stop producing for this request.
   // An actor sink cannot tell synchronously and returns true until it is known to be down.
   bool push(BackendEvent event) const;
-  void push(schemas::StreamEvent event) const { push(BackendEvent(std::move(event))); }
+  bool push(schemas::StreamEvent event) const { return push(BackendEvent(std::move(event))); }
   // The end of the answer. Every accepted generate ends with exactly one close().
   void close() const;
   // A failure after acceptance: an in-band StreamError, then close().

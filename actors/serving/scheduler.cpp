@@ -31,7 +31,27 @@ Scheduler::Scheduler(engine::Model& model, const engine::Tokenizer* tokenizer, S
 
 Scheduler::~Scheduler() { stop(); }
 
-SubmitResult Scheduler::submit(GenerationRequest request, EventSender<GenerationEvent> sink) {
+namespace {
+
+class StreamTarget final : public GenerationSink::Target {
+ public:
+  explicit StreamTarget(EventSender<GenerationEvent> sender) : sender_(std::move(sender)) {}
+  bool try_push(GenerationEvent&& event) override { return sender_.try_push(std::move(event)); }
+  void close() override { sender_.close(); }
+  void close_with_error(std::exception_ptr error) override { sender_.close_with_error(std::move(error)); }
+  void on_cancel(std::function<void(BridgeErrc)> callback) override { sender_.on_cancel(std::move(callback)); }
+  bool accepting() const override { return sender_.accepting(); }
+
+ private:
+  EventSender<GenerationEvent> sender_;
+};
+
+}  // namespace
+
+GenerationSink::GenerationSink(EventSender<GenerationEvent> sender)
+    : target_(sender ? std::make_shared<StreamTarget>(std::move(sender)) : nullptr) {}
+
+SubmitResult Scheduler::submit(GenerationRequest request, GenerationSink sink) {
   // Requests that can never fit are refused before they queue, so the client gets its 400 now.
   const size_t needed = request.prompt.size() + request.max_tokens;
   if (request.prompt.empty()) return {SubmitStatus::invalid, "the prompt is empty"};
@@ -260,7 +280,7 @@ void Scheduler::step_once() {
   uint64_t cancelled = 0;
   // Finishing events are delivered after the stats are published, so a client that has its
   // answer sees this request gone from the running count and the KV pool.
-  std::vector<std::pair<EventSender<GenerationEvent>, GenerationEvent>> finishing;
+  std::vector<std::pair<GenerationSink, GenerationEvent>> finishing;
   for (auto& output : events) {
     auto it = running_.find(output.id);
     if (it == running_.end()) continue;

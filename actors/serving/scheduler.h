@@ -6,7 +6,7 @@
 // cancels its request; the sequence leaves the batch and its KV blocks return to the pool at the
 // start of the next step.
 //
-// The CAF face of this class is scheduler_actor.h; this part is plain C++ so it can be tested
+// The local backend (local_backend.h) drives it from its actor; this part is plain C++ so it can be tested
 // without an actor system.
 #pragma once
 
@@ -80,6 +80,41 @@ class SchedulerError : public std::runtime_error {
   SubmitStatus status_;
 };
 
+// Where one request's events go: an in-process stream (EventSender, implicitly), or a Target
+// that converts them on the way (the local backend turns them into the protocol-neutral
+// StreamEvents of actors/backend). Same contract as EventSender: try_push() false means the
+// consumer is gone; a sink dropped without close() ends its stream as producer_gone.
+class GenerationSink {
+ public:
+  struct Target {
+    virtual ~Target() = default;
+    virtual bool try_push(GenerationEvent&& event) = 0;
+    virtual void close() = 0;
+    virtual void close_with_error(std::exception_ptr error) = 0;
+    virtual void on_cancel(std::function<void(BridgeErrc)> callback) = 0;
+    virtual bool accepting() const = 0;
+  };
+
+  GenerationSink() = default;
+  GenerationSink(EventSender<GenerationEvent> sender);  // NOLINT: a plain stream is a sink
+  explicit GenerationSink(std::shared_ptr<Target> target) : target_(std::move(target)) {}
+
+  bool try_push(GenerationEvent event) const { return target_ && target_->try_push(std::move(event)); }
+  void close() const {
+    if (target_) target_->close();
+  }
+  void close_with_error(std::exception_ptr error) const {
+    if (target_) target_->close_with_error(std::move(error));
+  }
+  void on_cancel(std::function<void(BridgeErrc)> callback) const {
+    if (target_) target_->on_cancel(std::move(callback));
+  }
+  bool accepting() const { return target_ && target_->accepting(); }
+
+ private:
+  std::shared_ptr<Target> target_;
+};
+
 struct SchedulerOptions {
   size_t max_running = 4;        // --parallel: sequences in the batch at once
   size_t max_waiting = 64;       // --max-queue: queued requests before "overloaded"
@@ -119,7 +154,7 @@ class Scheduler {
 
   // Thread-safe and quick: checks admission, queues the request, returns. On `accepted` the
   // output arrives through `sink`; otherwise `sink` is left untouched.
-  SubmitResult submit(GenerationRequest request, EventSender<GenerationEvent> sink);
+  SubmitResult submit(GenerationRequest request, GenerationSink sink);
 
   // Ends the step thread: running and queued requests get a shutting_down error. Idempotent.
   void stop();
@@ -132,13 +167,13 @@ class Scheduler {
   struct Pending {
     uint64_t ticket = 0;
     GenerationRequest request;
-    EventSender<GenerationEvent> sink;
+    GenerationSink sink;
     std::chrono::steady_clock::time_point last_heartbeat;
     bool scored = false;
   };
   struct Running {
     uint64_t ticket = 0;
-    EventSender<GenerationEvent> sink;
+    GenerationSink sink;
   };
 
   void run();

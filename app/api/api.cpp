@@ -1,7 +1,8 @@
 #include "app/api/api.h"
 
+#include "actors/backend/router.h"
+#include "actors/serving/local_backend.h"
 #include "actors/serving/scheduler_metrics.h"
-#include "actors/serving/serving_actors.h"
 #include "app/api/endpoints.h"
 #include "app/api/model_loading.h"
 #include "engine/engine.h"
@@ -14,6 +15,8 @@ namespace tandem::api {
 
 struct ApiService::Impl {
   ApiState state;
+  std::vector<std::string> local_ids;
+  size_t extra_backends = 0;
 };
 
 namespace {
@@ -24,21 +27,19 @@ double kv_pool_mib(const engine::ModelConfig& config, uint64_t tokens) {
   return bytes / (1024.0 * 1024.0);
 }
 
-std::shared_ptr<const actors::ServedModel> serve_model(const ApiOptions& options, size_t index,
-                                                       actors::ActorRuntime& runtime,
-                                                       const std::shared_ptr<prometheus::Registry>& metrics) {
+local::LocalModel load_model(const ApiOptions& options, size_t index,
+                             const std::shared_ptr<prometheus::Registry>& metrics) {
   const std::string& path = options.models[index];
   auto model = load_local_model(path, options.threads);
-  auto served = std::make_shared<actors::ServedModel>();
+  local::LocalModel served;
   const std::string stem = model_id_from_path(path);
   if (index < options.aliases.size() && !options.aliases[index].empty()) {
-    served->id = options.aliases[index];
-    if (stem != served->id) served->aliases.push_back(stem);  // the file's own name still routes
+    served.id = options.aliases[index];
+    if (stem != served.id) served.aliases.push_back(stem);  // the file's own name still routes
   } else {
-    served->id = stem;
+    served.id = stem;
   }
-  served->path = path;
-  served->created = schemas::unix_time_now();
+  served.created = schemas::unix_time_now();
 
   actors::SchedulerOptions scheduler_options;
   scheduler_options.max_running = static_cast<size_t>(std::max(1, options.parallel));
@@ -47,7 +48,7 @@ std::shared_ptr<const actors::ServedModel> serve_model(const ApiOptions& options
   scheduler_options.waiting_heartbeat = options.waiting_heartbeat;
   const uint32_t context = effective_context(options.ctx_size, model->config().context_length);
   if (options.ctx_size > 0 && static_cast<uint32_t>(options.ctx_size) > context) {
-    spdlog::warn("model {}: --ctx-size {} is above its trained context; using {}", served->id, options.ctx_size,
+    spdlog::warn("model {}: --ctx-size {} is above its trained context; using {}", served.id, options.ctx_size,
                  context);
   }
   scheduler_options.engine.context_size = context;
@@ -56,20 +57,18 @@ std::shared_ptr<const actors::ServedModel> serve_model(const ApiOptions& options
 
   auto& weights = model->model();
   const auto* tokenizer = &model->tokenizer();
-  auto scheduler = std::make_shared<actors::Scheduler>(weights, tokenizer, scheduler_options,
-                                                       actors::make_scheduler_metrics(metrics, served->id), model);
-  served->context_size = scheduler->context_size();
-  served->model = model;
-  served->scheduler = actors::spawn_scheduler_actor(runtime.system(), scheduler);
-  runtime.track(served->scheduler);
+  served.scheduler = std::make_shared<actors::Scheduler>(weights, tokenizer, scheduler_options,
+                                                         actors::make_scheduler_metrics(metrics, served.id), model);
+  served.context_size = served.scheduler->context_size();
+  served.model = model;
 
   const auto& config = model->config();
   spdlog::info("model {} loaded from {}: {} arch, {} layers, dim {}, vocab {}, context {} (trained {}); {}",
-               served->id, path, config.arch_name, config.n_layer, config.n_embd, config.n_vocab,
-               served->context_size, config.context_length, weights.load_report().summary());
+               served.id, path, config.arch_name, config.n_layer, config.n_embd, config.n_vocab, served.context_size,
+               config.context_length, weights.load_report().summary());
   spdlog::info("model {}: {} parallel sequences, KV pool {} tokens ({:.1f} MiB), queue {}, step budget {} "
                "tokens, chat template: {}",
-               served->id, scheduler_options.max_running, scheduler_options.engine.kv_tokens,
+               served.id, scheduler_options.max_running, scheduler_options.engine.kv_tokens,
                kv_pool_mib(config, scheduler_options.engine.kv_tokens), scheduler_options.max_waiting,
                scheduler_options.step_token_budget, model->chat_template_is_fallback() ? "ChatML (fallback)" : "the model's");
   return served;
@@ -82,37 +81,56 @@ ApiService::ApiService(const ApiOptions& options, actors::ActorRuntime& runtime,
     : impl_(std::make_shared<Impl>()) {
   auto& state = impl_->state;
   state.runtime = &runtime;
+  state.backend_timeout = options.backend_timeout;
+  std::vector<local::LocalModel> models;
+  std::vector<std::string> paths;
   for (size_t i = 0; i < options.models.size(); ++i) {
-    auto served = serve_model(options, i, runtime, metrics);
-    for (const auto& other : state.models) {
-      if (other->id == served->id) {
-        throw ModelLoadError("two models are named '" + served->id + "' (" + other->path + " and " + served->path +
+    auto served = load_model(options, i, metrics);
+    for (size_t j = 0; j < models.size(); ++j) {
+      if (models[j].id == served.id) {
+        throw ModelLoadError("two models are named '" + served.id + "' (" + paths[j] + " and " + options.models[i] +
                              "); give one of them another name with --alias");
       }
     }
-    state.models.push_back(std::move(served));
+    models.push_back(std::move(served));
+    paths.push_back(options.models[i]);
   }
-  state.router = actors::spawn_router_actor(runtime.system(), state.models);
+  // Local models are routed first: their names win over a provider's prefixes.
+  std::vector<backend::BackendRoute> routes;
+  for (auto& model : models) {
+    impl_->local_ids.push_back(model.id);
+    backend::BackendRoute route;
+    route.provider = "local";
+    route.models = {model.id};
+    for (const auto& alias : model.aliases) route.aliases.emplace_back(alias, model.id);
+    route.backend = local::spawn_local_backend(runtime.system(), std::move(model));
+    runtime.track(backend::as_actor(route.backend));
+    routes.push_back(std::move(route));
+  }
+  state.router = backend::as_actor(backend::spawn_router(runtime.system(), std::move(routes)));
   runtime.track(state.router);
 }
 
 ApiService::~ApiService() = default;
 
+void ApiService::add_backends(std::vector<backend::BackendRoute> routes) {
+  for (auto& route : routes) {
+    impl_->state.runtime->track(backend::as_actor(route.backend));
+    caf::anon_send(impl_->state.router, backend::register_atom::value, std::move(route));
+    ++impl_->extra_backends;
+  }
+}
+
 std::optional<std::string> ApiService::readiness() const {
-  if (impl_->state.models.empty()) return "no model is loaded: start tandem with --model PATH.gguf";
+  if (impl_->local_ids.empty() && impl_->extra_backends == 0) {
+    return "no model is loaded: start tandem with --model PATH.gguf";
+  }
   return std::nullopt;
 }
 
-std::vector<std::string> ApiService::model_ids() const {
-  std::vector<std::string> ids;
-  for (const auto& model : impl_->state.models) ids.push_back(model->id);
-  return ids;
-}
+std::vector<std::string> ApiService::model_ids() const { return impl_->local_ids; }
 
-void ApiService::release_actors() {
-  impl_->state.router = caf::actor();
-  impl_->state.models.clear();
-}
+void ApiService::release_actors() { impl_->state.router = caf::actor(); }
 
 void ApiService::add_routes(http::Router& router) const {
   auto impl = impl_;

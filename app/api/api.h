@@ -1,5 +1,5 @@
-// The model-serving API on the local path: loads the GGUF models given with --model, starts a
-// continuous-batching scheduler actor per model and the router actor, and serves
+// The model-serving API: loads the GGUF models given with --model, starts a local backend actor
+// per model (actors/serving/local_backend.h) and the router (actors/backend/router.h), and serves
 //   POST /v1/chat/completions, /v1/completions, /v1/messages, /v1/messages/count_tokens
 //   GET  /v1/models, /v1/models/{id}
 // CAF, Beast and the engine stay out of this header: app/server.cpp includes it.
@@ -21,6 +21,9 @@ class Registry;
 namespace tandem::actors {
 class ActorRuntime;
 }
+namespace tandem::backend {
+struct BackendRoute;
+}
 
 namespace tandem::api {
 
@@ -35,6 +38,8 @@ struct ApiOptions {
   // How often a queued request hears from the scheduler (Anthropic `ping`, an SSE comment for
   // OpenAI), which also notices clients that left while queued.
   std::chrono::milliseconds waiting_heartbeat{2000};
+  // How long a backend has to accept or refuse a generation, count tokens or list its models.
+  std::chrono::milliseconds backend_timeout{10000};
 };
 
 // A model that cannot be loaded (missing file, corrupt GGUF, unsupported architecture...).
@@ -54,6 +59,9 @@ class ApiService {
   ApiService& operator=(const ApiService&) = delete;
 
   void add_routes(http::Router& router) const;
+  // More backends for the router (cloud providers), after the local models: each with the
+  // names, aliases and prefixes it serves (see actors/backend/router.h).
+  void add_backends(std::vector<backend::BackendRoute> routes);
   // nullopt when a model can serve (what /ready asks), else why not.
   std::optional<std::string> readiness() const;
   std::vector<std::string> model_ids() const;

@@ -1,11 +1,14 @@
-// Chat on the local path: /v1/chat/completions and /v1/messages share everything but the wire
-// protocol — parse, route, render the chat template, generate.
+// /v1/chat/completions and /v1/messages share everything but the wire protocol: parse, then
+// relay what the router's backend answers. count_tokens asks the router too.
 #include "app/api/endpoints.h"
 
+#include "actors/bridge.h"
 #include "schemas/anthropic.h"
 #include "schemas/openai.h"
 
 #include <boost/json/serialize.hpp>
+
+#include <spdlog/spdlog.h>
 
 namespace tandem::api {
 
@@ -18,24 +21,7 @@ asio::awaitable<void> handle_chat(ApiState& api, http::RequestContext& ctx, sche
     co_await respond_error(ctx, protocol, parsed.error());
     co_return;
   }
-  const schemas::InternalRequest& request = *parsed;
-  if (auto refused = unsupported_options(request)) {
-    co_await respond_error(ctx, protocol, *refused);
-    co_return;
-  }
-  auto served = co_await find_model(api, ctx, protocol, request.model);
-  if (!served) co_return;
-  auto prompt = chat_prompt_tokens(*served->model, request);
-  if (!prompt) {
-    co_await respond_error(ctx, protocol, prompt.error());
-    co_return;
-  }
-  GenerationPlan plan;
-  plan.model = served;
-  plan.logprobs = request.sampling.logprobs;
-  if (wants_tool_calls(request)) plan.tool_calls = tool_call_format(*served->model);
-  plan.request = generation_request(request, std::move(*prompt), served->context_size, ctx.request_id());
-  co_await run_generation(api, ctx, request, std::move(plan));
+  co_await relay_generation(api, ctx, std::move(*parsed));
 }
 
 asio::awaitable<void> handle_count_tokens(ApiState& api, http::RequestContext& ctx) {
@@ -45,14 +31,27 @@ asio::awaitable<void> handle_count_tokens(ApiState& api, http::RequestContext& c
     co_await respond_error(ctx, protocol, parsed.error());
     co_return;
   }
-  auto served = co_await find_model(api, ctx, protocol, parsed->model);
-  if (!served) co_return;
-  auto prompt = chat_prompt_tokens(*served->model, *parsed);
-  if (!prompt) {
-    co_await respond_error(ctx, protocol, prompt.error());
+  std::optional<backend::TokenCount> count;
+  std::string failure;
+  try {
+    auto operation = actors::ask<backend::TokenCount>(*api.runtime, api.router, api.backend_timeout,
+                                                      backend::count_atom::value,
+                                                      backend_request(ctx, std::move(*parsed)));
+    count = co_await std::move(operation);
+  } catch (const std::exception& e) {
+    failure = e.what();
+  }
+  if (!count) {
+    spdlog::error("{}the model router did not answer: {}", ctx.log_prefix(), failure);
+    auto error = schemas::make_error(schemas::ErrorKind::api_error, "the model router did not answer: " + failure);
+    co_await respond_error(ctx, protocol, error);
     co_return;
   }
-  auto body = boost::json::serialize(schemas::anthropic_count_tokens_response(static_cast<int64_t>(prompt->size())));
+  if (!count->counted) {
+    co_await respond_error(ctx, protocol, count->error);
+    co_return;
+  }
+  auto body = boost::json::serialize(schemas::anthropic_count_tokens_response(count->tokens));
   co_await ctx.respond(200, std::move(body));
 }
 

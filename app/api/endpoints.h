@@ -1,17 +1,52 @@
-// The endpoint handlers of app/api (internal): each parses its body with schemas, answers errors
-// in the caller's protocol, and runs generations through local_generation.h.
+// The endpoint handlers of app/api (internal). Each parses its body with schemas, asks the router
+// once (actors/backend/router.h) and relays the answer: streamed (a StreamWriter's frames, or a
+// passthrough's bytes as they came) or folded into one response (ResultBuilder). Errors are
+// answered in the caller's protocol from the one table in schemas/errors.h.
 #pragma once
 
-#include "app/api/local_generation.h"
+#include "actors/backend/backend.h"
+#include "actors/runtime.h"
+#include "http/server.h"
+#include "schemas/internal.h"
 
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
 #include <string>
 
 namespace tandem::api {
+
+namespace asio = boost::asio;
+
+struct ApiState {
+  actors::ActorRuntime* runtime = nullptr;
+  caf::actor router;  // a backend::router_actor
+  std::chrono::milliseconds backend_timeout{10000};
+};
+
+// Events a client may lag behind before it loses its request (about one per token).
+inline constexpr size_t kStreamCapacity = 512;
 
 // The request's Content-Type ("" when absent), as the schemas parsers take it.
 inline std::string request_content_type(const http::RequestContext& ctx) {
   return std::string(ctx.request().header("content-type").value_or(""));
 }
+
+// The protocol an endpoint answers in when the path does not fix it (models): Anthropic's when
+// the client sent `anthropic-version`.
+schemas::Protocol caller_protocol(const http::RequestContext& ctx);
+
+// The error in `protocol`'s shape and status, with its retry-after.
+asio::awaitable<void> respond_error(http::RequestContext& ctx, schemas::Protocol protocol,
+                                    const schemas::ApiError& error);
+
+// What the router is given for `request`: tandem's request id, the raw body, the headers a
+// provider may forward (never the client's credentials).
+backend::BackendRequest backend_request(const http::RequestContext& ctx, schemas::InternalRequest request);
+
+// Asks the router to generate, then streams (request.stream) or answers with the complete
+// response in the request's protocol and endpoint shape.
+asio::awaitable<void> relay_generation(ApiState& api, http::RequestContext& ctx, schemas::InternalRequest request);
 
 // POST /v1/chat/completions (OpenAI) and POST /v1/messages (Anthropic).
 asio::awaitable<void> handle_chat(ApiState& api, http::RequestContext& ctx, schemas::Protocol protocol);

@@ -296,6 +296,12 @@ TEST(ErrorShapes, EachKindInBothProtocols) {
       {ErrorKind::api_error, 500, "server_error", nullptr, 500, "api_error"},
       {ErrorKind::timeout, 504, "server_error", "timeout", 504, "timeout_error"},
       {ErrorKind::overloaded, 503, "server_error", "overloaded", 529, "overloaded_error"},
+      {ErrorKind::context_length_exceeded, 400, "invalid_request_error", "context_length_exceeded", 400,
+       "invalid_request_error"},
+      {ErrorKind::queue_full, 429, "rate_limit_error", "rate_limit_exceeded", 529, "overloaded_error"},
+      {ErrorKind::unavailable, 503, "server_error", "overloaded", 503, "overloaded_error"},
+      {ErrorKind::unsupported, 400, "invalid_request_error", "unsupported", 400, "invalid_request_error"},
+      {ErrorKind::upstream_error, 502, "server_error", "bad_gateway", 502, "api_error"},
   };
   for (const auto& expected : table) {
     ApiError error = make_error(expected.kind, "something happened");
@@ -313,7 +319,29 @@ TEST(ErrorShapes, EachKindInBothProtocols) {
   }
   ApiError custom = make_error(ErrorKind::invalid_request, "bad", "x");
   custom.code = "custom_code";
+  custom.status = 422;  // an upstream's exact status wins over the kind's
+  EXPECT_EQ(custom.http_status(Protocol::openai), 422);
+  EXPECT_EQ(custom.http_status(Protocol::anthropic), 422);
   EXPECT_EQ(json::parse(render_error(custom, Protocol::openai)).at("error").at("code").as_string(), "custom_code");
+}
+
+TEST(Errors, StatusesMapToKinds) {
+  EXPECT_EQ(error_kind_for_status(400), ErrorKind::invalid_request);
+  EXPECT_EQ(error_kind_for_status(401), ErrorKind::authentication);
+  EXPECT_EQ(error_kind_for_status(403), ErrorKind::permission);
+  EXPECT_EQ(error_kind_for_status(404), ErrorKind::not_found);
+  EXPECT_EQ(error_kind_for_status(408), ErrorKind::invalid_request);
+  EXPECT_EQ(error_kind_for_status(413), ErrorKind::request_too_large);
+  EXPECT_EQ(error_kind_for_status(429), ErrorKind::rate_limit);
+  EXPECT_EQ(error_kind_for_status(500), ErrorKind::api_error);
+  EXPECT_EQ(error_kind_for_status(502), ErrorKind::upstream_error);
+  EXPECT_EQ(error_kind_for_status(503), ErrorKind::unavailable);
+  EXPECT_EQ(error_kind_for_status(504), ErrorKind::timeout);
+  EXPECT_EQ(error_kind_for_status(529), ErrorKind::overloaded);
+  EXPECT_EQ(parse_protocol("anthropic"), Protocol::anthropic);
+  EXPECT_EQ(parse_protocol("openai"), Protocol::openai);
+  EXPECT_FALSE(parse_protocol("OpenAI"));
+  EXPECT_EQ(protocol_name(Protocol::anthropic), "anthropic");
 }
 
 }  // namespace

@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-namespace tandem::api {
+namespace tandem::local {
 
 enum class ToolCallFormat {
   none,     // the template teaches no call syntax (Phi-3.5, ChatML fallback): output stays text
@@ -89,4 +89,4 @@ class ToolCallRewriter {
   ToolCallParser parser_;
 };
 
-}  // namespace tandem::api
+}  // namespace tandem::local

@@ -1,12 +1,12 @@
 // The chat template's view of a request (see chat_messages.h).
-#include "app/api/chat_messages.h"
+#include "actors/serving/chat_messages.h"
 
 #include <boost/json.hpp>
 
 #include <algorithm>
 #include <cctype>
 
-namespace tandem::api {
+namespace tandem::local {
 
 namespace json = boost::json;
 
@@ -109,4 +109,4 @@ json::value template_tools(const schemas::InternalRequest& request) {
   return tools;
 }
 
-}  // namespace tandem::api
+}  // namespace tandem::local

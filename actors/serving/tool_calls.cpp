@@ -1,11 +1,11 @@
 // Tool-call parsing of local model output (see tool_calls.h).
-#include "app/api/tool_calls.h"
+#include "actors/serving/tool_calls.h"
 
 #include <boost/json.hpp>
 
 #include <optional>
 
-namespace tandem::api {
+namespace tandem::local {
 
 namespace json = boost::json;
 
@@ -375,4 +375,4 @@ void ToolCallRewriter::add(schemas::StreamEvent event, std::vector<schemas::Stre
   out.push_back(std::move(event));
 }
 
-}  // namespace tandem::api
+}  // namespace tandem::local

@@ -1,5 +1,5 @@
 // The chat template's view of a request: messages and tools as Hugging Face chat templates
-// take them (internal to app/api; pure, so tests render real templates with it).
+// take them (the local backend's; pure, so tests render real templates with it).
 #pragma once
 
 #include "schemas/internal.h"
@@ -9,7 +9,7 @@
 
 #include <string>
 
-namespace tandem::api {
+namespace tandem::local {
 
 // {role, content[, name, tool_calls]} with text content. Assistant tool calls become
 // tool_calls: [{id, type: "function", function: {name, arguments: <object>}}]; tool results
@@ -25,4 +25,4 @@ boost::json::value template_tools(const schemas::InternalRequest& request);
 // `id` unchanged, or (nine_alphanumerics, for Mistral) 9 alphanumerics derived from it.
 std::string template_call_id(const std::string& id, bool nine_alphanumerics);
 
-}  // namespace tandem::api
+}  // namespace tandem::local

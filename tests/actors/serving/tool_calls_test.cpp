@@ -1,6 +1,6 @@
-// Tool-call parsing of local model output (app/api/tool_calls.h): each format the shared chat
+// Tool-call parsing of local model output (actors/serving/tool_calls.h): each format the shared chat
 // templates teach, complete and streamed split anywhere, and the fall back to text.
-#include "app/api/tool_calls.h"
+#include "actors/serving/tool_calls.h"
 
 #include "tests/common/test_data.h"
 
@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-namespace tandem::api {
+namespace tandem::local {
 namespace {
 
 using schemas::Protocol;
@@ -278,4 +278,4 @@ TEST(MistralToolCallsTest, MarkerAfterText) {
 }
 
 }  // namespace
-}  // namespace tandem::api
+}  // namespace tandem::local

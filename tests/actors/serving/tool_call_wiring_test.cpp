@@ -2,8 +2,8 @@
 // have no tool-calling template): the generation's events rewritten by ToolCallRewriter and
 // rendered by the real protocol writers, and requests carrying tool calls and results rendered
 // by the real chat templates.
-#include "app/api/chat_messages.h"
-#include "app/api/tool_calls.h"
+#include "actors/serving/chat_messages.h"
+#include "actors/serving/tool_calls.h"
 
 #include "engine/chat_template.h"
 #include "schemas/anthropic.h"
@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-namespace tandem::api {
+namespace tandem::local {
 namespace {
 
 namespace json = boost::json;
@@ -281,4 +281,4 @@ TEST(ToolCallTemplatesTest, Llama31RendersCallsWithParameters) {
 }
 
 }  // namespace
-}  // namespace tandem::api
+}  // namespace tandem::local

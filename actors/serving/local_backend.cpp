@@ -1,0 +1,289 @@
+#include "actors/serving/local_backend.h"
+
+#include <iterator>
+#include <limits>
+
+namespace tandem::local {
+
+namespace {
+
+using actors::GenerationEvent;
+using backend::BackendEvent;
+
+schemas::FinishReason finish_reason(engine::FinishReason reason) {
+  switch (reason) {
+    case engine::FinishReason::length: return schemas::FinishReason::length;
+    case engine::FinishReason::stop_string: return schemas::FinishReason::stop_sequence;
+    default: return schemas::FinishReason::stop;
+  }
+}
+
+std::string message_id_prefix(schemas::Endpoint endpoint) {
+  switch (endpoint) {
+    case schemas::Endpoint::messages: return "msg_";
+    case schemas::Endpoint::completions: return "cmpl-";
+    default: return "chatcmpl-";
+  }
+}
+
+// Why a stream ended early, as the in-band error.
+schemas::ApiError stream_failure(std::exception_ptr failure) {
+  try {
+    std::rethrow_exception(failure);
+  } catch (const actors::SchedulerError& e) {
+    return submit_refusal(e.status(), e.what());
+  } catch (const std::exception& e) {
+    return schemas::make_error(schemas::ErrorKind::api_error, std::string("generation failed: ") + e.what());
+  } catch (...) {
+    return schemas::make_error(schemas::ErrorKind::api_error, "generation failed");
+  }
+}
+
+}  // namespace
+
+schemas::ApiError submit_refusal(actors::SubmitStatus status, const std::string& message) {
+  using schemas::ErrorKind;
+  schemas::ApiError error;
+  switch (status) {
+    case actors::SubmitStatus::overloaded:
+      error = schemas::make_error(ErrorKind::queue_full, message);
+      error.retry_after = 1;
+      break;
+    case actors::SubmitStatus::too_long:
+      error = schemas::make_error(ErrorKind::context_length_exceeded, message, "max_tokens");
+      break;
+    case actors::SubmitStatus::invalid:
+      error = schemas::make_error(ErrorKind::invalid_request, message);
+      break;
+    case actors::SubmitStatus::shutting_down:
+      error = schemas::make_error(ErrorKind::unavailable, message);
+      error.retry_after = 5;
+      break;
+    case actors::SubmitStatus::accepted:
+      error = schemas::make_error(ErrorKind::api_error, "internal error: refusal of an accepted request");
+      break;
+  }
+  return error;
+}
+
+// ---------------------------------------------------------------- LocalAnswer
+
+LocalAnswer::LocalAnswer(OutputPlan plan, std::shared_ptr<const engine::LoadedModel> model, backend::EventSink sink)
+    : plan_(std::move(plan)), model_(std::move(model)), sink_(std::move(sink)) {
+  if (plan_.tool_calls != ToolCallFormat::none) tool_calls_.emplace(plan_.tool_calls, plan_.protocol);
+}
+
+void LocalAnswer::start() {
+  std::lock_guard lock(mutex_);
+  if (started_) return;
+  started_ = true;
+  schemas::MessageStart start;
+  start.id = schemas::generate_id(message_id_prefix(plan_.endpoint));
+  start.model = plan_.model_id;
+  start.created = schemas::unix_time_now();
+  start.usage.input_tokens = plan_.prompt_tokens;
+  std::vector<schemas::StreamEvent> events;
+  events.push_back(std::move(start));
+  if (plan_.echo && !plan_.score_prompt) events.push_back(echo_delta(nullptr));
+  bool alive = push_all(events);
+  for (auto& event : early_) {
+    if (!alive) break;
+    alive = deliver_locked(event);
+  }
+  early_.clear();
+  if (early_end_) {
+    closed_ = true;
+    if (*early_end_) {
+      sink_.fail(stream_failure(*early_end_));
+    } else {
+      sink_.close();
+    }
+  }
+}
+
+bool LocalAnswer::try_push(GenerationEvent&& event) {
+  std::lock_guard lock(mutex_);
+  if (closed_ || early_end_) return false;
+  if (!started_) {
+    early_.push_back(std::move(event));
+    return !sink_.consumer_gone();
+  }
+  return deliver_locked(event);
+}
+
+void LocalAnswer::close() {
+  std::lock_guard lock(mutex_);
+  if (closed_ || early_end_) return;
+  if (!started_) {
+    early_end_ = std::exception_ptr();
+    return;
+  }
+  closed_ = true;
+  sink_.close();
+}
+
+void LocalAnswer::close_with_error(std::exception_ptr error) {
+  std::lock_guard lock(mutex_);
+  if (closed_ || early_end_) return;
+  if (!started_) {
+    early_end_ = std::move(error);
+    return;
+  }
+  closed_ = true;
+  sink_.fail(stream_failure(error));
+}
+
+void LocalAnswer::on_cancel(std::function<void(actors::BridgeErrc)> callback) {
+  sink_.on_cancel([callback = std::move(callback)] { callback(actors::BridgeErrc::cancelled); });
+}
+
+bool LocalAnswer::accepting() const {
+  std::lock_guard lock(mutex_);
+  return !closed_ && !early_end_ && !sink_.consumer_gone();
+}
+
+bool LocalAnswer::deliver_locked(GenerationEvent& event) {
+  if (event.kind == GenerationEvent::Kind::waiting) {
+    return sink_.push(BackendEvent(backend::QueueWaiting{static_cast<int64_t>(event.queue_position)}));
+  }
+  std::vector<schemas::StreamEvent> events;
+  convert(event, events);
+  return push_all(events);
+}
+
+bool LocalAnswer::push_all(std::vector<schemas::StreamEvent>& events) {
+  for (auto& event : events) {
+    if (!sink_.push(std::move(event))) return false;
+  }
+  return true;
+}
+
+void LocalAnswer::convert(GenerationEvent& event, std::vector<schemas::StreamEvent>& out) {
+  const size_t first = out.size();
+  convert_output(event, out);
+  if (!tool_calls_ || out.size() == first) return;
+  std::vector<schemas::StreamEvent> produced(std::make_move_iterator(out.begin() + first),
+                                             std::make_move_iterator(out.end()));
+  out.resize(first);
+  for (auto& e : produced) tool_calls_->add(std::move(e), out);
+}
+
+void LocalAnswer::convert_output(GenerationEvent& event, std::vector<schemas::StreamEvent>& out) {
+  if (event.kind == GenerationEvent::Kind::scored) {
+    out.push_back(echo_delta(&event.scored));
+    return;
+  }
+  if (event.kind != GenerationEvent::Kind::output) return;
+  auto& output = event.output;
+  schemas::TextDelta delta;
+  delta.text = std::move(output.text);
+  if (plan_.logprobs) {
+    for (size_t i = 0; i < output.tokens.size(); ++i) {
+      const auto& token = output.tokens[i];
+      schemas::TokenLogprob entry;
+      // The end-of-generation token adds no text: its entry must not either, so the entries
+      // still spell the text.
+      const bool ends =
+          output.finished && output.reason == engine::FinishReason::eos && i + 1 == output.tokens.size();
+      entry.token = ends ? std::string() : token.text;
+      entry.logprob = token.logprob;
+      for (const auto& alternative : token.top) {
+        entry.top.push_back(schemas::TopLogprob{alternative.text, alternative.logprob});
+      }
+      delta.logprobs.push_back(std::move(entry));
+    }
+  }
+  if (!delta.text.empty() || !delta.logprobs.empty()) out.push_back(std::move(delta));
+  if (output.finished) {
+    schemas::Finish finish;
+    finish.reason = finish_reason(output.reason);
+    finish.stop_sequence = output.stop_string;
+    finish.usage.input_tokens = plan_.prompt_tokens;
+    finish.usage.output_tokens = output.completion_tokens;
+    out.push_back(std::move(finish));
+  }
+}
+
+schemas::TextDelta LocalAnswer::echo_delta(const std::vector<engine::Engine::ScoredPosition>* scored) const {
+  schemas::TextDelta delta;
+  for (const auto& piece : plan_.prompt_pieces) delta.text += piece;
+  if (!plan_.logprobs || scored == nullptr) return delta;
+  const auto& tokenizer = model_->tokenizer();
+  for (size_t i = 0; i < plan_.prompt_pieces.size(); ++i) {
+    schemas::TokenLogprob entry;
+    entry.token = plan_.prompt_pieces[i];
+    entry.logprob = std::numeric_limits<double>::quiet_NaN();
+    if (i > 0 && i - 1 < scored->size()) {
+      const auto& row = (*scored)[i - 1];
+      entry.logprob = row.actual_logprob;
+      for (const auto& alternative : row.top) {
+        entry.top.push_back(schemas::TopLogprob{tokenizer.token_to_piece(alternative.id, true), alternative.logprob});
+      }
+    }
+    delta.logprobs.push_back(std::move(entry));
+  }
+  return delta;
+}
+
+// ---------------------------------------------------------------- the actor
+
+backend::ModelInfo describe_local_model(const LocalModel& model) {
+  backend::ModelInfo info;
+  info.id = model.id;
+  info.aliases = model.aliases;
+  info.owned_by = "tandem";
+  info.display_name = model.model->config().name;
+  info.context_window = model.context_size;
+  info.created = model.created;
+  info.capabilities.chat = true;
+  info.capabilities.completions = true;
+  info.capabilities.tools = tool_call_format(*model.model) != ToolCallFormat::none;
+  info.capabilities.logprobs = true;
+  info.capabilities.count_tokens = true;
+  return info;
+}
+
+backend::backend_actor spawn_local_backend(caf::actor_system& system, LocalModel model) {
+  auto shared = std::make_shared<const LocalModel>(std::move(model));
+  return system.spawn([shared](backend::backend_actor::pointer self) -> backend::backend_actor::behavior_type {
+    self->attach_functor([shared](const caf::error&) { shared->scheduler->stop(); });
+    return {
+        [shared](backend::generate_atom, backend::BackendRequest& request,
+                 backend::EventSink& sink) -> backend::GenerateReply {
+          const LocalModel& local = *shared;
+          try {
+            auto prepared = prepare_generation(*local.model, local.id, local.context_size, request.request,
+                                               request.request_id);
+            if (!prepared) return backend::GenerateReply::refuse(prepared.error());
+            auto answer = std::make_shared<LocalAnswer>(std::move(prepared->plan), local.model, std::move(sink));
+            auto submitted = local.scheduler->submit(std::move(prepared->request), actors::GenerationSink(answer));
+            if (!submitted.accepted()) {
+              return backend::GenerateReply::refuse(submit_refusal(submitted.status, submitted.message));
+            }
+            answer->start();
+            return backend::GenerateReply::accept();
+          } catch (const std::exception& e) {
+            return backend::GenerateReply::refuse(
+                schemas::make_error(schemas::ErrorKind::api_error, std::string("generation failed: ") + e.what()));
+          }
+        },
+        [shared](backend::count_atom, backend::BackendRequest& request) -> backend::TokenCount {
+          try {
+            auto prompt = chat_prompt_tokens(*shared->model, request.request);
+            if (!prompt) return backend::TokenCount::cannot(prompt.error());
+            return backend::TokenCount::of(static_cast<int64_t>(prompt->size()));
+          } catch (const std::exception& e) {
+            return backend::TokenCount::cannot(
+                schemas::make_error(schemas::ErrorKind::api_error, std::string("counting failed: ") + e.what()));
+          }
+        },
+        [shared](backend::describe_atom) {
+          backend::ModelList list;
+          list.models.push_back(describe_local_model(*shared));
+          return list;
+        },
+    };
+  });
+}
+
+}  // namespace tandem::local

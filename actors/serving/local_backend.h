@@ -1,0 +1,75 @@
+// The local backend: one backend_actor (actors/backend/backend.h) per loaded GGUF model. It
+// renders and tokenizes the prompt (chat template or legacy completion prompt), submits it to
+// the model's continuous-batching Scheduler, and turns the scheduler's events into the protocol-
+// neutral StreamEvents — tool calls parsed out of the model's text, logprobs, echo, usage —
+// on the CAF worker and the step thread, never on an HTTP I/O thread.
+#pragma once
+
+#include "actors/backend/backend.h"
+#include "actors/serving/local_prompt.h"
+#include "actors/serving/scheduler.h"
+#include "engine/loaded_model.h"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace tandem::local {
+
+struct LocalModel {
+  std::string id;                    // the name clients use
+  std::vector<std::string> aliases;  // further names that route here
+  int64_t created = 0;               // unix seconds (load time)
+  uint32_t context_size = 0;         // per sequence
+  std::shared_ptr<const engine::LoadedModel> model;
+  std::shared_ptr<actors::Scheduler> scheduler;
+};
+
+// The actor stops the scheduler when it exits (pending streams end with `unavailable`).
+backend::backend_actor spawn_local_backend(caf::actor_system& system, LocalModel model);
+
+// What describe answers for `model`.
+backend::ModelInfo describe_local_model(const LocalModel& model);
+
+// A scheduler refusal as the error to answer with (the one table maps it per protocol):
+// overloaded -> queue_full (retry-after 1), too_long -> context_length_exceeded (param
+// max_tokens), invalid -> invalid_request, shutting_down -> unavailable (retry-after 5).
+schemas::ApiError submit_refusal(actors::SubmitStatus status, const std::string& message);
+
+// Scheduler events of one generation -> BackendEvents into `sink` (pure except for the sink;
+// exposed for tests). start() sends MessageStart (and a plain echo); events the scheduler sends
+// earlier are held until then, so the order is always MessageStart first.
+class LocalAnswer final : public actors::GenerationSink::Target {
+ public:
+  LocalAnswer(OutputPlan plan, std::shared_ptr<const engine::LoadedModel> model, backend::EventSink sink);
+
+  void start();
+  bool try_push(actors::GenerationEvent&& event) override;
+  void close() override;
+  void close_with_error(std::exception_ptr error) override;
+  void on_cancel(std::function<void(actors::BridgeErrc)> callback) override;
+  bool accepting() const override;
+
+  // The echoed prompt; with scores, each token's logprob (the first token has none: null).
+  schemas::TextDelta echo_delta(const std::vector<engine::Engine::ScoredPosition>* scored) const;
+
+ private:
+  bool deliver_locked(actors::GenerationEvent& event);
+  void convert(actors::GenerationEvent& event, std::vector<schemas::StreamEvent>& out);
+  void convert_output(actors::GenerationEvent& event, std::vector<schemas::StreamEvent>& out);
+  bool push_all(std::vector<schemas::StreamEvent>& events);
+
+  const OutputPlan plan_;
+  const std::shared_ptr<const engine::LoadedModel> model_;
+  const backend::EventSink sink_;
+  std::optional<ToolCallRewriter> tool_calls_;
+
+  mutable std::mutex mutex_;  // the CAF worker (start) and the step thread (the rest)
+  bool started_ = false;
+  bool closed_ = false;
+  std::vector<actors::GenerationEvent> early_;  // arrived before start()
+  std::optional<std::exception_ptr> early_end_;   // closed before start(): null = clean close
+};
+
+}  // namespace tandem::local

@@ -1,0 +1,139 @@
+#include "actors/serving/local_prompt.h"
+
+#include "actors/serving/chat_messages.h"
+#include "engine/chat_template.h"
+
+#include <algorithm>
+
+namespace tandem::local {
+
+schemas::Result<std::vector<engine::TokenId>> chat_prompt_tokens(const engine::LoadedModel& model,
+                                                                 const schemas::InternalRequest& request) {
+  auto messages = template_messages(request, tool_call_format(model) == ToolCallFormat::mistral);
+  if (!messages) return messages.error();
+  std::string prompt;
+  try {
+    prompt = model.render_chat(std::move(*messages), template_tools(request), true);
+  } catch (const engine::TemplateError& e) {
+    // The template's own message (e.g. "Conversation roles must alternate user/assistant").
+    return schemas::make_error(schemas::ErrorKind::invalid_request,
+                               std::string("the model's chat template refused the conversation: ") + e.what(),
+                               "messages");
+  }
+  // Special-token text parsed; BOS unless the template printed it (as `tandem generate` does).
+  return model.tokenize_chat_prompt(prompt);
+}
+
+schemas::Result<std::vector<engine::TokenId>> completion_prompt_tokens(const engine::LoadedModel& model,
+                                                                       const schemas::Prompt& prompt) {
+  const auto& tokenizer = model.tokenizer();
+  if (!prompt.is_tokens) {
+    // As `tandem generate --raw` does: the model's BOS flag, special-token text left as text.
+    auto tokens = model.tokenize_text(prompt.text);
+    if (tokens.empty()) return schemas::invalid_field("prompt", "must not be empty");
+    return tokens;
+  }
+  if (prompt.tokens.empty()) return schemas::invalid_field("prompt", "must not be empty");
+  const auto vocab = static_cast<int64_t>(tokenizer.vocab_size());
+  std::vector<engine::TokenId> tokens;
+  tokens.reserve(prompt.tokens.size());
+  for (size_t i = 0; i < prompt.tokens.size(); ++i) {
+    const int64_t id = prompt.tokens[i];
+    if (id < 0 || id >= vocab) {
+      return schemas::invalid_field("prompt[" + std::to_string(i) + "]",
+                                    "token id " + std::to_string(id) + " is outside the model's vocabulary (0.." +
+                                        std::to_string(vocab - 1) + ")");
+    }
+    tokens.push_back(static_cast<engine::TokenId>(id));
+  }
+  return tokens;
+}
+
+ToolCallFormat tool_call_format(const engine::LoadedModel& model) {
+  if (model.chat_template_is_fallback()) return ToolCallFormat::none;
+  auto source = model.file().get_string("tokenizer.chat_template");
+  return source ? detect_tool_call_format(*source) : ToolCallFormat::none;
+}
+
+std::optional<schemas::ApiError> unsupported_options(const schemas::InternalRequest& request) {
+  if (request.sampling.n != 1) {
+    return schemas::invalid_field("n", "only n=1 is supported by local models (got " +
+                                           std::to_string(request.sampling.n) + ")");
+  }
+  if (request.prompts.size() > 1) {
+    return schemas::invalid_field("prompt", "only one prompt per request is supported by local models (got " +
+                                                std::to_string(request.prompts.size()) +
+                                                "); send one request per prompt");
+  }
+  return std::nullopt;
+}
+
+actors::GenerationRequest generation_request(const schemas::InternalRequest& request,
+                                             std::vector<engine::TokenId> prompt, uint32_t context_size,
+                                             const std::string& request_id) {
+  actors::GenerationRequest out;
+  const auto& s = request.sampling;
+  out.sampling.temperature = static_cast<float>(s.temperature.value_or(1.0));
+  if (s.top_p) out.sampling.top_p = static_cast<float>(*s.top_p);
+  if (s.top_k) out.sampling.top_k = static_cast<int32_t>(*s.top_k);
+  if (s.presence_penalty) out.sampling.presence_penalty = static_cast<float>(*s.presence_penalty);
+  if (s.frequency_penalty) out.sampling.frequency_penalty = static_cast<float>(*s.frequency_penalty);
+  if (s.seed) out.sampling.seed = static_cast<uint64_t>(*s.seed);
+  out.sampling.top_logprobs = s.logprobs ? static_cast<int32_t>(s.top_logprobs) : 0;
+  out.stop_strings = request.stop;
+  if (request.max_tokens) {
+    out.max_tokens = static_cast<uint32_t>(std::min<int64_t>(*request.max_tokens, UINT32_MAX));
+  } else {
+    // At least 1, so a prompt that fills the context is refused by the scheduler naming the limit.
+    out.max_tokens = prompt.size() < context_size ? static_cast<uint32_t>(context_size - prompt.size()) : 1;
+  }
+  out.prompt = std::move(prompt);
+  out.request_id = request_id;
+  return out;
+}
+
+std::vector<std::string> token_pieces(const engine::Tokenizer& tokenizer, const std::vector<engine::TokenId>& tokens) {
+  std::vector<std::string> pieces;
+  pieces.reserve(tokens.size());
+  engine::IncrementalDetokenizer detokenizer(tokenizer, false, true);
+  for (auto token : tokens) pieces.push_back(detokenizer.push(token));
+  if (!pieces.empty()) pieces.back() += detokenizer.flush();
+  return pieces;
+}
+
+schemas::Result<PreparedGeneration> prepare_generation(const engine::LoadedModel& model, const std::string& model_id,
+                                                       uint32_t context_size, const schemas::InternalRequest& request,
+                                                       const std::string& request_id) {
+  if (auto refused = unsupported_options(request)) return *refused;
+  PreparedGeneration out;
+  auto& plan = out.plan;
+  plan.model_id = model_id;
+  plan.endpoint = request.endpoint;
+  plan.protocol = request.protocol;
+  plan.logprobs = request.sampling.logprobs;
+
+  if (request.endpoint == schemas::Endpoint::completions) {
+    if (request.prompts.empty()) return schemas::invalid_field("prompt", "field required");
+    auto prompt = completion_prompt_tokens(model, request.prompts.front());
+    if (!prompt) return prompt.error();
+    plan.echo = request.echo;
+    if (plan.echo) plan.prompt_pieces = token_pieces(model.tokenizer(), *prompt);
+    out.request = generation_request(request, std::move(*prompt), context_size, request_id);
+    // The prompt's logprobs come from a teacher-forced pass on the scheduler's thread; scoring
+    // also serves max_tokens 0 (nothing to generate).
+    if (plan.echo && (plan.logprobs || out.request.max_tokens == 0)) {
+      out.request.score_prompt = true;
+      out.request.score_top_n = static_cast<uint32_t>(out.request.sampling.top_logprobs);
+    }
+  } else {
+    auto prompt = chat_prompt_tokens(model, request);
+    if (!prompt) return prompt.error();
+    if (wants_tool_calls(request)) plan.tool_calls = tool_call_format(model);
+    out.request = generation_request(request, std::move(*prompt), context_size, request_id);
+  }
+  plan.score_prompt = out.request.score_prompt;
+  plan.prompt_tokens = static_cast<int64_t>(out.request.prompt.size());
+  return out;
+}
+
+}  // namespace tandem::local

@@ -1,0 +1,281 @@
+// One generation through the seam: ask the router once, then relay the backend's events —
+// StreamEvents through the protocol's StreamWriter straight onto the socket (streaming) or into
+// a ResultBuilder (complete answer); passthrough bytes as they came.
+#include "app/api/endpoints.h"
+
+#include "actors/bridge.h"
+#include "schemas/anthropic.h"
+#include "schemas/openai.h"
+#include "schemas/stream_writer.h"
+
+#include <boost/json/serialize.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <optional>
+
+#include <strings.h>
+
+namespace tandem::api {
+
+namespace {
+
+using backend::BackendEvent;
+
+// The headers a provider may forward upstream. Credentials (Authorization, x-api-key) are
+// tandem's own and never leave it.
+constexpr std::string_view kForwardedHeaders[] = {"anthropic-version", "anthropic-beta"};
+
+// Why the event stream itself failed (client too slow, backend gone...), as the error to tell.
+schemas::ApiError stream_failure(std::exception_ptr failure) {
+  try {
+    std::rethrow_exception(failure);
+  } catch (const actors::BridgeError& e) {
+    if (e.code() == actors::BridgeErrc::overflow) {
+      return schemas::make_error(schemas::ErrorKind::api_error,
+                                 "the client did not read the stream fast enough; request cancelled");
+    }
+    return schemas::make_error(schemas::ErrorKind::api_error, std::string("generation failed: ") + e.what());
+  } catch (const std::exception& e) {
+    return schemas::make_error(schemas::ErrorKind::api_error, std::string("generation failed: ") + e.what());
+  }
+}
+
+// What the relay needs of the request once the backend has it.
+struct AnswerShape {
+  schemas::Protocol protocol = schemas::Protocol::openai;
+  schemas::Endpoint endpoint = schemas::Endpoint::chat_completions;
+  bool stream = false;
+  bool include_usage = false;
+};
+
+std::string complete_body(const AnswerShape& request, const schemas::TextResult& result) {
+  switch (request.endpoint) {
+    case schemas::Endpoint::messages: return boost::json::serialize(schemas::anthropic_message_response(result));
+    case schemas::Endpoint::completions: return boost::json::serialize(schemas::openai_completion_response(result));
+    default: return boost::json::serialize(schemas::openai_chat_response(result));
+  }
+}
+
+std::string content_type_of(const backend::HeaderList& headers, std::string fallback) {
+  for (const auto& [name, value] : headers) {
+    if (name.size() == 12 && strncasecmp(name.c_str(), "content-type", 12) == 0) return value;
+  }
+  return fallback;
+}
+
+http::Headers without_content_type(const backend::HeaderList& headers) {
+  http::Headers out;
+  for (const auto& [name, value] : headers) {
+    if (!(name.size() == 12 && strncasecmp(name.c_str(), "content-type", 12) == 0)) out.emplace_back(name, value);
+  }
+  return out;
+}
+
+// The next event; nullopt at the end; a failure of the stream itself in `failure`.
+asio::awaitable<std::optional<BackendEvent>> next_event(actors::EventReceiver<BackendEvent>& rx,
+                                                        std::exception_ptr& failure) {
+  std::optional<BackendEvent> event;
+  try {
+    event = co_await rx.next();
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  co_return event;
+}
+
+asio::awaitable<void> stream_answer(http::RequestContext& ctx, const AnswerShape& request,
+                                    actors::EventReceiver<BackendEvent>& rx) {
+  const auto protocol = request.protocol;
+  schemas::StreamWriterOptions options;
+  options.include_usage = request.include_usage;
+  auto writer = schemas::make_stream_writer(protocol, request.endpoint, options);
+  std::optional<http::SseStream> sse;
+  std::optional<backend::ResponseHead> raw_head;  // passthrough that is not an event stream
+  std::string raw_body;
+  bool alive = true;
+  while (alive && !writer->finished()) {
+    std::exception_ptr failure;
+    auto event = co_await next_event(rx, failure);
+    if (failure) {
+      auto error = stream_failure(failure);
+      spdlog::warn("{}stream ended early: {}", ctx.log_prefix(), error.message);
+      if (raw_head) break;
+      if (!sse) {
+        auto opened = co_await ctx.begin_sse();
+        sse.emplace(opened);
+      }
+      std::string frames = writer->write(schemas::StreamError{std::move(error)});
+      co_await sse->send_frames(std::move(frames));
+      break;
+    }
+    if (!event) break;
+    if (auto* head = std::get_if<backend::ResponseHead>(&*event)) {
+      if (sse || raw_head) continue;  // one head per answer
+      if (head->event_stream) {
+        http::Headers forwarded = without_content_type(head->headers);
+        auto opened = co_await ctx.begin_sse(std::move(forwarded));
+        sse.emplace(opened);
+      } else {
+        raw_head = std::move(*head);
+      }
+      continue;
+    }
+    if (auto* bytes = std::get_if<backend::RawBytes>(&*event)) {
+      if (raw_head) {
+        raw_body += bytes->bytes;
+        continue;
+      }
+      if (!sse) {
+        auto opened = co_await ctx.begin_sse();
+        sse.emplace(opened);
+      }
+      alive = co_await sse->send_frames(std::move(bytes->bytes));
+      continue;
+    }
+    if (!sse) {
+      auto opened = co_await ctx.begin_sse();
+      sse.emplace(opened);
+    }
+    if (auto* waiting = std::get_if<backend::QueueWaiting>(&*event)) {
+      // Queued: keep the client's connection warm (and find out whether it is still there).
+      if (protocol == schemas::Protocol::anthropic) {
+        alive = co_await sse->send("ping", R"({"type": "ping"})");
+      } else {
+        alive = co_await sse->comment("waiting for a free slot, position " + std::to_string(waiting->position + 1));
+      }
+      continue;
+    }
+    std::string frames = writer->write(std::get<schemas::StreamEvent>(*event));
+    if (!frames.empty()) alive = co_await sse->send_frames(std::move(frames));
+  }
+  if (raw_head) {
+    auto content_type = content_type_of(raw_head->headers, "application/json");
+    http::Headers forwarded = without_content_type(raw_head->headers);
+    co_await ctx.respond(raw_head->status, std::move(raw_body), std::move(forwarded), content_type);
+    co_return;
+  }
+  if (!sse) {  // the backend ended without a single event
+    auto error = schemas::make_error(schemas::ErrorKind::api_error, "generation ended without a result");
+    co_await respond_error(ctx, protocol, error);
+    co_return;
+  }
+  if (!alive) {
+    spdlog::info("{}client left mid-stream; cancelling its generation", ctx.log_prefix());
+    rx.cancel();  // the backend stops (a local sequence leaves the batch at the next step)
+  }
+}
+
+asio::awaitable<void> complete_answer(http::RequestContext& ctx, const AnswerShape& request,
+                                      actors::EventReceiver<BackendEvent>& rx) {
+  schemas::ResultBuilder builder;
+  std::optional<backend::ResponseHead> raw_head;
+  std::string raw_body;
+  std::exception_ptr failure;
+  while (!builder.finished()) {
+    auto event = co_await next_event(rx, failure);
+    if (failure || !event) break;
+    if (auto* head = std::get_if<backend::ResponseHead>(&*event)) {
+      if (!raw_head) raw_head = std::move(*head);
+      continue;
+    }
+    if (auto* bytes = std::get_if<backend::RawBytes>(&*event)) {
+      raw_body += bytes->bytes;
+      continue;
+    }
+    if (std::get_if<backend::QueueWaiting>(&*event)) {
+      // A queued request's heartbeat: if the client has left, drop the request (the backend
+      // cancels it when the receiver goes away) instead of computing an answer nobody reads.
+      if (ctx.client_gone()) {
+        spdlog::info("{}client left while queued; request cancelled", ctx.log_prefix());
+        rx.cancel();
+        co_return;
+      }
+      continue;
+    }
+    builder.add(std::get<schemas::StreamEvent>(*event));
+  }
+  if (raw_head && !failure) {
+    auto content_type = content_type_of(raw_head->headers, "application/json");
+    http::Headers forwarded = without_content_type(raw_head->headers);
+    co_await ctx.respond(raw_head->status, std::move(raw_body), std::move(forwarded), content_type);
+    co_return;
+  }
+  if (builder.error() || failure || !builder.finished()) {
+    auto error = builder.error() ? *builder.error()
+                 : failure      ? stream_failure(failure)
+                                : schemas::make_error(schemas::ErrorKind::api_error, "generation ended without a result");
+    co_await respond_error(ctx, request.protocol, error);
+    co_return;
+  }
+  co_await ctx.respond(200, complete_body(request, builder.result()));
+}
+
+}  // namespace
+
+schemas::Protocol caller_protocol(const http::RequestContext& ctx) { return ctx.protocol(); }
+
+asio::awaitable<void> respond_error(http::RequestContext& ctx, schemas::Protocol protocol,
+                                    const schemas::ApiError& error) {
+  const int status = error.http_status(protocol);
+  std::string body = schemas::render_error(error, protocol);
+  http::Headers headers;
+  if (error.retry_after > 0) headers.emplace_back("retry-after", std::to_string(error.retry_after));
+  co_await ctx.respond(status, std::move(body), std::move(headers));
+}
+
+backend::BackendRequest backend_request(const http::RequestContext& ctx, schemas::InternalRequest request) {
+  backend::BackendRequest out;
+  out.requested_model = request.model;
+  out.request = std::move(request);
+  out.request_id = ctx.request_id();
+  out.raw_body = ctx.request().body;
+  for (auto name : kForwardedHeaders) {
+    if (auto value = ctx.request().header(name)) out.forward_headers.emplace_back(std::string(name), std::string(*value));
+  }
+  return out;
+}
+
+asio::awaitable<void> relay_generation(ApiState& api, http::RequestContext& ctx, schemas::InternalRequest request) {
+  AnswerShape shape;
+  shape.protocol = request.protocol;
+  shape.endpoint = request.endpoint;
+  shape.stream = request.stream;
+  shape.include_usage = request.include_usage;
+  const auto protocol = request.protocol;
+  auto channel = actors::make_event_stream<BackendEvent>(kStreamCapacity);
+  actors::EventReceiver<BackendEvent> rx = std::move(channel.second);
+  std::optional<backend::GenerateReply> reply;
+  std::string failure;
+  {
+    // Only the backend keeps the sink: when it drops it the stream ends.
+    backend::EventSink sink(std::move(channel.first));
+    backend::BackendRequest forwarded = backend_request(ctx, std::move(request));
+    try {
+      auto operation = actors::ask<backend::GenerateReply>(*api.runtime, api.router, api.backend_timeout,
+                                                           backend::generate_atom::value, std::move(forwarded),
+                                                           std::move(sink));
+      reply = co_await std::move(operation);
+    } catch (const std::exception& e) {
+      failure = e.what();
+    }
+  }
+  if (!reply) {
+    spdlog::error("{}no backend answered: {}", ctx.log_prefix(), failure);
+    auto error = schemas::make_error(schemas::ErrorKind::unavailable, "the model is not available: " + failure);
+    error.retry_after = 5;
+    co_await respond_error(ctx, protocol, error);
+    co_return;
+  }
+  if (!reply->accepted) {
+    co_await respond_error(ctx, protocol, reply->error);
+    co_return;
+  }
+  if (shape.stream) {
+    co_await stream_answer(ctx, shape, rx);
+  } else {
+    co_await complete_answer(ctx, shape, rx);
+  }
+}
+
+}  // namespace tandem::api
