@@ -1,6 +1,9 @@
 #include "app/config.h"
 
 #include "http/cors.h"
+#ifdef TANDEM_CLOUD
+#include "cloud/providers.h"
+#endif
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -360,6 +363,15 @@ AppConfig ServerConfigOptions::resolve(const EnvLookup& env) const {
       field.from_flags(from_flags_, config);
     }
   }
+#ifdef TANDEM_CLOUD
+  // Checked now so a bad provider stops startup with the key named (exit 2), like any setting.
+  try {
+    cloud::load_cloud_config(config.providers.is_null() ? nullptr : &config.providers,
+                             config.model_aliases.is_null() ? nullptr : &config.model_aliases, env);
+  } catch (const cloud::CloudConfigError& e) {
+    throw ConfigError("config file '" + config.config_file + "': " + e.what());
+  }
+#endif
   if (config.aliases.size() > config.models.size()) {
     throw ConfigError("--alias given " + std::to_string(config.aliases.size()) +
                       " time(s) but --model only " + std::to_string(config.models.size()) +

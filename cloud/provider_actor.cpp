@@ -9,6 +9,7 @@
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <mutex>
 #include <optional>
 #include <unordered_map>
@@ -154,7 +155,9 @@ struct GenerateCall {
   Decider decide;
   EventSink sink;
   std::weak_ptr<UpstreamClient> client;
-  TransferId transfer = 0;
+  // Set by the actor right after start(); the callbacks may already run (the sink's on_cancel
+  // covers a client that leaves in between).
+  std::atomic<TransferId> transfer{0};
   std::string request_id;
   Protocol caller = Protocol::openai;
   bool passthrough = false;
@@ -170,7 +173,7 @@ struct GenerateCall {
   bool closed = false;
 
   void abort_transfer() {
-    if (auto owner = client.lock()) owner->cancel(transfer);
+    if (auto owner = client.lock()) owner->cancel(transfer.load());
   }
 
   void push(backend::BackendEvent event) {
@@ -375,10 +378,9 @@ caf::result<GenerateReply> start_generate(provider_actor::stateful_pointer<Provi
       spdlog::info("[{}] upstream {}: {}", call->request_id, call->provider->name, result.message);
     call->on_done(result);
   };
-  // The call object must know its transfer id before any callback can run; start() only posts.
-  call->transfer = state.client->start(std::move(upstream), std::move(callbacks));
+  TransferId transfer = state.client->start(std::move(upstream), std::move(callbacks));
+  call->transfer.store(transfer);
   std::weak_ptr<UpstreamClient> client = state.client;
-  TransferId transfer = call->transfer;
   sink.on_cancel([client, transfer] {
     if (auto owner = client.lock()) owner->cancel(transfer);
   });

@@ -113,6 +113,18 @@ TEST(Config, FileAllowsCommentsTrailingCommasAndKeepsTheCloudSections) {
   EXPECT_TRUE(parse_config({"tandem"}, kNoEnv).providers.is_null());
 }
 
+#ifdef TANDEM_CLOUD
+TEST(Config, ABadProviderStopsStartupNamingTheKey) {
+  auto file = write_file("bad_provider.json", R"({"providers": [{"name": "x", "protocol": "grpc", "base_url": "http://a"}]})");
+  auto message = config_error({"tandem", "--config", file});
+  EXPECT_NE(message.find("providers[0].protocol must be"), std::string::npos) << message;
+  auto keyless = write_file("keyless.json", R"({"providers": [{"name": "x", "protocol": "openai",
+                                               "base_url": "http://a", "api_key_env": "X_KEY"}]})");
+  EXPECT_NE(config_error({"tandem", "--config", keyless}).find("X_KEY is not set"), std::string::npos);
+  EXPECT_NO_THROW(parse_config({"tandem", "--config", keyless}, env_of({{"X_KEY", "sk-x"}})));
+}
+#endif
+
 TEST(Config, InvalidFileValuesAreNamed) {
   struct Case {
     std::string json;

@@ -155,5 +155,28 @@ TEST(FakeAnswers, ErrorShapes) {
   EXPECT_TRUE(openai.at("error").at("param").is_null());
 }
 
+TEST(FakeAnswers, TheStandaloneScriptAnswersEachProtocolAndScriptedErrors) {
+  auto request = [](std::string target, std::string body) {
+    RecordedRequest recorded;
+    recorded.method = "POST";
+    recorded.target = std::move(target);
+    recorded.body = std::move(body);
+    return recorded;
+  };
+  auto anthropic = protocol_answer(request("/v1/messages", R"({"model":"claude-x","max_tokens":5})"));
+  EXPECT_EQ(anthropic.status, 200);
+  EXPECT_FALSE(anthropic.chunked);
+  EXPECT_EQ(json::parse(anthropic.pieces.at(0)).at("model").as_string(), "claude-x");
+  auto streamed = protocol_answer(request("/v1/chat/completions", R"({"model":"tools","stream":true,"stream_options":{"include_usage":true}})"));
+  EXPECT_TRUE(streamed.chunked);
+  EXPECT_EQ(streamed.pieces.back(), "data: [DONE]\n\n");
+  EXPECT_NE(streamed.pieces[streamed.pieces.size() - 2].find("\"usage\":{"), std::string::npos);
+  auto limited = protocol_answer(request("/v1/messages", R"({"model":"error-429"})"));
+  EXPECT_EQ(limited.status, 429);
+  EXPECT_EQ(json::parse(limited.pieces.at(0)).at("error").at("type").as_string(), "rate_limit_error");
+  auto counted = protocol_answer(request("/v1/messages/count_tokens", R"({"model":"m"})"));
+  EXPECT_EQ(counted.pieces.at(0), R"({"input_tokens":17})");
+}
+
 }  // namespace
 }  // namespace tandem::fakes

@@ -220,8 +220,9 @@ struct FakeUpstream::Impl {
       (void)unused;
       co_return false;
     }
-    std::string head = "HTTP/1.1 " + std::to_string(response.status) + " " +
-                       std::string(bhttp::obsolete_reason(static_cast<bhttp::status>(response.status))) + "\r\n";
+    std::string reason(bhttp::obsolete_reason(static_cast<bhttp::status>(response.status)));
+    if (response.status == 529) reason = "Overloaded";  // Anthropic's own status, unknown to Beast
+    std::string head = "HTTP/1.1 " + std::to_string(response.status) + " " + reason + "\r\n";
     for (const auto& [name, value] : response.headers) head += name + ": " + value + "\r\n";
     if (response.chunked) {
       head += "transfer-encoding: chunked\r\n";
