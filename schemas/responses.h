@@ -90,6 +90,7 @@ class ResponsesStreamWriter final : public StreamWriter {
   Usage usage_;
   Item current_ = Item::none;
   std::string current_text_;          // text / reasoning / arguments of the open item
+  std::vector<TokenLogprob> current_logprobs_;  // of the open message's text (when asked for)
   boost::json::object current_item_;  // the open item as announced
   std::vector<ResponseItem> output_;  // closed items
   std::vector<std::pair<int, size_t>> tool_items_;  // tool call index -> output index

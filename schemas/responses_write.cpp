@@ -11,8 +11,15 @@ namespace json = boost::json;
 
 namespace {
 
-json::object output_text_part(std::string_view text) {
-  return json::object{{"type", "output_text"}, {"text", text}, {"annotations", json::array{}}, {"logprobs", json::array{}}};
+// Token logprobs as the Responses API lists them (the entries of chat's `logprobs.content`).
+json::array logprobs_json(const std::vector<TokenLogprob>& logprobs) {
+  if (logprobs.empty()) return json::array{};
+  return openai_chat_logprobs_json(logprobs).at("content").as_array();
+}
+
+json::object output_text_part(std::string_view text, const std::vector<TokenLogprob>& logprobs = {}) {
+  return json::object{{"type", "output_text"}, {"text", text}, {"annotations", json::array{}},
+                      {"logprobs", logprobs_json(logprobs)}};
 }
 
 json::object message_item(std::string_view id, std::string_view status, json::array content) {
@@ -92,7 +99,8 @@ std::vector<ResponseItem> responses_output_items(const TextResult& result) {
   auto flush_text = [&] {
     if (!has_text) return;
     std::string id = generate_id("msg_");
-    items.push_back({id, message_item(id, cut_short ? "incomplete" : "completed", json::array{output_text_part(text)})});
+    const auto& logprobs = result.logprobs ? *result.logprobs : std::vector<TokenLogprob>{};
+    items.push_back({id, message_item(id, cut_short ? "incomplete" : "completed", json::array{output_text_part(text, logprobs)})});
     text.clear();
     has_text = false;
   };
@@ -212,6 +220,7 @@ std::string ResponsesStreamWriter::open_item(Item kind, json::object item) {
   std::string out = close_item();
   current_ = kind;
   current_text_.clear();
+  current_logprobs_.clear();
   current_item_ = item;
   auto output_index = int64_t(output_.size());
   std::string id(item.at("id").as_string());
@@ -232,11 +241,12 @@ std::string ResponsesStreamWriter::close_item() {
   if (current_ == Item::message) {
     out += event("response.output_text.done", json::object{{"item_id", id}, {"output_index", output_index},
                                                            {"content_index", 0}, {"text", current_text_},
-                                                           {"logprobs", json::array{}}});
-    out += event("response.content_part.done", json::object{{"item_id", id}, {"output_index", output_index},
-                                                            {"content_index", 0}, {"part", output_text_part(current_text_)}});
+                                                           {"logprobs", logprobs_json(current_logprobs_)}});
+    out += event("response.content_part.done",
+                 json::object{{"item_id", id}, {"output_index", output_index}, {"content_index", 0},
+                              {"part", output_text_part(current_text_, current_logprobs_)}});
     done["status"] = "completed";
-    done["content"] = json::array{output_text_part(current_text_)};
+    done["content"] = json::array{output_text_part(current_text_, current_logprobs_)};
   } else if (current_ == Item::reasoning) {
     out += event("response.reasoning_text.done", json::object{{"item_id", id}, {"output_index", output_index},
                                                               {"content_index", 0}, {"text", current_text_}});
@@ -268,9 +278,10 @@ std::string ResponsesStreamWriter::write(const StreamEvent& stream_event) {
       output_index = int64_t(output_.size());
     }
     current_text_ += text->text;
+    current_logprobs_.insert(current_logprobs_.end(), text->logprobs.begin(), text->logprobs.end());
     out += event("response.output_text.delta", json::object{{"item_id", current_item_.at("id")}, {"output_index", output_index},
                                                             {"content_index", 0}, {"delta", text->text},
-                                                            {"logprobs", json::array{}}});
+                                                            {"logprobs", logprobs_json(text->logprobs)}});
   } else if (auto* thinking = std::get_if<ThinkingDelta>(&stream_event)) {
     if (thinking->thinking.empty()) return out;
     if (current_ != Item::reasoning) {

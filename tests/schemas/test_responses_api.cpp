@@ -180,6 +180,37 @@ TEST(ResponsesStream, ExactEventSequence) {
   EXPECT_EQ(writer.result().usage.output_tokens, 9);
 }
 
+TEST(ResponsesStream, LogprobsAreReturnedWhenAskedFor) {
+  auto request = parse_ok(responses_request_from_json(json::parse(
+      R"({"model":"m","input":"x","include":["message.output_text.logprobs"],"top_logprobs":1})")));
+  EXPECT_TRUE(request.sampling.logprobs);
+  ResponsesStreamWriter writer(request, {});
+  TokenLogprob hi{"Hi", -0.5, {TopLogprob{"Hi", -0.5}}};
+  std::string out = writer.write(TextDelta{"Hi", {hi}});
+  out += writer.write(Finish{});
+  auto events = SseParser().feed(out);
+  bool saw_delta = false;
+  for (const auto& event : events) {
+    if (event.event != "response.output_text.delta") continue;
+    saw_delta = true;
+    json::value logprobs = json::parse(event.data).at("logprobs");
+    ASSERT_EQ(logprobs.as_array().size(), 1u);
+    EXPECT_EQ(logprobs.at(0).at("token").as_string(), "Hi");
+    EXPECT_EQ(logprobs.at(0).at("logprob").as_double(), -0.5);
+    EXPECT_EQ(logprobs.at(0).at("top_logprobs").as_array().size(), 1u);
+  }
+  EXPECT_TRUE(saw_delta);
+  const auto& part = writer.response().at("output").at(0).at("content").at(0);
+  EXPECT_EQ(part.at("logprobs").as_array().size(), 1u);
+
+  // The complete response carries them too.
+  TextResult result;
+  result.content = {TextPart{"Hi"}};
+  result.logprobs = std::vector<TokenLogprob>{hi};
+  json::object complete = responses_response(request, result);
+  EXPECT_EQ(complete.at("output").at(0).at("content").at(0).at("logprobs").at(0).at("token").as_string(), "Hi");
+}
+
 TEST(ResponsesStream, MaxOutputTokensEndsIncomplete) {
   InternalRequest request = weather_request();
   ResponsesStreamWriter writer(request, {});
