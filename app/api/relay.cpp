@@ -93,6 +93,7 @@ asio::awaitable<void> stream_answer(http::RequestContext& ctx, const AnswerShape
   std::optional<http::SseStream> sse;
   std::optional<backend::ResponseHead> raw_head;  // passthrough that is not an event stream
   std::string raw_body;
+  std::optional<schemas::ApiError> early_end;
   bool alive = true;
   while (alive && !writer->finished()) {
     std::exception_ptr failure;
@@ -100,7 +101,11 @@ asio::awaitable<void> stream_answer(http::RequestContext& ctx, const AnswerShape
     if (failure) {
       auto error = stream_failure(failure);
       spdlog::warn("{}stream ended early: {}", ctx.log_prefix(), error.message);
-      if (raw_head) break;
+      if (raw_head) {  // a passthrough body that did not arrive whole is not sent at all
+        raw_head.reset();
+        early_end = std::move(error);
+        break;
+      }
       if (!sse) {
         auto opened = co_await ctx.begin_sse();
         sse.emplace(opened);
@@ -156,7 +161,8 @@ asio::awaitable<void> stream_answer(http::RequestContext& ctx, const AnswerShape
     co_return;
   }
   if (!sse) {  // the backend ended without a single event
-    auto error = schemas::make_error(schemas::ErrorKind::api_error, "generation ended without a result");
+    auto error = early_end ? *early_end
+                           : schemas::make_error(schemas::ErrorKind::api_error, "generation ended without a result");
     co_await respond_error(ctx, protocol, error);
     co_return;
   }

@@ -48,6 +48,13 @@ TEST(Config, Defaults) {
   EXPECT_TRUE(config.api_keys.empty());
   EXPECT_EQ(config.log_level, "info");
   EXPECT_FALSE(config.debug_routes);
+  EXPECT_DOUBLE_EQ(config.backend_timeout, 10);
+}
+
+TEST(Config, BackendTimeoutFromFlagOrFile) {
+  EXPECT_DOUBLE_EQ(parse_config({"tandem", "--backend-timeout", "2.5"}, kNoEnv).backend_timeout, 2.5);
+  auto file = write_file("backend_timeout.json", R"({"backend_timeout": 30})");
+  EXPECT_DOUBLE_EQ(parse_config({"tandem", "--config", file}, kNoEnv).backend_timeout, 30);
 }
 
 TEST(Config, LlamaCppStyleFlags) {
