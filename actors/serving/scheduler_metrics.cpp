@@ -61,7 +61,7 @@ SchedulerObserver make_scheduler_metrics(std::shared_ptr<prometheus::Registry> r
                     .Register(reg)
                     .Add(labels);
   m->kv_total = &prometheus::BuildGauge()
-                     .Name("tandem_scheduler_kv_blocks_total")
+                     .Name("tandem_scheduler_kv_blocks_capacity")
                      .Help("KV cache blocks in the pool")
                      .Register(reg)
                      .Add(labels);

@@ -91,7 +91,12 @@ struct GenerateOutput {
   std::string stats;  // "prompt: N tokens, ... generated: M tokens, ...; finish: R"
 };
 
-GenerateOutput split_generate_output(const std::string& output) {
+GenerateOutput split_generate_output(std::string output, const std::string& model_path) {
+  // The model's load notes come first on stderr: "<path>: 0.3M params; ...".
+  while (output.rfind(model_path + ": ", 0) == 0) {
+    const size_t eol = output.find('\n');
+    output = eol == std::string::npos ? std::string() : output.substr(eol + 1);
+  }
   GenerateOutput result;
   const size_t stats_at = output.rfind("prompt: ");
   if (stats_at == std::string::npos) return {output, ""};
@@ -131,7 +136,7 @@ TEST_F(Endpoints, ServerOutputEqualsTandemGenerate) {
   auto response = post_json(port_, "/v1/completions", completion("The little dog", 30));
   ASSERT_EQ(response.status, 200) << response.body;
   auto body = parse(response.body);
-  const GenerateOutput raw = split_generate_output(raw_out);
+  const GenerateOutput raw = split_generate_output(raw_out, model);
   EXPECT_EQ(std::string(body.at("choices").at(0).at("text").as_string()), raw.text);
   EXPECT_EQ(stats_without_speeds(raw.stats),
             stats_for(body.at("usage").at("prompt_tokens").to_number<int>(),
@@ -145,7 +150,7 @@ TEST_F(Endpoints, ServerOutputEqualsTandemGenerate) {
   auto chat_response = post_json(port_, "/v1/chat/completions", chat("Tell me a story.", 20));
   ASSERT_EQ(chat_response.status, 200) << chat_response.body;
   auto chat_body = parse(chat_response.body);
-  const GenerateOutput chat_generated = split_generate_output(chat_out);
+  const GenerateOutput chat_generated = split_generate_output(chat_out, model);
   const std::string content(chat_body.at("choices").at(0).at("message").at("content").as_string());
   EXPECT_FALSE(content.empty());
   EXPECT_EQ(content, chat_generated.text);

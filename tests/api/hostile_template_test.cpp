@@ -37,7 +37,10 @@ TEST(HostileTemplate, ChatTemplateToolStopsWithTheBudgetError) {
   const std::string model = hostile_model("hostile-cli", kDoublingTemplate);
   ASSERT_FALSE(model.empty());
   const std::string messages = write_file("hostile-messages.json", R"([{"role": "user", "content": "hi"}])");
-  auto [code, output] = run_tandem({"chat-template", "--model", model, "--messages", messages});
+  // (Tens of MiB are built before the limit: give a loaded machine time.)
+  TandemProcess tool({"chat-template", "--model", model, "--messages", messages});
+  const int code = tool.wait_exit(std::chrono::seconds(120));
+  const std::string output = tool.output();
   EXPECT_EQ(code, 1) << output;
   EXPECT_NE(output.find("chat template stopped: a string would grow to"), std::string::npos) << output;
 }

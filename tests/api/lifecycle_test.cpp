@@ -68,7 +68,7 @@ TEST(Lifecycle, ClientThatDisconnectsFreesItsSequenceAndKvBlocks) {
   });
   EXPECT_TRUE(freed) << last;
   EXPECT_LT(metric(last, label("tandem_scheduler_generated_tokens_total")).value_or(1e9), 1500);
-  EXPECT_GT(metric(last, label("tandem_scheduler_kv_blocks_total")).value_or(0), 0);
+  EXPECT_GT(metric(last, label("tandem_scheduler_kv_blocks_capacity")).value_or(0), 0);
 }
 
 TEST(Lifecycle, FullQueueIs429ForOpenAiAnd529ForAnthropicWithRetryAfter) {
