@@ -151,7 +151,7 @@ class Engine {
   void finish(Sequence& seq, FinishReason reason, SequenceEvent& event);
   void emit_token(Sequence& seq, const SampleResult& sample, SequenceEvent& event);
   static size_t prompt_order_end(const Sequence& seq);
-  static size_t prefill_chunk(const Sequence& seq, size_t budget);
+  static size_t prefill_chunk(const Sequence& seq, size_t budget, bool must_progress);
   size_t attach_cached_prefix(Sequence& seq);
   void remember_full_blocks(Sequence& seq);
   void preempt(Sequence& seq);

@@ -151,7 +151,7 @@ size_t Engine::prompt_order_end(const Sequence& seq) {
   return n_prompt >= 2 ? n_prompt : 0;  // a 1-token prompt is one row: decode order
 }
 
-size_t Engine::prefill_chunk(const Sequence& seq, size_t budget) {
+size_t Engine::prefill_chunk(const Sequence& seq, size_t budget, bool must_progress) {
   const size_t remaining = seq.tokens.size() - seq.n_cached;
   const size_t order_end = prompt_order_end(seq);
   const size_t prompt_rows = order_end > seq.n_cached ? order_end - seq.n_cached : 0;
@@ -159,7 +159,8 @@ size_t Engine::prefill_chunk(const Sequence& seq, size_t budget) {
   // Prompt rows go in slices of 2+ (prompt order); never leave a single one for later.
   if (chunk < prompt_rows) {
     if (prompt_rows - chunk == 1) --chunk;
-    if (chunk < 2) chunk = 0;
+    // Under a budget of 1 a step still has to do something: it overshoots by a row or two.
+    if (chunk < 2) chunk = must_progress ? (prompt_rows == 3 ? 3 : 2) : 0;
   }
   return chunk;
 }
@@ -299,7 +300,7 @@ std::vector<SequenceEvent> Engine::step(size_t token_budget) {
   }
   for (Sequence* seq : prefills) {
     if (budget == 0) break;
-    const size_t chunk = prefill_chunk(*seq, budget);
+    const size_t chunk = prefill_chunk(*seq, budget, chosen.empty());
     if (chunk == 0) continue;
     chosen.emplace_back(seq, chunk);
     budget -= chunk;

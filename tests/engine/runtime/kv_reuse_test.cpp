@@ -228,6 +228,20 @@ TEST_F(KvReuseTest, EvictionUnderPressureKeepsOutputsExact) {
   EXPECT_EQ(engine.cache().used_blocks(), 0u);
 }
 
+// Prompt rows always go in slices of 2+ (their summation order), so any budget, even 1 (the
+// step then overshoots by a row), gives the bits of a one-shot prefill.
+TEST_F(KvReuseTest, AnyStepBudgetGivesTheOneShotBits) {
+  const auto request = greedy(prompt(2, 35), 12);
+  Engine one_shot(*m_.model, nullptr, config(1024, false));
+  const Output want = run_one(one_shot, request, 512);
+  for (size_t budget : {1u, 2u, 3u, 5u, 17u}) {
+    SCOPED_TRACE("budget " + std::to_string(budget));
+    Engine engine(*m_.model, nullptr, config(1024, false));
+    expect_same_output(run_one(engine, request, budget), want);
+    EXPECT_LE(engine.stats().last_step_tokens, std::max<size_t>(budget, 3));
+  }
+}
+
 // ---- On-demand KV and preemption ------------------------------------------------------------
 
 TEST_F(KvReuseTest, BlocksAreTakenAsSequencesGrow) {
