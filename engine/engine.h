@@ -5,9 +5,10 @@
 // grows past its last one. When the pool runs out, the newest sequence holding blocks is
 // preempted: its blocks are freed and it waits, ahead of any new sequence, until it can be
 // recomputed (prompt + tokens generated so far) and continue; it emits nothing meanwhile.
-// Automatic prefix caching: every full block is remembered by the hash of the prefix it closes
-// (kv_cache.h), and a sequence starts from the longest cached prefix of its tokens, computing
-// only the rest (at least its last token, for the logits). With the default (invariant) matmul
+// Automatic prefix caching: every full block of prompt rows is remembered by the hash of the
+// prefix it closes (kv_cache.h), and a sequence starts from the longest cached prefix of its
+// prompt, computing only the rest (at least its last token, for the logits). Generated tokens'
+// blocks are not remembered: a decode row is summed in another order than a prompt row. With the default (invariant) matmul
 // backend a row's result never depends on the batch, so outputs are bit-identical with or
 // without a hit, and after a preemption.
 #pragma once

@@ -25,7 +25,9 @@ Scheduler::Scheduler(engine::Model& model, const engine::Tokenizer* tokenizer, S
       engine_(model, tokenizer, options_.engine),
       context_size_(engine_.context_size()) {
   options_.max_running = std::max<size_t>(1, options_.max_running);
-  options_.step_token_budget = std::max<size_t>(options_.step_token_budget, options_.max_running);
+  // Room for every decode plus a prefill slice of 2+ rows (the engine never leaves a prompt a
+  // lone row, engine.h), so a new prompt always starts within a step.
+  options_.step_token_budget = std::max<size_t>(options_.step_token_budget, options_.max_running + 2);
   stats_.kv_blocks_total = engine_.stats().kv_blocks_total;
   thread_ = std::thread([this] { run(); });
 }
