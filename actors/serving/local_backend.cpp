@@ -1,5 +1,7 @@
 #include "actors/serving/local_backend.h"
 
+#include <algorithm>
+
 #include <iterator>
 #include <limits>
 
@@ -198,7 +200,11 @@ void LocalAnswer::convert_output(GenerationEvent& event, std::vector<schemas::St
     schemas::Finish finish;
     finish.reason = finish_reason(output.reason);
     finish.stop_sequence = output.stop_string;
-    finish.usage.input_tokens = plan_.prompt_tokens;
+    // Prompt tokens served from the prefix cache are reported as cache reads, as the clouds do:
+    // Anthropic's input_tokens excludes them, OpenAI's prompt_tokens (input + cached) does not.
+    const int64_t cached = std::min<int64_t>(output.cached_tokens, plan_.prompt_tokens);
+    finish.usage.input_tokens = plan_.prompt_tokens - cached;
+    if (cached > 0) finish.usage.cache_read_tokens = cached;
     finish.usage.output_tokens = output.completion_tokens;
     out.push_back(std::move(finish));
   }
