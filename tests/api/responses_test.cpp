@@ -95,7 +95,7 @@ TEST_F(Responses, ContinuationCarriesTheStoredConversation) {
   // The history is in the prompt: more input tokens than the question alone.
   EXPECT_GT(parse(continued.body).at("usage").at("input_tokens").as_int64(),
             parse(alone.body).at("usage").at("input_tokens").as_int64());
-  EXPECT_EQ(parse(continued.body).at("previous_response_id"), id);
+  EXPECT_EQ(parse(continued.body).at("previous_response_id"), json::value(id));
 
   auto unknown = request("Hi");
   unknown["previous_response_id"] = "resp_doesnotexist";
