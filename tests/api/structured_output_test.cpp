@@ -7,6 +7,8 @@
 
 #include <filesystem>
 
+#include <unistd.h>
+
 namespace tandem::test {
 namespace {
 
@@ -26,12 +28,14 @@ class StructuredOutput : public ::testing::Test {
     const std::string chat_template = shared_file("templates/Qwen-Qwen2.5-7B-Instruct.jinja");
     ASSERT_FALSE(vocab.empty());
     ASSERT_FALSE(chat_template.empty());
-    const std::string out = (std::filesystem::path(::testing::TempDir()) / "structured-qwen.gguf").string();
+    // One file per process: ctest runs each test of the suite in its own process, in parallel.
+    const std::string out = (std::filesystem::path(::testing::TempDir()) /
+                             ("structured-qwen-" + std::to_string(::getpid()) + ".gguf")).string();
     auto [code, output] =
         run_tandem({"synth-model", "--out", out, "--vocab-from", vocab, "--chat-template", chat_template, "--dim",
                     "64", "--layers", "1", "--heads", "2", "--kv-heads", "1", "--ff", "128", "--ctx", "1024"});
     ASSERT_EQ(code, 0) << output;
-    server_ = new TandemProcess(TandemProcess::server_arguments({"--model", out, "--parallel", "4"}));
+    server_ = new TandemProcess(TandemProcess::server_arguments({"--model", out, "--alias", "structured-qwen", "--parallel", "4"}));
     port_ = server_->port();
     ASSERT_NE(port_, 0) << server_->output();
   }
