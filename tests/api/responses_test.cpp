@@ -135,5 +135,27 @@ TEST_F(Responses, StreamedEventsSpellTheCompleteTextAndStore) {
   EXPECT_EQ(output_text(parse(read.body)), expected);
 }
 
+TEST_F(Responses, TextFormatJsonSchemaIsHonouredAndBadSchemasNameTheirPath) {
+  auto body = request("Once upon a time");
+  body["max_output_tokens"] = 300;
+  body["text"] = json::object{{"format", json::object{{"type", "json_schema"}, {"name", "pet"}, {"strict", true},
+                                                      {"schema", json::parse(R"({"type":"object",
+    "properties":{"animal":{"enum":["cat","dog"]}},"required":["animal"],"additionalProperties":false})")}}}};
+  auto created = post_json(port_, "/v1/responses", body);
+  ASSERT_EQ(created.status, 200) << created.body;
+  auto response = parse(created.body);
+  EXPECT_EQ(response.at("status"), "completed") << created.body;
+  auto value = parse(output_text(response));
+  ASSERT_TRUE(value.is_object()) << created.body;
+  EXPECT_EQ(value.as_object().size(), 1u);
+  const std::string animal(value.at("animal").as_string());
+  EXPECT_TRUE(animal == "cat" || animal == "dog") << animal;
+
+  body["text"].as_object()["format"].as_object()["schema"] = json::parse(R"({"type":"string","pattern":"x"})");
+  auto refused = post_json(port_, "/v1/responses", body);
+  EXPECT_EQ(refused.status, 400) << refused.body;
+  EXPECT_EQ(parse(refused.body).at("error").at("param"), "text.format.schema") << refused.body;
+}
+
 }  // namespace
 }  // namespace tandem::test
