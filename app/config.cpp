@@ -269,6 +269,12 @@ void ServerConfigOptions::bind_fields(CLI::App& app) {
   int_option("batch_tokens", "--batch-tokens", &AppConfig::batch_tokens,
              "Token budget of one engine step", 1, 1 << 20)
       ->group(model);
+  int_option("responses_store", "--responses-store", &AppConfig::responses_store,
+             "Responses API: stored responses (store: true) kept at most; the oldest go first", 0, 10'000'000)
+      ->group(model);
+  int_option("responses_ttl", "--responses-ttl", &AppConfig::responses_ttl,
+             "Responses API: seconds a stored response is kept", 1, 365 * 24 * 3600)
+      ->group(model);
 
   int_option("max_connections", "--max-connections", &AppConfig::max_connections,
              "Open client connections; more get 503", 1, 1'000'000)

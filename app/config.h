@@ -27,6 +27,8 @@ struct AppConfig {
   int threads;                       // engine / BLAS threads; default: all cores
   int max_queue = 64;                // requests waiting for a slot before 429/529
   int batch_tokens = 512;            // token budget per engine step
+  int responses_store = 1000;        // Responses API: stored responses kept at most
+  int responses_ttl = 3600;          // Responses API: seconds a stored response is kept
   double queue_heartbeat = 2;        // seconds between pings to a queued streaming request
   double backend_timeout = 10;       // seconds a backend has to accept/refuse, count or list models
   // Runtime

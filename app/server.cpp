@@ -47,6 +47,8 @@ static api::ApiOptions api_options(const AppConfig& config) {
   options.threads = config.threads;
   options.max_queue = config.max_queue;
   options.batch_tokens = config.batch_tokens;
+  options.stored_responses = static_cast<size_t>(config.responses_store);
+  options.stored_response_ttl = config.responses_ttl;
   options.waiting_heartbeat =
       std::chrono::milliseconds(static_cast<long long>(config.queue_heartbeat * 1000));
   options.step_delay = std::chrono::milliseconds(config.debug_step_delay_ms);

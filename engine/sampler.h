@@ -9,6 +9,7 @@
 #include <optional>
 #include <span>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace tandem::engine {
@@ -34,6 +35,10 @@ struct SamplingParams {
   // token. Penalties, temperature and the top-k/p/min-p filters apply to the allowed tokens;
   // reported logprobs stay those of the unconstrained distribution. Null = unconstrained.
   std::shared_ptr<const TokenConstraint> constraint;
+  // OpenAI logit_bias: added to the token's logit before penalties' filters and the draw;
+  // -100 or less bans the token outright (its logit becomes -inf). Ids outside the vocabulary
+  // are skipped (the server refuses them before they get here). Logprobs stay the raw ones.
+  std::vector<std::pair<TokenId, float>> logit_bias;
 };
 
 struct TokenLogprob {
@@ -74,6 +79,7 @@ class Sampler {
  private:
   double next_uniform();  // [0, 1), from splitmix64 so the stream is the same on every platform
   void apply_penalties(std::vector<float>& logits) const;
+  void apply_logit_bias(std::vector<float>& logits) const;
 
   SamplingParams params_;
   uint64_t rng_state_;

@@ -24,6 +24,7 @@ std::string message_id_prefix(schemas::Endpoint endpoint) {
   switch (endpoint) {
     case schemas::Endpoint::messages: return "msg_";
     case schemas::Endpoint::completions: return "cmpl-";
+    case schemas::Endpoint::responses: return "resp_";
     default: return "chatcmpl-";
   }
 }
@@ -250,6 +251,10 @@ backend::ModelInfo describe_local_model(const LocalModel& model) {
 }
 
 backend::backend_actor spawn_local_backend(caf::actor_system& system, LocalModel model) {
+  if (!model.constraints) {
+    model.constraints =
+        std::make_shared<engine::ConstraintCache>(engine::ConstraintVocabulary::build(model.model->tokenizer()));
+  }
   auto shared = std::make_shared<const LocalModel>(std::move(model));
   return system.spawn([shared](backend::backend_actor::pointer self) -> backend::backend_actor::behavior_type {
     self->attach_functor([shared](const caf::error&) { shared->scheduler->stop(); });
@@ -259,7 +264,7 @@ backend::backend_actor spawn_local_backend(caf::actor_system& system, LocalModel
           const LocalModel& local = *shared;
           try {
             auto prepared = prepare_generation(*local.model, local.id, local.context_size, request.request,
-                                               request.request_id);
+                                               request.request_id, local.constraints.get());
             if (!prepared) return backend::GenerateReply::refuse(prepared.error());
             auto answer = std::make_shared<LocalAnswer>(std::move(prepared->plan), local.model, std::move(sink));
             auto submitted = local.scheduler->submit(std::move(prepared->request), actors::GenerationSink(answer));

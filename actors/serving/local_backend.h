@@ -8,6 +8,7 @@
 #include "actors/backend/backend.h"
 #include "actors/serving/local_prompt.h"
 #include "actors/serving/scheduler.h"
+#include "engine/constraint.h"
 #include "engine/loaded_model.h"
 
 #include <cstdint>
@@ -24,6 +25,9 @@ struct LocalModel {
   uint32_t context_size = 0;         // per sequence
   std::shared_ptr<const engine::LoadedModel> model;
   std::shared_ptr<actors::Scheduler> scheduler;
+  // Structured output / forced tool calls: compiled constraints over this model's vocabulary
+  // (the vocabulary tables are built once, by spawn_local_backend when left null).
+  std::shared_ptr<engine::ConstraintCache> constraints;
 };
 
 // The actor stops the scheduler when it exits (pending streams end with `unavailable`).

@@ -1,6 +1,7 @@
 #include "actors/serving/local_prompt.h"
 
 #include "actors/serving/chat_messages.h"
+#include "actors/serving/local_constraint.h"
 #include "engine/chat_template.h"
 #include "schemas/errors.h"
 #include "schemas/refusals.h"
@@ -65,9 +66,12 @@ ToolCallFormat tool_call_format(const engine::LoadedModel& model) {
 }
 
 std::optional<schemas::ApiError> unsupported_options(const schemas::InternalRequest& request) {
-  // Local text models: no images or non-text documents, one choice, one prompt, no logit_bias
-  // and no constrained JSON yet — each refused naming its field rather than ignored.
-  return schemas::refuse_unsupported(request, schemas::BackendSupport{});
+  // Local text models: no images or non-text documents, one choice, one prompt — each refused
+  // naming its field rather than ignored. logit_bias and structured output are honoured.
+  schemas::BackendSupport support;
+  support.logit_bias = true;
+  support.structured_output = true;
+  return schemas::refuse_unsupported(request, support);
 }
 
 actors::GenerationRequest generation_request(const schemas::InternalRequest& request,
@@ -105,7 +109,8 @@ std::vector<std::string> token_pieces(const engine::Tokenizer& tokenizer, const 
 
 schemas::Result<PreparedGeneration> prepare_generation(const engine::LoadedModel& model, const std::string& model_id,
                                                        uint32_t context_size, const schemas::InternalRequest& request,
-                                                       const std::string& request_id) {
+                                                       const std::string& request_id,
+                                                       engine::ConstraintCache* constraints) {
   if (auto refused = unsupported_options(request)) return *refused;
   PreparedGeneration out;
   auto& plan = out.plan;
@@ -130,9 +135,16 @@ schemas::Result<PreparedGeneration> prepare_generation(const engine::LoadedModel
   } else {
     auto prompt = chat_prompt_tokens(model, request);
     if (!prompt) return prompt.error();
-    if (wants_tool_calls(request)) plan.tool_calls = tool_call_format(model);
+    const ToolCallFormat format = tool_call_format(model);
+    if (wants_tool_calls(request)) plan.tool_calls = format;
     out.request = generation_request(request, std::move(*prompt), context_size, request_id);
+    if (constraints != nullptr) {
+      if (auto refused = constrain_generation(request, format, *constraints, out.request)) return *refused;
+    } else if (request.response_format.type != schemas::ResponseFormat::Type::text || forces_tool_call(request)) {
+      return schemas::make_error(schemas::ErrorKind::api_error, "internal error: no constraint tables for this model");
+    }
   }
+  if (auto refused = apply_logit_bias(request, model.tokenizer().vocab_size(), out.request)) return *refused;
   plan.score_prompt = out.request.score_prompt;
   plan.prompt_tokens = static_cast<int64_t>(out.request.prompt.size());
   return out;

@@ -6,6 +6,7 @@
 
 #include "actors/serving/scheduler.h"
 #include "actors/serving/tool_calls.h"
+#include "engine/constraint.h"
 #include "engine/loaded_model.h"
 #include "schemas/internal.h"
 
@@ -62,9 +63,11 @@ struct PreparedGeneration {
 };
 
 // Everything above for one request to `model` (a chat, messages or legacy completions
-// endpoint), or the 400 to answer with.
+// endpoint), or the 400 to answer with. `constraints` (the model's, see local_constraint.h)
+// serves structured output and forced tool calls; without it those requests get a 500.
 schemas::Result<PreparedGeneration> prepare_generation(const engine::LoadedModel& model, const std::string& model_id,
                                                        uint32_t context_size, const schemas::InternalRequest& request,
-                                                       const std::string& request_id);
+                                                       const std::string& request_id,
+                                                       engine::ConstraintCache* constraints = nullptr);
 
 }  // namespace tandem::local

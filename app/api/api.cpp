@@ -83,6 +83,8 @@ ApiService::ApiService(const ApiOptions& options, actors::ActorRuntime& runtime,
   auto& state = impl_->state;
   state.runtime = &runtime;
   state.backend_timeout = options.backend_timeout;
+  state.responses = std::make_shared<schemas::ResponseStore>(options.stored_responses,
+                                                             std::chrono::seconds(options.stored_response_ttl));
   std::vector<local::LocalModel> models;
   std::vector<std::string> paths;
   for (size_t i = 0; i < options.models.size(); ++i) {
@@ -141,6 +143,12 @@ void ApiService::add_routes(http::Router& router) const {
   router.add("POST", "/v1/messages", [impl](http::RequestContext& ctx) {
     return handle_chat(impl->state, ctx, schemas::Protocol::anthropic);
   });
+  router.add("POST", "/v1/responses",
+             [impl](http::RequestContext& ctx) { return handle_create_response(impl->state, ctx); });
+  router.add("GET", "/v1/responses/{id}",
+             [impl](http::RequestContext& ctx) { return handle_get_response(impl->state, ctx); });
+  router.add("DELETE", "/v1/responses/{id}",
+             [impl](http::RequestContext& ctx) { return handle_delete_response(impl->state, ctx); });
   router.add("POST", "/v1/completions",
              [impl](http::RequestContext& ctx) { return handle_completions(impl->state, ctx); });
   router.add("POST", "/v1/messages/count_tokens",

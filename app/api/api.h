@@ -1,6 +1,7 @@
 // The model-serving API: loads the GGUF models given with --model, starts a local backend actor
 // per model (actors/serving/local_backend.h) and the router (actors/backend/router.h), and serves
 //   POST /v1/chat/completions, /v1/completions, /v1/messages, /v1/messages/count_tokens
+//   POST /v1/responses, GET/DELETE /v1/responses/{id}
 //   GET  /v1/models, /v1/models/{id}
 // CAF, Beast and the engine stay out of this header: app/server.cpp includes it.
 #pragma once
@@ -41,6 +42,9 @@ struct ApiOptions {
   std::chrono::milliseconds step_delay{0};  // test-only pacing (hidden --debug-step-delay)
   // How long a backend has to accept or refuse a generation, count tokens or list its models.
   std::chrono::milliseconds backend_timeout{10000};
+  // Responses API store (`store: true`): at most this many responses, each kept this long.
+  size_t stored_responses = 1000;
+  int64_t stored_response_ttl = 3600;  // seconds
 };
 
 // A model that cannot be loaded (missing file, corrupt GGUF, unsupported architecture...).

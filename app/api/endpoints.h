@@ -8,10 +8,12 @@
 #include "actors/runtime.h"
 #include "http/server.h"
 #include "schemas/internal.h"
+#include "schemas/response_store.h"
 
 #include <boost/asio/awaitable.hpp>
 
 #include <chrono>
+#include <memory>
 #include <string>
 
 namespace tandem::api {
@@ -22,6 +24,8 @@ struct ApiState {
   actors::ActorRuntime* runtime = nullptr;
   caf::actor router;  // a backend::router_actor
   std::chrono::milliseconds backend_timeout{10000};
+  // Responses API `store: true` answers, for GET/DELETE /v1/responses/{id} and continuations.
+  std::shared_ptr<schemas::ResponseStore> responses;
 };
 
 // Events a client may lag behind before it loses its request (about one per token).
@@ -50,6 +54,11 @@ asio::awaitable<void> relay_generation(ApiState& api, http::RequestContext& ctx,
 
 // POST /v1/chat/completions (OpenAI) and POST /v1/messages (Anthropic).
 asio::awaitable<void> handle_chat(ApiState& api, http::RequestContext& ctx, schemas::Protocol protocol);
+// POST /v1/responses (previous_response_id continues a stored response); GET and DELETE
+// /v1/responses/{id} read and forget stored ones.
+asio::awaitable<void> handle_create_response(ApiState& api, http::RequestContext& ctx);
+asio::awaitable<void> handle_get_response(ApiState& api, http::RequestContext& ctx);
+asio::awaitable<void> handle_delete_response(ApiState& api, http::RequestContext& ctx);
 // POST /v1/completions: raw text or token-id prompts, echo, prompt scoring.
 asio::awaitable<void> handle_completions(ApiState& api, http::RequestContext& ctx);
 // POST /v1/messages/count_tokens.

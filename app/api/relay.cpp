@@ -6,7 +6,9 @@
 #include "actors/bridge.h"
 #include "schemas/anthropic.h"
 #include "schemas/openai.h"
+#include "schemas/responses.h"
 #include "schemas/stream_writer.h"
+#include "schemas/writers.h"
 
 #include <boost/json/serialize.hpp>
 
@@ -47,9 +49,23 @@ struct AnswerShape {
   schemas::Endpoint endpoint = schemas::Endpoint::chat_completions;
   bool stream = false;
   bool include_usage = false;
+  // Responses API only: the request its answer echoes, and the store `store: true` keeps it in.
+  std::shared_ptr<const schemas::InternalRequest> responses_request;
+  schemas::ResponseStore* store = nullptr;
 };
 
+void store_response(const AnswerShape& shape, const schemas::TextResult& result, boost::json::object response) {
+  if (!shape.store || !shape.responses_request || !shape.responses_request->responses.store) return;
+  shape.store->put(schemas::make_stored_response(*shape.responses_request, result, std::move(response)));
+}
+
 std::string complete_body(const AnswerShape& request, const schemas::TextResult& result) {
+  if (request.responses_request) {
+    auto response = schemas::responses_response(*request.responses_request, result);
+    std::string body = boost::json::serialize(response);
+    store_response(request, result, std::move(response));
+    return body;
+  }
   switch (request.endpoint) {
     case schemas::Endpoint::messages: return boost::json::serialize(schemas::anthropic_message_response(result));
     case schemas::Endpoint::completions: return boost::json::serialize(schemas::openai_completion_response(result));
@@ -89,7 +105,8 @@ asio::awaitable<void> stream_answer(http::RequestContext& ctx, const AnswerShape
   const auto protocol = request.protocol;
   schemas::StreamWriterOptions options;
   options.include_usage = request.include_usage;
-  auto writer = schemas::make_stream_writer(protocol, request.endpoint, options);
+  auto writer = request.responses_request ? schemas::make_stream_writer(*request.responses_request, options)
+                                          : schemas::make_stream_writer(protocol, request.endpoint, options);
   std::optional<http::SseStream> sse;
   std::optional<backend::ResponseHead> raw_head;  // passthrough that is not an event stream
   std::string raw_body;
@@ -165,6 +182,9 @@ asio::awaitable<void> stream_answer(http::RequestContext& ctx, const AnswerShape
                            : schemas::make_error(schemas::ErrorKind::api_error, "generation ended without a result");
     co_await respond_error(ctx, protocol, error);
     co_return;
+  }
+  if (auto* responses = dynamic_cast<schemas::ResponsesStreamWriter*>(writer.get()); responses && writer->finished()) {
+    store_response(request, responses->result(), responses->response());
   }
   if (!alive) {
     spdlog::info("{}client left mid-stream; cancelling its generation", ctx.log_prefix());
@@ -248,6 +268,10 @@ asio::awaitable<void> relay_generation(ApiState& api, http::RequestContext& ctx,
   shape.endpoint = request.endpoint;
   shape.stream = request.stream;
   shape.include_usage = request.include_usage;
+  if (request.endpoint == schemas::Endpoint::responses) {
+    shape.responses_request = std::make_shared<const schemas::InternalRequest>(request);
+    shape.store = api.responses.get();
+  }
   const auto protocol = request.protocol;
   auto channel = actors::make_event_stream<BackendEvent>(kStreamCapacity);
   actors::EventReceiver<BackendEvent> rx = std::move(channel.second);

@@ -119,9 +119,18 @@ void Sampler::apply_penalties(std::vector<float>& logits) const {
   }
 }
 
+void Sampler::apply_logit_bias(std::vector<float>& logits) const {
+  for (const auto& [id, bias] : params_.logit_bias) {
+    if (id < 0 || static_cast<size_t>(id) >= logits.size()) continue;
+    float& l = logits[static_cast<size_t>(id)];
+    l = bias <= -100.0f ? -std::numeric_limits<float>::infinity() : l + bias;
+  }
+}
+
 SampleResult Sampler::sample(std::span<const float> raw_logits) {
   std::vector<float> logits(raw_logits.begin(), raw_logits.end());
   apply_penalties(logits);
+  apply_logit_bias(logits);
 
   // With a constraint only its allowed tokens are candidates (never empty: see allowed()).
   const TokenMask* allowed = constraint_ ? &constraint_->allowed() : nullptr;

@@ -213,7 +213,7 @@ TEST(TandemBinary, HelpDocumentsEveryOption) {
   for (const char* option :
        {"--host", "--port", "-m,--model", "--alias", "-c,--ctx-size", "--parallel", "-t,--threads",
         "--io-threads", "--actor-threads", "--max-connections", "--body-limit", "--read-timeout",
-        "--drain-timeout", "--max-queue", "--batch-tokens", "--api-keys", "--log-level",
+        "--drain-timeout", "--max-queue", "--batch-tokens", "--responses-store", "--responses-ttl", "--api-keys", "--log-level",
         "--config"}) {
     EXPECT_NE(help.find(option), std::string::npos) << option << " missing from --help:\n" << help;
   }

@@ -109,6 +109,32 @@ TEST(Sampler, SameSeedSameTokensDifferentSeedDifferent) {
   EXPECT_NE(a, draw(p, 64));
 }
 
+TEST(Sampler, LogitBiasOfMinus100BansAndPlus100Forces) {
+  SamplingParams p;
+  p.temperature = 5.0f;  // flat, so anything allowed shows up
+  p.seed = 3;
+  p.logit_bias = {{1, -100.0f}, {4, -100.0f}};
+  std::set<TokenId> seen;
+  for (auto t : draw(p, 400)) seen.insert(t);
+  EXPECT_EQ(seen, (std::set<TokenId>{0, 2, 3, 5}));  // never the banned ones, every other one
+
+  p.logit_bias = {{5, 100.0f}};  // the least likely token, forced
+  for (auto t : draw(p, 100)) EXPECT_EQ(t, 5);
+  p.temperature = 0.0f;
+  for (auto t : draw(p, 3)) EXPECT_EQ(t, 5);
+}
+
+TEST(Sampler, LogitBiasAddsToTheLogitAndKeepsRawLogprobs) {
+  SamplingParams p;
+  p.temperature = 0.0f;
+  p.logit_bias = {{2, 0.6f}, {99, 100.0f}, {-1, 100.0f}};  // 2.5 + 0.6 beats 3.0; bad ids skipped
+  Sampler s(p);
+  auto logits = hand_logits();
+  auto r = s.sample(logits);
+  EXPECT_EQ(r.token, 2);
+  EXPECT_NEAR(r.logprob, 2.5 - log_sum_exp(logits), 1e-6);
+}
+
 TEST(Sampler, TopKLimitsToTheKBest) {
   SamplingParams p;
   p.temperature = 5.0f;  // flat, so anything allowed shows up

@@ -93,9 +93,13 @@ test('OpenAI: reasoning_effort is accepted and usage carries cached_tokens', asy
 
 for (const [field, extra, pattern] of [
   ['n', { n: 2 }, /^400 n: only n=1/],
-  ['logit_bias', { logit_bias: { 1: 5 } }, /^400 logit_bias: not supported/],
+  ['logit_bias', { logit_bias: { 99999: 5 } }, /^400 logit_bias: token id 99999 is outside the model's vocabulary/],
   ['logit_bias keys', { logit_bias: { abc: 5 } }, /^400 logit_bias: keys must be token ids/],
-  ['response_format', { response_format: { type: 'json_object' } }, /^400 response_format: structured output/],
+  [
+    'response_format.json_schema.schema/properties/age',
+    { response_format: { type: 'json_schema', json_schema: { name: 'n', schema: { type: 'object', properties: { age: { type: 'integer', minimum: 0 } } } } } },
+    /^400 response_format\.json_schema\.schema\/properties\/age: unsupported keyword "minimum"/,
+  ],
 ]) {
   test(`OpenAI: ${field} is refused naming the field`, async () => {
     const err = await rejection(() =>
