@@ -285,7 +285,10 @@ struct GenerateCall {
   // Nothing was streamed: the whole answer (or error) is in `body`.
   void finish_collected(const TransferResult& result) {
     if (passthrough) {
-      // Accepted at the start (see start_generate): the status is still ours to choose.
+      // A non-streaming call was accepted at the start (see start_generate); a streaming one
+      // whose upstream answered with a plain body (an error) is accepted now. Nothing has reached
+      // the client yet, so the status is still ours to choose.
+      decide.generate(GenerateReply::accept());
       if (!result.ok()) {
         ApiError error = transfer_failure_error(*provider, result);
         push(backend::ResponseHead{error.http_status(caller), {{"content-type", "application/json"}}, false});
