@@ -4,6 +4,9 @@
 #ifdef TANDEM_LOCAL_API
 #include "app/api/api.h"
 #endif
+#if defined(TANDEM_LOCAL_API) && defined(TANDEM_CLOUD)
+#include "cloud/provider_actor.h"
+#endif
 
 #include <prometheus/registry.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -87,6 +90,28 @@ int run_server(const AppConfig& config) {
     return 1;
   }
   services.readiness = [service = api_service.get()] { return service->readiness(); };
+#endif
+#if defined(TANDEM_LOCAL_API) && defined(TANDEM_CLOUD)
+  // Cloud providers join the router after the local models; one upstream client (its own I/O
+  // thread) serves them all. The config was checked when it was parsed.
+  std::shared_ptr<cloud::UpstreamClient> upstream;
+  try {
+    auto cloud_config = cloud::load_cloud_config(config.providers.is_null() ? nullptr : &config.providers,
+                                                 config.model_aliases.is_null() ? nullptr : &config.model_aliases,
+                                                 process_env);
+    if (!cloud_config.providers.empty()) {
+      upstream = std::make_shared<cloud::UpstreamClient>();
+      for (const auto& provider : cloud_config.providers)
+        spdlog::info("cloud provider {}: {} protocol at {}", provider.name, schemas::protocol_name(provider.protocol),
+                     provider.base_url);
+      api_service->add_backends(cloud::spawn_cloud_backends(actors.system(), cloud_config, upstream));
+    }
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    api_service->release_actors();
+    actors.shutdown();
+    return 2;
+  }
 #endif
 
   http::Router router;

@@ -230,6 +230,11 @@ struct GenerateCall {
   void forward(std::vector<schemas::StreamEvent>& events) {
     for (auto& event : events) {
       if (terminal || closed) return;
+      if (auto* start = std::get_if<schemas::MessageStart>(&event)) {
+        // Anthropic answers carry no creation time and the other protocol's id prefix.
+        if (start->created == 0) start->created = schemas::unix_time_now();
+        start->id = schemas::convert_message_id(start->id, caller);
+      }
       bool ends = std::holds_alternative<schemas::Finish>(event) || std::holds_alternative<schemas::StreamError>(event);
       push(backend::BackendEvent(std::move(event)));
       if (ends) terminal = true;
@@ -279,15 +284,24 @@ struct GenerateCall {
 
   // Nothing was streamed: the whole answer (or error) is in `body`.
   void finish_collected(const TransferResult& result) {
-    if (!result.ok()) {
-      decide.generate(GenerateReply::refuse(transfer_failure_error(*provider, result)));
+    if (passthrough) {
+      // A non-streaming call was accepted at the start (see start_generate); a streaming one
+      // whose upstream answered with a plain body (an error) is accepted now. Nothing has reached
+      // the client yet, so the status is still ours to choose.
+      decide.generate(GenerateReply::accept());
+      if (!result.ok()) {
+        ApiError error = transfer_failure_error(*provider, result);
+        push(backend::ResponseHead{error.http_status(caller), {{"content-type", "application/json"}}, false});
+        push(backend::RawBytes{schemas::render_error(error, caller)});
+      } else {
+        push(backend::ResponseHead{head.status, passthrough_headers(), false});
+        push(backend::RawBytes{std::move(body)});
+      }
+      close();
       return;
     }
-    if (passthrough) {
-      decide.generate(GenerateReply::accept());
-      push(backend::ResponseHead{head.status, passthrough_headers(), false});
-      push(backend::RawBytes{std::move(body)});
-      close();
+    if (!result.ok()) {
+      decide.generate(GenerateReply::refuse(transfer_failure_error(*provider, result)));
       return;
     }
     if (!is_success(head.status)) {
@@ -378,6 +392,10 @@ caf::result<GenerateReply> start_generate(provider_actor::stateful_pointer<Provi
       spdlog::info("[{}] upstream {}: {}", call->request_id, call->provider->name, result.message);
     call->on_done(result);
   };
+  // A non-streaming passthrough is accepted at once: its upstream may take minutes to answer (no
+  // headers before the whole body), longer than the session waits for a reply; nothing reaches
+  // the client before the answer is complete, so a failure still gets its own status.
+  if (passthrough && !request.request.stream) call->decide.generate(GenerateReply::accept());
   TransferId transfer = state.client->start(std::move(upstream), std::move(callbacks));
   call->transfer.store(transfer);
   std::weak_ptr<UpstreamClient> client = state.client;

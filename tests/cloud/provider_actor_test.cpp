@@ -146,6 +146,8 @@ TEST_F(ProviderActorTest, OpenAiClientToAnthropicUpstreamStreamsTranslatedEvents
   EXPECT_EQ(head_of(answer), nullptr);
   EXPECT_TRUE(raw_bytes(answer).empty());
   auto result = fold(answer);
+  EXPECT_EQ(result.id, "chatcmpl-fake01");  // msg_fake01 under the caller's prefix
+  EXPECT_GT(result.created, 0);
   EXPECT_EQ(result.text(), "Let me check.");
   EXPECT_EQ(result.finish_reason, schemas::FinishReason::tool_calls);
   EXPECT_EQ(result.usage.input_tokens, 12);
@@ -236,35 +238,50 @@ TEST_F(ProviderActorTest, TranslatedStreamCutMidwayEndsWithStreamError) {
   EXPECT_NE(error->message.find("upstream 'openai'"), std::string::npos) << error->message;
 }
 
-TEST_F(ProviderActorTest, UnreachableUpstreamIsRefusedAsUnavailableNamingTheProvider) {
+TEST_F(ProviderActorTest, UnreachableUpstreamIsUnavailableNamingTheProvider) {
   auto config = provider(schemas::Protocol::anthropic);
   config.base_url = "http://127.0.0.1:1";
   auto actor = spawn(config);
+  std::string body = R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":"hi"}]})";
 
-  Answer answer = generate(actor, request(schemas::Protocol::anthropic,
-                                          R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":"hi"}]})", "m"));
+  Answer translated = generate(actor, request(schemas::Protocol::openai, body, "m"));
+  Answer passthrough = generate(actor, request(schemas::Protocol::anthropic, body, "m"));
 
-  EXPECT_FALSE(answer.reply.accepted);
-  EXPECT_EQ(answer.reply.error.kind, schemas::ErrorKind::unavailable);
-  EXPECT_NE(answer.reply.error.message.find("upstream 'anthropic' failed: connect_failed"), std::string::npos)
-      << answer.reply.error.message;
-  EXPECT_EQ(answer.reply.error.message.find(kProviderKey), std::string::npos);
+  EXPECT_FALSE(translated.reply.accepted);
+  EXPECT_EQ(translated.reply.error.kind, schemas::ErrorKind::unavailable);
+  EXPECT_NE(translated.reply.error.message.find("upstream 'anthropic' failed: connect_failed"), std::string::npos)
+      << translated.reply.error.message;
+  EXPECT_EQ(translated.reply.error.message.find(kProviderKey), std::string::npos);
+  // A non-streaming passthrough is accepted at once; the failure still gets its own status.
+  ASSERT_TRUE(passthrough.reply.accepted);
+  ASSERT_NE(head_of(passthrough), nullptr);
+  EXPECT_EQ(head_of(passthrough)->status, 503);
+  auto error = json::parse(raw_bytes(passthrough));
+  EXPECT_EQ(error.at("type").as_string(), "error");
+  EXPECT_NE(std::string(error.at("error").at("message").as_string()).find("connect_failed"), std::string::npos);
 }
 
-TEST_F(ProviderActorTest, StallBeforeHeadersIsRefusedAsTimeout) {
-  fakes::ScriptedResponse stalled;
-  stalled.fault = fakes::Fault::stall_before_headers;
-  fake_.enqueue(stalled);
+TEST_F(ProviderActorTest, StallBeforeHeadersIsATimeout) {
+  for (int i = 0; i < 2; ++i) {
+    fakes::ScriptedResponse stalled;
+    stalled.fault = fakes::Fault::stall_before_headers;
+    fake_.enqueue(stalled);
+  }
   auto config = provider(schemas::Protocol::openai);
   config.timeouts.headers = 200ms;
   auto actor = spawn(config);
+  std::string body = R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":"hi"}]})";
 
-  Answer answer = generate(actor, request(schemas::Protocol::openai,
-                                          R"({"model":"m","messages":[{"role":"user","content":"hi"}]})", "m"));
+  Answer translated = generate(actor, request(schemas::Protocol::anthropic, body, "m"));
+  Answer passthrough = generate(actor, request(schemas::Protocol::openai, body, "m"));
 
-  EXPECT_FALSE(answer.reply.accepted);
-  EXPECT_EQ(answer.reply.error.kind, schemas::ErrorKind::timeout);
-  EXPECT_NE(answer.reply.error.message.find("headers timeout"), std::string::npos) << answer.reply.error.message;
+  EXPECT_FALSE(translated.reply.accepted);
+  EXPECT_EQ(translated.reply.error.kind, schemas::ErrorKind::timeout);
+  EXPECT_NE(translated.reply.error.message.find("headers timeout"), std::string::npos) << translated.reply.error.message;
+  ASSERT_TRUE(passthrough.reply.accepted);
+  ASSERT_NE(head_of(passthrough), nullptr);
+  EXPECT_EQ(head_of(passthrough)->status, 504);
+  EXPECT_NE(raw_bytes(passthrough).find("headers timeout"), std::string::npos) << raw_bytes(passthrough);
 }
 
 TEST_F(ProviderActorTest, AClientThatLeavesAbortsTheUpstreamTransfer) {
