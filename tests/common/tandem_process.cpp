@@ -27,7 +27,12 @@ TandemProcess::TandemProcess(std::vector<std::string> arguments,
                              std::map<std::string, std::string> environment) {
   std::vector<std::string> env_strings;
   for (char** entry = environ; *entry != nullptr; ++entry) {
-    if (std::strncmp(*entry, "TANDEM_", 7) == 0) continue;
+    // Neither tandem's own settings nor the developer's cloud credentials (which would register
+    // real providers) may change what a test sees.
+    if (std::strncmp(*entry, "TANDEM_", 7) == 0 || std::strncmp(*entry, "OPENAI_", 7) == 0 ||
+        std::strncmp(*entry, "ANTHROPIC_", 10) == 0) {
+      continue;
+    }
     env_strings.emplace_back(*entry);
   }
   for (const auto& [name, value] : environment) env_strings.push_back(name + "=" + value);
