@@ -13,7 +13,9 @@ using detail::fail;
 namespace {
 
 // "data:image/png;base64,AAAA" → base64 image; anything else is a URL for the backend to fetch.
-ImagePart image_from_url(std::string url, std::string detail) {
+// An inline image must be one of the types both protocols accept (OpenAI refuses the others
+// too), so a request that parses here also translates into a valid Anthropic request.
+ImagePart image_from_url(std::string url, std::string detail, const std::string& path) {
   ImagePart image;
   image.detail = std::move(detail);
   std::string_view view = url;
@@ -23,6 +25,11 @@ ImagePart image_from_url(std::string url, std::string detail) {
     if (header.ends_with(";base64")) {
       image.source = ImagePart::Source::base64;
       image.media_type = std::string(header.substr(0, header.size() - 7));
+      static constexpr std::string_view kImageTypes[] = {"image/jpeg", "image/png", "image/gif", "image/webp"};
+      if (std::find(std::begin(kImageTypes), std::end(kImageTypes), image.media_type) == std::end(kImageTypes)) {
+        fail(path, "a data URL image must be image/jpeg, image/png, image/gif or image/webp, got '" +
+                       image.media_type + "'");
+      }
       image.data = std::string(view.substr(comma + 1));
       return image;
     }
@@ -60,11 +67,11 @@ std::vector<ContentPart> parse_content(const json::value& content, const std::st
       const json::value& image_url = part.require("image_url");
       ImagePart image_part;
       if (image_url.is_string()) {  // some clients send the URL directly
-        image_part = image_from_url(std::string(image_url.get_string()), "");
+        image_part = image_from_url(std::string(image_url.get_string()), "", part.at("image_url"));
       } else {
         Fields image = Fields::of(image_url, part.at("image_url"));
         std::string detail = image.one_of("detail", {"auto", "low", "high"}).value_or("");
-        image_part = image_from_url(image.required_string("url"), std::move(detail));
+        image_part = image_from_url(image.required_string("url"), std::move(detail), image.at("url"));
       }
       image_part.origin = part_path;  // so a text-only backend can refuse it by name
       parts.push_back(std::move(image_part));

@@ -2,7 +2,7 @@
 // feeding the output in any pieces (one call, byte by byte, random chunks) gives the same text
 // and the same calls as parse_tool_calls on the whole; output with no call in it comes back as
 // the very same text (nothing the model wrote is lost).
-#include "app/api/tool_calls.h"
+#include "actors/serving/tool_calls.h"
 
 #include <cstddef>
 #include <cstdint>
@@ -61,9 +61,9 @@ Folded fold(const std::vector<schemas::ContentPart>& parts) {
 }
 
 // Feeds `output` cut at the given lengths (the rest in one last piece).
-Folded feed_in_pieces(api::ToolCallFormat format, std::string_view output,
+Folded feed_in_pieces(local::ToolCallFormat format, std::string_view output,
                       const std::vector<size_t>& lengths) {
-  api::ToolCallParser parser(format, schemas::Protocol::openai);
+  local::ToolCallParser parser(format, schemas::Protocol::openai);
   std::vector<schemas::StreamEvent> events;
   size_t at = 0;
   for (size_t length : lengths) {
@@ -85,13 +85,13 @@ void check(bool condition) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 2) return 0;
-  static const api::ToolCallFormat kFormats[] = {api::ToolCallFormat::none, api::ToolCallFormat::hermes,
-                                                 api::ToolCallFormat::llama3, api::ToolCallFormat::mistral};
-  const api::ToolCallFormat format = kFormats[data[0] % 4];
+  static const local::ToolCallFormat kFormats[] = {local::ToolCallFormat::none, local::ToolCallFormat::hermes,
+                                                 local::ToolCallFormat::llama3, local::ToolCallFormat::mistral};
+  const local::ToolCallFormat format = kFormats[data[0] % 4];
   const uint8_t chunk_seed = data[1];
   std::string_view output(reinterpret_cast<const char*>(data + 2), size - 2);
 
-  const Folded whole = fold(api::parse_tool_calls(format, output, schemas::Protocol::openai));
+  const Folded whole = fold(local::parse_tool_calls(format, output, schemas::Protocol::openai));
   check(feed_in_pieces(format, output, {}) == whole);
   check(feed_in_pieces(format, output, std::vector<size_t>(output.size(), 1)) == whole);
   // Chunk lengths 1..16 from a small generator seeded by the input.

@@ -148,6 +148,12 @@ INSTANTIATE_TEST_SUITE_P(OpenAiChat, Validation, ::testing::Values(
   Case{Api::chat, R"({"response_format":{"type":"json_schema"}})", "response_format.json_schema: field required",
        "response_format.json_schema"},
   Case{Api::chat, R"({"tools":{}})", "tools: must be an array, got an object", "tools"},
+  // Found by fuzz_schemas_requests: such a request used to translate into an invalid Anthropic one.
+  Case{Api::chat,
+       R"({"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:imagn/jpeg;base64,AAAA"}}]}]})",
+       "messages[0].content[0].image_url.url: a data URL image must be image/jpeg, image/png, image/gif or image/webp, "
+       "got 'imagn/jpeg'",
+       "messages[0].content[0].image_url.url"},
   Case{Api::chat, R"({"tools":[{"type":"retrieval"}]})", "tools[0].type: must be one of 'function', got 'retrieval'", "tools[0].type"},
   Case{Api::chat, R"({"tools":[{"type":"function","function":{}}]})", "tools[0].function.name: field required", "tools[0].function.name"},
   Case{Api::chat, R"({"tools":[{"type":"function","function":{"name":"has space"}}]})",
