@@ -78,6 +78,11 @@ TEST(Promises, EveryDocumentedMetricFamilyExistsWithItsType) {
       {"tandem_scheduler_generated_tokens_total", "counter"},
       {"tandem_scheduler_steps_total", "counter"},
       {"tandem_scheduler_cancelled_total", "counter"},
+      {"tandem_scheduler_prefix_cache_hit_tokens_total", "counter"},
+      {"tandem_scheduler_prefix_cache_miss_tokens_total", "counter"},
+      {"tandem_scheduler_kv_evictions_total", "counter"},
+      {"tandem_scheduler_preemptions_total", "counter"},
+      {"tandem_scheduler_kv_blocks_cached", "gauge"},
   };
   for (const auto& [name, type] : families) {
     EXPECT_NE(text.find("# TYPE " + name + " " + type + "\n"), std::string::npos) << name << " " << type;
