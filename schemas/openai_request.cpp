@@ -39,6 +39,37 @@ ImagePart image_from_url(std::string url, std::string detail, const std::string&
   return image;
 }
 
+// OpenAI's `file` part (PDF input): `file_id`, or `file_data` as a PDF data URL. A URL in
+// file_data is what tandem writes for an Anthropic url document, so it reads back as one.
+DocumentPart document_from_file_part(const Fields& part) {
+  auto file_object = part.object("file");
+  if (!file_object) fail(part.at("file"), "field required");
+  const Fields& file = *file_object;
+  DocumentPart document;
+  document.origin = part.path();
+  document.title = file.string("filename").value_or("");
+  if (auto id = file.string("file_id")) {
+    document.source = DocumentPart::Source::file;
+    document.data = std::move(*id);
+    return document;
+  }
+  auto data = file.string("file_data");
+  if (!data) fail(file.at("file_data"), "field required (or file_id)");
+  std::string_view view = *data;
+  const std::string_view prefix = "data:application/pdf;base64,";
+  if (view.starts_with(prefix)) {
+    document.source = DocumentPart::Source::base64;
+    document.media_type = "application/pdf";
+    document.data = std::string(view.substr(prefix.size()));
+  } else if (view.starts_with("https://") || view.starts_with("http://")) {
+    document.source = DocumentPart::Source::url;
+    document.data = std::move(*data);
+  } else {
+    fail(file.at("file_data"), "must be a PDF as a data URL (data:application/pdf;base64,...)");
+  }
+  return document;
+}
+
 // Content: a string, or an array of parts. `allowed` lists the part types of this role.
 std::vector<ContentPart> parse_content(const json::value& content, const std::string& path,
                                        std::initializer_list<std::string_view> allowed) {
@@ -75,6 +106,8 @@ std::vector<ContentPart> parse_content(const json::value& content, const std::st
       }
       image_part.origin = part_path;  // so a text-only backend can refuse it by name
       parts.push_back(std::move(image_part));
+    } else if (type == "file") {
+      parts.push_back(document_from_file_part(part));
     }
   }
   return parts;
@@ -112,7 +145,7 @@ Message parse_message(const json::value& value, const std::string& path) {
     message.content = parse_content(fields.require("content"), content_path, {"text"});
   } else if (role == "user") {
     message.role = Role::user;
-    message.content = parse_content(fields.require("content"), content_path, {"text", "image_url"});
+    message.content = parse_content(fields.require("content"), content_path, {"text", "image_url", "file"});
   } else if (role == "assistant") {
     message.role = Role::assistant;
     if (auto* content = fields.find("content")) {
