@@ -26,13 +26,13 @@ void check_cache_control(const Fields& fields) {
 ImagePart parse_image_source(const Fields& block) {
   Fields source = Fields::of(block.require("source"), block.at("source"));
   if (!source.has("type")) fail(source.at("type"), "field required");
-  std::string type = *source.one_of("type", {"base64", "url"});
+  std::string type = source.required_one_of("type", {"base64", "url"});
   ImagePart image;
   image.origin = block.path();
   if (type == "base64") {
     image.source = ImagePart::Source::base64;
     if (!source.has("media_type")) fail(source.at("media_type"), "field required");
-    image.media_type = *source.one_of("media_type", {"image/jpeg", "image/png", "image/gif", "image/webp"});
+    image.media_type = source.required_one_of("media_type", {"image/jpeg", "image/png", "image/gif", "image/webp"});
     image.data = source.required_string("data");
   } else {
     image.source = ImagePart::Source::url;
@@ -47,7 +47,7 @@ ImagePart parse_image_source(const Fields& block) {
 void parse_document(const Fields& block, std::vector<ContentPart>& out) {
   Fields source = Fields::of(block.require("source"), block.at("source"));
   if (!source.has("type")) fail(source.at("type"), "field required");
-  std::string type = *source.one_of("type", {"text", "content", "base64", "url", "file"});
+  std::string type = source.required_one_of("type", {"text", "content", "base64", "url", "file"});
   std::string title = block.string("title").value_or("");
   std::string context = block.string("context").value_or("");
   if (type == "text" || type == "content") {
@@ -64,7 +64,7 @@ void parse_document(const Fields& block, std::vector<ContentPart>& out) {
         for (size_t i = 0; i < blocks.size(); ++i) {
           Fields inner = Fields::of(blocks[i], detail::index(source.at("content"), i));
           if (!inner.has("type")) fail(inner.at("type"), "field required");
-          if (*inner.one_of("type", {"text", "image"}) == "image") {
+          if (inner.required_one_of("type", {"text", "image"}) == "image") {
             out.push_back(parse_image_source(inner));
             continue;
           }
@@ -84,7 +84,7 @@ void parse_document(const Fields& block, std::vector<ContentPart>& out) {
   document.origin = block.path();
   if (type == "base64") {
     document.source = DocumentPart::Source::base64;
-    document.media_type = *source.one_of("media_type", {"application/pdf"});
+    document.media_type = source.required_one_of("media_type", {"application/pdf"});
     document.data = source.required_string("data");
   } else if (type == "url") {
     document.source = DocumentPart::Source::url;
@@ -110,7 +110,7 @@ void parse_tool_result_content(const Fields& block, ToolResultPart& result) {
     Fields inner = Fields::of(array[i], detail::index(block.at("content"), i));
     if (!inner.has("type")) fail(inner.at("type"), "field required");
     check_cache_control(inner);
-    std::string type = *inner.one_of("type", {"text", "image", "document"});
+    std::string type = inner.required_one_of("type", {"text", "image", "document"});
     if (type == "image") {
       result.images.push_back(parse_image_source(inner));
       continue;
@@ -138,7 +138,7 @@ void parse_block(const json::value& value, const std::string& path, Role role, s
   Fields block = Fields::of(value, path);
   if (!block.has("type")) fail(block.at("type"), "field required");
   check_cache_control(block);
-  std::string type = *block.one_of(
+  std::string type = block.required_one_of(
       "type", {"text", "image", "document", "tool_use", "tool_result", "thinking", "redacted_thinking"});
   if (type == "tool_result" && role != Role::user) fail(block.at("type"), "'tool_result' is only allowed in user messages");
   if (type == "tool_use" && role != Role::assistant) fail(block.at("type"), "'tool_use' is only allowed in assistant messages");
@@ -191,7 +191,7 @@ std::string parse_system_text(const json::value& value, const std::string& path)
 Message parse_message(const json::value& value, const std::string& path) {
   Fields fields = Fields::of(value, path);
   if (!fields.has("role")) fail(fields.at("role"), "field required");
-  std::string role = *fields.one_of("role", {"user", "assistant", "system"});
+  std::string role = fields.required_one_of("role", {"user", "assistant", "system"});
   Message message;
   if (role == "system") {
     message.role = Role::system;

@@ -136,7 +136,7 @@ ToolCallPart parse_tool_call(const json::value& value, const std::string& path) 
 Message parse_message(const json::value& value, const std::string& path) {
   Fields fields = Fields::of(value, path);
   if (!fields.has("role")) fail(fields.at("role"), "field required");
-  std::string role = *fields.one_of("role", {"system", "developer", "user", "assistant", "tool"});
+  std::string role = fields.required_one_of("role", {"system", "developer", "user", "assistant", "tool"});
   Message message;
   message.name = fields.string("name").value_or("");
   std::string content_path = fields.at("content");
@@ -223,7 +223,7 @@ void parse_tools(const Fields& fields, InternalRequest& request) {
   if (auto* choice = fields.find("tool_choice")) {
     auto& tool_choice = request.tool_choice;
     if (choice->is_string()) {
-      std::string mode = *fields.one_of("tool_choice", {"none", "auto", "required"});
+      std::string mode = fields.required_one_of("tool_choice", {"none", "auto", "required"});
       tool_choice.mode = mode == "none"   ? ToolChoice::Mode::none
                          : mode == "auto" ? ToolChoice::Mode::auto_
                                           : ToolChoice::Mode::any;

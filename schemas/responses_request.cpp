@@ -80,8 +80,8 @@ std::vector<ContentPart> parse_content(const json::value& content, const std::st
     Fields part = Fields::of(array[i], detail::index(path, i));
     if (!part.has("type")) fail(part.at("type"), "field required");
     std::string type = role == Role::assistant
-                           ? *part.one_of("type", {"output_text", "refusal", "input_text"})
-                           : *part.one_of("type", {"input_text", "input_image", "input_file"});
+                           ? part.required_one_of("type", {"output_text", "refusal", "input_text"})
+                           : part.required_one_of("type", {"input_text", "input_image", "input_file"});
     if (type == "input_text" || type == "output_text") {
       parts.push_back(TextPart{part.required_string("text")});
     } else if (type == "refusal") {
@@ -108,7 +108,7 @@ void parse_item(const json::value& value, const std::string& path, InternalReque
   auto& messages = request.messages;
   if (type == "message") {
     if (!item.has("role")) fail(item.at("role"), "field required");
-    std::string role = *item.one_of("role", {"user", "assistant", "system", "developer"});
+    std::string role = item.required_one_of("role", {"user", "assistant", "system", "developer"});
     Message message;
     message.role = role == "user" ? Role::user
                    : role == "assistant" ? Role::assistant
@@ -215,7 +215,7 @@ void parse_tools(const Fields& fields, InternalRequest& request) {
   if (auto* choice = fields.find("tool_choice")) {
     auto& out = request.tool_choice;
     if (choice->is_string()) {
-      std::string mode = *fields.one_of("tool_choice", {"none", "auto", "required"});
+      std::string mode = fields.required_one_of("tool_choice", {"none", "auto", "required"});
       out.mode = mode == "none" ? ToolChoice::Mode::none : mode == "auto" ? ToolChoice::Mode::auto_ : ToolChoice::Mode::any;
     } else {
       Fields object = Fields::of(*choice, "tool_choice");

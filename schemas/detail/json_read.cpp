@@ -157,6 +157,12 @@ std::optional<std::string> Fields::one_of(std::string_view key,
   fail(at(key), "must be one of " + list + ", got '" + *value + "'");
 }
 
+std::string Fields::required_one_of(std::string_view key, std::initializer_list<std::string_view> allowed) const {
+  auto value = one_of(key, allowed);
+  if (!value) fail(at(key), "field required");
+  return std::move(*value);
+}
+
 std::string as_string(const json::value& value, const std::string& path) {
   if (!value.is_string()) fail(path, expected("a string", value));
   return std::string(value.get_string());

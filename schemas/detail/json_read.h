@@ -56,6 +56,8 @@ class Fields {
   std::optional<Fields> object(std::string_view key) const;
   // One of the listed strings; the error lists them.
   std::optional<std::string> one_of(std::string_view key, std::initializer_list<std::string_view> allowed) const;
+  // one_of() for a key that must be there: absent (or null) fails with "field required".
+  std::string required_one_of(std::string_view key, std::initializer_list<std::string_view> allowed) const;
 
  private:
   const boost::json::object* object_;
