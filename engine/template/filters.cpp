@@ -33,7 +33,9 @@ Value attribute_of(Interpreter& in, const Value& item, const std::string& path, 
   while (start <= path.size()) {
     size_t dot = path.find('.', start);
     std::string part = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-    bool numeric = !part.empty() && std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; });
+    // Up to 18 digits fit an int64 index; a longer run of digits is looked up as a string key.
+    bool numeric = !part.empty() && part.size() <= 18 &&
+                   std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; });
     current = in.get_item(current, numeric ? Value(static_cast<int64_t>(std::stoll(part))) : Value(part));
     if (dot == std::string::npos) break;
     start = dot + 1;

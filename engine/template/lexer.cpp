@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <optional>
 
 namespace tandem::engine::jinja {
@@ -261,7 +262,8 @@ class Lexer {
     token.text = text;
     if (is_float) {
       token.kind = TokenKind::Float;
-      token.real = std::stod(text);
+      // strtod, not stod: Python reads 1e999 as inf (stod throws out_of_range).
+      token.real = std::strtod(text.c_str(), nullptr);
     } else {
       token.kind = TokenKind::Integer;
       try {

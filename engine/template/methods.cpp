@@ -207,7 +207,8 @@ std::string python_format(const std::string& fmt, const CallArgs& args) {
     if (field.empty()) {
       if (auto_index < args.positional.size()) value = &args.positional[auto_index++];
     } else if (std::all_of(field.begin(), field.end(), [](char d) { return d >= '0' && d <= '9'; })) {
-      size_t index = std::stoul(field);
+      // More digits than any argument list can have: simply out of range (stoul would throw).
+      size_t index = field.size() > 9 ? args.positional.size() : std::stoul(field);
       if (index < args.positional.size()) value = &args.positional[index];
     } else {
       for (const auto& [key, v] : args.named) {

@@ -94,5 +94,12 @@ TEST(TemplateRuntimeErrors, RunawayTemplatesStopCleanly) {
   EXPECT_NE(error_of("{{ 'x' * 100000000 }}").find("too large"), std::string::npos);
 }
 
+// Number literals beyond a double's range read as Python reads them (inf), never an uncaught
+// std::out_of_range (found by fuzz_jinja).
+TEST(TemplateNumbers, HugeLiteralsAndDigitKeysDoNotThrow) {
+  EXPECT_EQ(test::render_template("{{ 1e999 > 1e308 }}|{{ -1e999 < 0 }}|{{ 1e-999 == 0 }}"), "True|True|True");
+  EXPECT_THROW(test::render_template("{{ '{99999999999999999999}'.format(1) }}"), TemplateError);
+}
+
 }  // namespace
 }  // namespace tandem::engine
