@@ -99,14 +99,14 @@ std::shared_ptr<const ConstraintVocabulary> ConstraintVocabulary::build(const To
   // forward, and the tokens of a subtree are one contiguous range of trie_tokens_.
   std::vector<uint32_t> preorder;
   preorder.reserve(nodes.size());
-  std::vector<uint32_t> todo{0};
-  while (!todo.empty()) {
-    const uint32_t old = todo.back();
-    todo.pop_back();
+  std::vector<uint32_t> pending{0};
+  while (!pending.empty()) {
+    const uint32_t old = pending.back();
+    pending.pop_back();
     preorder.push_back(old);
     auto& children = nodes[old].children;
     std::sort(children.begin(), children.end());
-    for (size_t c = children.size(); c-- > 0;) todo.push_back(children[c].second);
+    for (size_t c = children.size(); c-- > 0;) pending.push_back(children[c].second);
   }
   std::vector<uint32_t> new_id(nodes.size());
   for (uint32_t i = 0; i < preorder.size(); ++i) new_id[preorder[i]] = i;
