@@ -121,9 +121,21 @@ class EventSink {
 struct GenerateReply {
   bool accepted = false;
   schemas::ApiError error;  // when refused: answered in the caller's protocol as is
+  // Which backend answered ("local", a provider's name) and the targets tried before it, in
+  // order: the router fills them (x-tandem-backend / x-tandem-fallbacks, metric labels).
+  std::string backend;
+  std::vector<std::string> fallbacks;
 
-  static GenerateReply accept() { return GenerateReply{true, {}}; }
-  static GenerateReply refuse(schemas::ApiError why) { return GenerateReply{false, std::move(why)}; }
+  static GenerateReply accept() {
+    GenerateReply reply;
+    reply.accepted = true;
+    return reply;
+  }
+  static GenerateReply refuse(schemas::ApiError why) {
+    GenerateReply reply;
+    reply.error = std::move(why);
+    return reply;
+  }
 };
 
 struct TokenCount {
@@ -185,7 +197,7 @@ typename Inspector::result_type inspect(Inspector& f, QueueWaiting& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, GenerateReply& x) {
-  return f(caf::meta::type_name("tandem::backend::GenerateReply"), x.accepted, x.error);
+  return f(caf::meta::type_name("tandem::backend::GenerateReply"), x.accepted, x.error, x.backend, x.fallbacks);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, TokenCount& x) {
