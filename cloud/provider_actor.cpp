@@ -4,6 +4,7 @@
 // a CAF response promise belongs to its actor's thread.
 #include "cloud/provider_actor.h"
 
+#include "schemas/refusals.h"
 #include "schemas/translate.h"
 
 #include <boost/json.hpp>
@@ -356,6 +357,9 @@ caf::result<GenerateReply> start_generate(provider_actor::stateful_pointer<Provi
     if (request.request.endpoint == schemas::Endpoint::completions && provider.protocol == Protocol::openai)
       return GenerateReply::refuse(api_error(ErrorKind::unsupported,
                                             "legacy completions can only be passed through to an OpenAI-protocol provider"));
+    if (auto refusal = schemas::refuse_untranslatable(request.request, provider.protocol)) {
+      return GenerateReply::refuse(std::move(*refusal));
+    }
     schemas::InternalRequest upstream = request.request;
     upstream.stream = true;  // events are decoded as they come; the session folds them when needed
     upstream.include_usage = true;

@@ -5,6 +5,8 @@
 
 #include <cerrno>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/write.hpp>
@@ -261,6 +263,35 @@ std::string_view RequestContext::path_param(std::string_view name) const {
 bool RequestContext::shutting_down() const { return exchange_.shutting_down(); }
 bool RequestContext::responded() const { return exchange_.responded(); }
 bool RequestContext::client_gone() const { return exchange_.peer_closed(); }
+
+struct ClientWatch::State {
+  asio::cancellation_signal stop;
+  bool active = true;  // touched only on the connection's strand
+  std::function<void()> on_gone;
+};
+
+void ClientWatch::stop() {
+  if (!state_) return;
+  state_->active = false;
+  state_->stop.emit(asio::cancellation_type::terminal);
+  state_.reset();
+}
+
+ClientWatch RequestContext::watch_client(std::function<void()> on_gone) {
+  auto state = std::make_shared<ClientWatch::State>();
+  state->on_gone = std::move(on_gone);
+  auto* exchange = &exchange_;
+  // A wait for readability consumes nothing: the next request's bytes stay for the next read.
+  exchange_.socket().async_wait(
+      asio::ip::tcp::socket::wait_read,
+      asio::bind_cancellation_slot(state->stop.slot(), [state, exchange](const boost::system::error_code& ec) {
+        // After stop() the exchange may be gone: touch nothing.
+        if (ec || !state->active) return;
+        state->active = false;
+        if (exchange->peer_closed()) state->on_gone();
+      }));
+  return ClientWatch(std::move(state));
+}
 
 
 asio::awaitable<void> RequestContext::respond(int status, std::string body, Headers extra_headers,

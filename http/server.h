@@ -62,6 +62,30 @@ class SseStream {
   detail::Exchange* exchange_;
 };
 
+// While alive, watches the client's side of the connection and runs a callback once if the
+// client closes it (see RequestContext::watch_client). Destroying it ends the watch.
+class ClientWatch {
+ public:
+  struct State;
+  ClientWatch() = default;
+  explicit ClientWatch(std::shared_ptr<State> state) : state_(std::move(state)) {}
+  ClientWatch(ClientWatch&&) noexcept = default;
+  ClientWatch& operator=(ClientWatch&& other) noexcept {
+    if (this != &other) {
+      stop();
+      state_ = std::move(other.state_);
+    }
+    return *this;
+  }
+  ClientWatch(const ClientWatch&) = delete;
+  ClientWatch& operator=(const ClientWatch&) = delete;
+  ~ClientWatch() { stop(); }
+  void stop();
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
 class RequestContext {
  public:
   explicit RequestContext(detail::Exchange& exchange) : exchange_(exchange) {}
@@ -88,6 +112,12 @@ class RequestContext {
   // socket). Lets a handler that is waiting to answer — e.g. a request still queued for a model —
   // give up on a client that left. Streams learn the same from SseStream::send().
   bool client_gone() const;
+  // Runs `on_gone` (on this connection's strand) if the client closes its connection while the
+  // watch is alive — for a handler that may wait a long time with nothing to write (a cloud
+  // upstream still thinking, a backend that has not replied yet), so its work is cancelled within
+  // milliseconds instead of at the next write. Bytes of a pipelined request end the watch (the
+  // client is there).
+  ClientWatch watch_client(std::function<void()> on_gone);
 
  private:
   detail::Exchange& exchange_;

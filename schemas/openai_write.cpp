@@ -322,7 +322,8 @@ json::object to_openai_chat_request(const InternalRequest& request, const OpenAi
   if (format.type == ResponseFormat::Type::json_object) {
     out["response_format"] = json::object{{"type", "json_object"}};
   } else if (format.type == ResponseFormat::Type::json_schema) {
-    json::object schema{{"name", format.name}};
+    // OpenAI requires a name; Anthropic's output_config.format has none.
+    json::object schema{{"name", format.name.empty() ? std::string("output") : format.name}};
     if (!format.schema.is_null()) schema["schema"] = format.schema;
     if (format.strict) schema["strict"] = true;
     out["response_format"] = json::object{{"type", "json_schema"}, {"json_schema", std::move(schema)}};

@@ -1,5 +1,7 @@
 #include "schemas/refusals.h"
 
+#include <algorithm>
+#include <cctype>
 #include <string>
 
 namespace tandem::schemas {
@@ -59,6 +61,79 @@ std::optional<ApiError> refuse_unsupported(const InternalRequest& request, const
                          "structured output (JSON mode / JSON schema) is not supported by this model");
   }
   return std::nullopt;
+}
+
+namespace {
+
+std::string upstream_name(Protocol upstream) {
+  return upstream == Protocol::anthropic ? "an Anthropic-protocol provider" : "an OpenAI-protocol provider";
+}
+
+ApiError untranslatable(std::string field, std::string_view why, Protocol upstream) {
+  return invalid_field(std::move(field), std::string(why) + " cannot be sent to " + upstream_name(upstream) +
+                                             " (the model is routed to one)");
+}
+
+// OpenAI function names: letters, digits, '_' and '-', at most 64.
+bool valid_openai_function_name(const std::string& name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (unsigned char c : name) {
+    if (!std::isalnum(c) && c != '_' && c != '-') return false;
+  }
+  return true;
+}
+
+std::optional<ApiError> refuse_for_anthropic(const InternalRequest& request) {
+  const auto& sampling = request.sampling;
+  const Protocol to = Protocol::anthropic;
+  if (sampling.n > 1) return untranslatable("n", "more than one choice (n > 1)", to);
+  if (!sampling.logit_bias.empty()) return untranslatable("logit_bias", "logit_bias", to);
+  if (sampling.logprobs) {
+    return untranslatable("logprobs", "logprobs", to);
+  }
+  if (sampling.seed) return untranslatable("seed", "a sampling seed", to);
+  if (sampling.presence_penalty && *sampling.presence_penalty != 0) {
+    return untranslatable("presence_penalty", "presence_penalty", to);
+  }
+  if (sampling.frequency_penalty && *sampling.frequency_penalty != 0) {
+    return untranslatable("frequency_penalty", "frequency_penalty", to);
+  }
+  if (request.response_format.type == ResponseFormat::Type::json_object) {
+    return untranslatable(std::string(structured_output_field(request)),
+                          "JSON mode without a schema (json_object; ask for json_schema instead)", to);
+  }
+  for (const auto& prompt : request.prompts) {
+    if (prompt.is_tokens) return untranslatable("prompt", "a prompt of token ids", to);
+  }
+  const bool has_turn = !request.prompts.empty() ||
+                        std::any_of(request.messages.begin(), request.messages.end(),
+                                    [](const Message& m) { return m.role != Role::system; });
+  if (!has_turn && request.endpoint != Endpoint::count_tokens) {
+    return untranslatable(request.endpoint == Endpoint::responses ? "input" : "messages",
+                          "a conversation of system messages only (no user or assistant turn)", to);
+  }
+  return std::nullopt;
+}
+
+std::optional<ApiError> refuse_for_openai(const InternalRequest& request) {
+  const Protocol to = Protocol::openai;
+  if (request.sampling.top_k) return untranslatable("top_k", "top_k", to);
+  for (size_t i = 0; i < request.tools.size(); ++i) {
+    if (!valid_openai_function_name(request.tools[i].name)) {
+      return untranslatable("tools[" + std::to_string(i) + "].name",
+                            "a tool name that is not 1-64 letters, digits, '_' or '-' ('" + request.tools[i].name +
+                                "')",
+                            to);
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<ApiError> refuse_untranslatable(const InternalRequest& request, Protocol upstream) {
+  if (request.protocol == upstream) return std::nullopt;
+  return upstream == Protocol::anthropic ? refuse_for_anthropic(request) : refuse_for_openai(request);
 }
 
 }  // namespace tandem::schemas

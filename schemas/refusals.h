@@ -28,4 +28,11 @@ std::string_view structured_output_field(const InternalRequest& request);
 // their path, e.g. "messages[2].content[0].content[1]"), n, prompts, logit_bias, structured output.
 std::optional<ApiError> refuse_unsupported(const InternalRequest& request, const BackendSupport& support);
 
+// Translation to a provider of the other protocol: the 400 for the first field that protocol
+// cannot express, instead of dropping it (an OpenAI `seed`, `logit_bias` or `json_object` mode
+// has no Anthropic form; Anthropic's `top_k` and tool names beyond OpenAI's 64 characters have
+// no OpenAI form). nullopt when the request translates whole, or when `upstream` is the request's
+// own protocol (passthrough sends everything).
+std::optional<ApiError> refuse_untranslatable(const InternalRequest& request, Protocol upstream);
+
 }  // namespace tandem::schemas

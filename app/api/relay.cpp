@@ -275,6 +275,15 @@ asio::awaitable<void> relay_generation(ApiState& api, http::RequestContext& ctx,
   const auto protocol = request.protocol;
   auto channel = actors::make_event_stream<BackendEvent>(kStreamCapacity);
   actors::EventReceiver<BackendEvent> rx = std::move(channel.second);
+  // A client that leaves while the backend is silent (not replied yet, or an upstream still
+  // thinking) cancels the work at once: the backend's on_cancel fires (a cloud transfer is
+  // aborted, a local sequence leaves the batch) instead of at the next write.
+  auto* receiver = &rx;
+  const std::string log_prefix = ctx.log_prefix();
+  http::ClientWatch watch = ctx.watch_client([receiver, log_prefix] {
+    spdlog::info("{}client closed the connection; cancelling its request", log_prefix);
+    receiver->cancel();
+  });
   std::optional<backend::GenerateReply> reply;
   std::string failure;
   {

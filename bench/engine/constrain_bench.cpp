@@ -6,12 +6,14 @@
 #include "engine/constraint.h"
 #include "engine/engine.h"
 #include "engine/gguf.h"
+#include "engine/gguf_writer.h"
 #include "engine/loaded_model.h"
 #include "engine/sampler.h"
 
 #include <benchmark/benchmark.h>
 
 #include <bit>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <random>
@@ -198,23 +200,74 @@ BENCHMARK(BM_SampleStep)
     ->ArgsProduct({{0, 1}, {1, 16, 64}, {0, 1}})
     ->Unit(benchmark::kMillisecond);
 
-// Whole decode steps of the engine on a random-weight model (synth-llama-Q8_0: dim 256, 4 layers,
-// the real 32000-token Llama-2 vocabulary; a small model, so the sampling share of a step is
-// larger than on bench-110M: the worst case for the overhead), `batch` sequences, with or without
-// the typical schema. Finished sequences are replaced by new ones with a 2-token prompt.
+// Whole decode steps of the engine with and without the typical schema, `batch` sequences, on
+// three random-weight models (finished sequences are replaced by new ones with a 1-token prompt):
+//   0  synth-llama-Q8_0 from ../shared: dim 256, 4 layers, the real Llama-2 vocabulary (32000).
+//      A small model, so sampling is a large share of each step: the worst case for the overhead.
+//   1  the bench-110M shape (dim 768, 12 layers, 12 heads, ff 2048, Q8_0) with the real Llama-2
+//      vocabulary: what the target is stated on.
+//   2  a 151,936-token vocabulary (Qwen2's size): dim 256, 4 layers, Q8_0, the writer's generated
+//      SPM vocabulary (byte tokens + letter pieces; ../shared has no real vocabulary this large).
+// Models 1 and 2 are written into the build dir on first run.
+std::string bench_model(int which) {
+  if (which == 0) return std::string(TANDEM_SHARED_DIR) + "/models/synth-llama-Q8_0.gguf";
+  std::filesystem::create_directories(TANDEM_BENCH_MODEL_DIR);
+  const std::string path =
+      std::string(TANDEM_BENCH_MODEL_DIR) + (which == 1 ? "/bench-110M-spm-Q8_0.gguf" : "/synth-vocab152k-Q8_0.gguf");
+  if (std::filesystem::exists(path)) return path;
+  SynthModelSpec spec;
+  spec.type = GgmlType::Q8_0;
+  spec.context = 2048;
+  spec.seed = 110 + which;
+  if (which == 1) {
+    spec.name = "bench-110M";
+    spec.dim = 768;
+    spec.layers = 12;
+    spec.heads = 12;
+    spec.kv_heads = 12;
+    spec.ff = 2048;
+    spec.vocab_from = std::string(TANDEM_SHARED_DIR) + "/vocab/ggml-vocab-llama-spm.gguf";
+  } else {
+    spec.name = "synth-vocab152k";
+    spec.dim = 256;
+    spec.layers = 4;
+    spec.heads = 8;
+    spec.kv_heads = 4;
+    spec.ff = 768;
+    spec.vocab = 151936;
+  }
+  write_synthetic_model(spec, path + ".tmp");
+  std::filesystem::rename(path + ".tmp", path);
+  return path;
+}
+
+struct DecodeModel {
+  std::unique_ptr<LoadedModel> loaded;
+  std::unique_ptr<ConstraintCache> cache;
+};
+
+DecodeModel& decode_model(int which) {
+  static std::map<int, DecodeModel> models;
+  auto& slot = models[which];
+  if (!slot.loaded) {
+    slot.loaded = LoadedModel::load(bench_model(which));
+    slot.cache = std::make_unique<ConstraintCache>(ConstraintVocabulary::build(slot.loaded->tokenizer()));
+  }
+  return slot;
+}
+
 void BM_EngineDecode(benchmark::State& state) {
-  const size_t batch = static_cast<size_t>(state.range(0));
-  const bool constrained = state.range(1) == 1;
-  static std::unique_ptr<LoadedModel> loaded =
-      LoadedModel::load(std::string(TANDEM_SHARED_DIR) + "/models/synth-llama-Q8_0.gguf");
-  static ConstraintCache cache(ConstraintVocabulary::build(loaded->tokenizer()));
-  auto constraint = cache.json_schema(kTypicalSchema);
-  Engine engine(loaded->model(), &loaded->tokenizer(),
+  const int which = static_cast<int>(state.range(0));
+  const size_t batch = static_cast<size_t>(state.range(1));
+  const bool constrained = state.range(2) == 1;
+  auto& model = decode_model(which);
+  auto constraint = model.cache->json_schema(kTypicalSchema);
+  Engine engine(model.loaded->model(), &model.loaded->tokenizer(),
                 EngineConfig{static_cast<uint32_t>(batch * 272), 16, 272});
   uint64_t seed = 0;
   auto add = [&] {
     SequenceRequest request;
-    request.prompt = loaded->tokenize_text("{");
+    request.prompt = model.loaded->tokenize_text("{");
     request.max_tokens = 256;
     request.sampling.temperature = 1.0f;
     request.sampling.seed = ++seed;
@@ -229,13 +282,24 @@ void BM_EngineDecode(benchmark::State& state) {
       if (event.finished) add();
     }
   };
-  for (int warm = 0; warm < 50; ++warm) step();
+  for (int warm = 0; warm < 20; ++warm) step();
   tokens = 0;
   for (auto _ : state) step();
   state.counters["tokens/s_cpu"] = benchmark::Counter(static_cast<double>(tokens), benchmark::Counter::kIsRate);
-  state.SetLabel(constrained ? "schema" : "free");
+  static const char* kNames[] = {"synth-llama-32k", "bench-110M-32k", "vocab-152k"};
+  state.SetLabel(std::string(kNames[which]) + (constrained ? " schema" : " free"));
 }
-BENCHMARK(BM_EngineDecode)->ArgsProduct({{1, 16, 64}, {0, 1}})->MeasureProcessCPUTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_EngineDecode)
+    ->ArgsProduct({{0, 1, 2}, {1, 16, 64}, {0, 1}})
+    ->MeasureProcessCPUTime()
+    ->Unit(benchmark::kMillisecond);
+
+// Building the vocabulary tables of the 151,936-token model (once per model, at load).
+void BM_BuildVocabularyTables152k(benchmark::State& state) {
+  const auto& tokenizer = decode_model(2).loaded->tokenizer();
+  for (auto _ : state) benchmark::DoNotOptimize(ConstraintVocabulary::build(tokenizer));
+}
+BENCHMARK(BM_BuildVocabularyTables152k)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

@@ -6,6 +6,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
@@ -59,6 +60,7 @@ struct Shared {
   std::vector<std::string> bodies;
   std::atomic<std::int64_t> next{0};
   std::optional<Clock::time_point> deadline;
+  Clock::time_point start{};  // open loop: request k is due at start + k / rate
 };
 
 struct Connection {
@@ -205,11 +207,23 @@ asio::awaitable<RequestResult> perform(Shared& s, Connection& c, const std::stri
 
 asio::awaitable<void> run_client(Shared& s, std::vector<RequestResult>& out) {
   Connection c(co_await asio::this_coro::executor);
+  asio::steady_timer pacer(co_await asio::this_coro::executor);
   for (;;) {
-    if (s.deadline && Clock::now() >= *s.deadline) break;
     const std::int64_t index = s.next.fetch_add(1);
     if (s.config.requests > 0 && index >= s.config.requests) break;
-    out.push_back(co_await perform(s, c, s.bodies[static_cast<std::size_t>(index) % s.bodies.size()]));
+    std::optional<Clock::time_point> due;
+    if (s.config.rate > 0) {
+      due = s.start + std::chrono::duration_cast<Clock::duration>(
+                          std::chrono::duration<double>(static_cast<double>(index) / s.config.rate));
+      if (s.deadline && *due >= *s.deadline) break;
+      pacer.expires_at(*due);
+      co_await pacer.async_wait(nothrow_awaitable);
+    } else if (s.deadline && Clock::now() >= *s.deadline) {
+      break;
+    }
+    RequestResult result = co_await perform(s, c, s.bodies[static_cast<std::size_t>(index) % s.bodies.size()]);
+    if (due) result.start = *due;  // a late start is the load generator's or the server's delay: count it
+    out.push_back(std::move(result));
   }
   if (c.open) c.close();
 }
@@ -293,6 +307,7 @@ Report run_load(const Config& requested) {
 
   std::vector<std::vector<RequestResult>> per_client(static_cast<std::size_t>(config.concurrency));
   const auto start = Clock::now();
+  s.start = start;
   if (config.duration_s > 0)
     s.deadline = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(config.duration_s));
   for (auto& results : per_client)

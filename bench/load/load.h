@@ -29,6 +29,11 @@ struct Config {
   Endpoint endpoint = Endpoint::chat;
   std::string model;                 // empty: the first id listed by GET /v1/models
   int concurrency = 1;               // client coroutines, each with its own connection
+  // Open loop: request k is due at start + k / rate (requests per second), whether or not earlier
+  // ones have finished, and its latencies count from when it was due, so a server (or too few
+  // clients) falling behind shows as latency instead of slowing the offered load down (the
+  // coordinated-omission trap). 0: closed loop (each client sends its next request at once).
+  double rate = 0;
   std::int64_t requests = 100;       // total request budget; 0 = unlimited (needs duration)
   double duration_s = 0;             // stop starting new requests after this; 0 = no cap
   int max_tokens = 64;
@@ -60,6 +65,7 @@ struct Report {
   std::string endpoint;  // request path, e.g. "/v1/chat/completions"
   std::string model;
   int concurrency = 0;
+  double rate = 0;  // open-loop requests per second; 0 = closed loop
   bool stream = true;
 
   std::int64_t requests_ok = 0;

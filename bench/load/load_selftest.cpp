@@ -251,6 +251,33 @@ TEST(LoadTool, DurationCapStopsAnUnlimitedRun) {
   EXPECT_EQ(r.requests_failed, 0);
 }
 
+// Open loop: request k is due at k / rate. Lower bounds only (they hold on any machine): with
+// enough clients the offered schedule sets the wall time; with one client the queue behind a
+// slow server shows as latency counted from when each request was due.
+TEST(LoadTool, OpenLoopPacesStartsAndCountsLatencyFromTheDueTime) {
+  FakeServer server({.chunks = 5, .delay = std::chrono::milliseconds(20)});  // >= 100 ms a request
+  Config c = config_for(server);
+  c.requests = 10;
+  c.rate = 50;  // due every 20 ms: the last at 180 ms
+  c.concurrency = 10;
+  const Report paced = run_load(c);
+  ASSERT_EQ(paced.requests_ok, 10) << format_text(paced);
+  EXPECT_GE(paced.wall_s, 0.18 + 0.1) << format_text(paced);  // closed loop would take ~0.1 s
+  EXPECT_EQ(paced.rate, 50);
+
+  c.concurrency = 1;  // request k cannot end before (k + 1) * 100 ms but was due at k * 20 ms
+  const Report queued = run_load(c);
+  ASSERT_EQ(queued.requests_ok, 10) << format_text(queued);
+  EXPECT_GE(queued.latency_ms.p99, 0.9 * (100 + 80 * 9)) << format_text(queued);
+  EXPECT_GE(queued.ttft_ms.p99, 0.9 * (20 + 80 * 9)) << format_text(queued);
+}
+
+TEST(Config, RejectsANegativeRate) {
+  Config c;
+  c.rate = -1;
+  EXPECT_THROW(validate(c), std::invalid_argument);
+}
+
 TEST(Report, JsonCarriesTheNumbers) {
   FakeServer server({.chunks = 2});
   const Report r = run_load(config_for(server));

@@ -26,6 +26,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--model", config.model, "Model name (default: first id from GET /v1/models)");
   app.add_option("-c,--concurrency", config.concurrency, "Concurrent clients")->capture_default_str();
+  app.add_option("--rate", config.rate,
+                 "Open loop: start requests at this many per second (latency counts from when each was due; "
+                 "give enough --concurrency); 0 = closed loop")
+      ->capture_default_str();
   app.add_option("-n,--requests", config.requests, "Total requests; 0 = unlimited (needs --duration)")
       ->capture_default_str();
   app.add_option("-d,--duration", config.duration_s, "Stop starting requests after S seconds (0 = no cap)")

@@ -27,8 +27,9 @@ std::string percentile_line(std::string_view label, const Percentiles& p) {
 
 std::string format_text(const Report& r) {
   std::string out;
-  out += fmt::format("tandem-load: {} {}{} model={} concurrency={} {}\n", r.protocol, r.url, r.endpoint, r.model,
-                     r.concurrency, r.stream ? "streaming" : "non-streaming");
+  out += fmt::format("tandem-load: {} {}{} model={} concurrency={} {}{}\n", r.protocol, r.url, r.endpoint, r.model,
+                     r.concurrency, r.stream ? "streaming" : "non-streaming",
+                     r.rate > 0 ? fmt::format(" open loop at {:g} req/s", r.rate) : std::string());
   out += fmt::format("  requests               {} ok, {} failed in {:.2f} s\n", r.requests_ok, r.requests_failed,
                      r.wall_s);
   out += fmt::format("  throughput             {:.2f} requests/s, {:.1f} output tokens/s\n", r.requests_per_s,
@@ -58,6 +59,7 @@ std::string format_json(const Report& r) {
       {"endpoint", r.endpoint},
       {"model", r.model},
       {"concurrency", r.concurrency},
+      {"rate", r.rate},
       {"stream", r.stream},
       {"requests_ok", r.requests_ok},
       {"requests_failed", r.requests_failed},

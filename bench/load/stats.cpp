@@ -29,6 +29,7 @@ void validate(const Config& config) {
   if (config.concurrency < 1) throw std::invalid_argument("concurrency must be at least 1");
   if (config.requests < 0) throw std::invalid_argument("requests must not be negative");
   if (config.duration_s < 0) throw std::invalid_argument("duration must not be negative");
+  if (config.rate < 0) throw std::invalid_argument("rate must not be negative");
   // An unbounded run would never stop by itself.
   if (config.requests == 0 && config.duration_s <= 0)
     throw std::invalid_argument("requests is 0 (unlimited), so a duration is required");
@@ -61,6 +62,7 @@ Report aggregate(const Config& config, const RunInfo& run, const std::vector<Req
   report.endpoint = run.path;
   report.model = run.model;
   report.concurrency = config.concurrency;
+  report.rate = config.rate;
   report.stream = config.stream;
   report.wall_s = run.wall_s;
 

@@ -100,6 +100,7 @@ class Exchange {
   bool client_gone() const { return client_gone_; }
   // Peeks at the socket: true once the peer has closed or reset the connection.
   bool peer_closed();
+  tcp::socket& socket() { return connection_.socket(); }
 
   asio::awaitable<void> respond(int status, std::string body, Headers extra_headers,
                                 std::string_view content_type);

@@ -1,5 +1,5 @@
-// The scheduler's life-cycle guarantees seen from HTTP clients: a client that leaves frees its
-// sequence and KV blocks, a full queue says 429 / 529 with retry-after (and queued Anthropic
+// The scheduler's life-cycle guarantees seen from HTTP clients: a client that leaves (or stops
+// reading) frees its sequence and KV blocks, a full queue says 429 / 529 with retry-after (and queued Anthropic
 // streams get pings), SIGTERM lets running streams finish, a bad model file exits 1.
 // These use synth-llama-F32 (random weights, 2048 context) served with the hidden
 // --debug-step-delay, so every token takes at least kStepDelay on any CPU: a long generation
@@ -7,6 +7,11 @@
 #include "tests/api/api_test_util.h"
 
 #include <csignal>
+#include <filesystem>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 namespace tandem::test {
 namespace {
@@ -173,6 +178,89 @@ TEST(Lifecycle, SigtermWhileStreamingLetsTheStreamFinish) {
   EXPECT_GT(streamed.text.size(), text_before_signal) << "nothing was generated after the signal";
   EXPECT_TRUE(server.wait_for_output("received signal", std::chrono::seconds(5))) << server.output();
   EXPECT_EQ(server.wait_exit(), 0) << server.output();
+}
+
+// A socket to 127.0.0.1:port with a tiny receive buffer, that sends `request` and then never
+// reads: the server's writes stall once the kernel buffers on both sides are full.
+class NonReadingClient {
+ public:
+  NonReadingClient(std::uint16_t port, const std::string& request) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    int small = 4096;
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);  // before connect: sets the window
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
+                 ::send(fd_, request.data(), request.size(), 0) == static_cast<ssize_t>(request.size());
+  }
+  ~NonReadingClient() { ::close(fd_); }
+  bool connected() const { return connected_; }
+
+ private:
+  int fd_ = -1;
+  bool connected_ = false;
+};
+
+TEST(Lifecycle, AClientThatStopsReadingLosesOnlyItsOwnRequest) {
+  // A fast tiny model with a long context.
+  const std::string vocab = synth_path();
+  ASSERT_FALSE(vocab.empty());
+  const std::string model = (std::filesystem::path(::testing::TempDir()) /
+                             ("slow-reader-" + std::to_string(::getpid()) + ".gguf")).string();
+  auto [code, output] = run_tandem({"synth-model", "--out", model, "--vocab-from", vocab, "--dim", "32", "--layers",
+                                    "1", "--heads", "2", "--kv-heads", "1", "--ff", "64", "--ctx", "16384"});
+  ASSERT_EQ(code, 0) << output;
+  // One sequence at a time: if the stalled stream kept its place, nothing else would run.
+  TandemProcess server(TandemProcess::server_arguments(
+      {"--model", model, "--alias", "tiny", "--parallel", "1", "--ctx-size", "16384"}));
+  auto port = server.port();
+  ASSERT_NE(port, 0) << server.output();
+
+  // Each streamed token carries its 20 most likely alternatives (~1.3 KB an event), so the
+  // never-read stream outgrows the kernel's socket buffers (4 MiB at most by default) and then the
+  // session's event stream within a few thousand tokens, far below max_tokens.
+  constexpr int kMaxTokens = 12000;
+  json::object body;
+  body["model"] = "tiny";
+  body["messages"] = json::array{json::object{{"role", "user"}, {"content", "Once upon a time"}}};
+  body["max_tokens"] = kMaxTokens;
+  body["temperature"] = 0;
+  body["stream"] = true;
+  body["logprobs"] = true;
+  body["top_logprobs"] = 20;
+  body["logit_bias"] = json::object{{"2", -100}};  // no end of sequence: it would run to max_tokens
+  const std::string text = json::serialize(body);
+  NonReadingClient stalled(port, "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                 "Content-Type: application/json\r\nContent-Length: " +
+                                     std::to_string(text.size()) + "\r\n\r\n" + text);
+  ASSERT_TRUE(stalled.connected());
+
+  // The stalled request is cancelled once its stream can no longer be written (or falls too far
+  // behind), its KV blocks freed, well before max_tokens...
+  std::string last;
+  bool freed = metrics_eventually(port, [&](const std::string& metrics) {
+    last = metrics;
+    return metric(metrics, label("tandem_scheduler_cancelled_total")) == 1.0 &&
+           metric(metrics, label("tandem_scheduler_running_sequences")) == 0.0 &&
+           metric(metrics, label("tandem_scheduler_kv_blocks_used")) == 0.0;
+  }, std::chrono::seconds(120));
+  ASSERT_TRUE(freed) << last;
+  EXPECT_LT(metric(last, label("tandem_scheduler_generated_tokens_total")).value_or(1e9), kMaxTokens);
+  // ...and the next client, behind it on the one sequence slot, is answered in full.
+  json::object next;
+  next["model"] = "tiny";
+  next["prompt"] = "Hello";
+  next["max_tokens"] = 5;
+  next["temperature"] = 0;
+  next["logit_bias"] = json::object{{"2", -100}};
+  auto answer = post_json(port, "/v1/completions", next);
+  ASSERT_EQ(answer.status, 200) << answer.body;
+  const auto parsed = parse(answer.body);
+  EXPECT_EQ(parsed.at("usage").at("completion_tokens"), 5) << answer.body;
+  EXPECT_EQ(parsed.at("choices").at(0).at("finish_reason"), "length") << answer.body;
+  std::filesystem::remove(model);
 }
 
 TEST(Lifecycle, AModelThatCannotLoadExitsWithCode1AndSaysWhy) {

@@ -12,8 +12,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <memory>
 #include <mutex>
+#include <thread>
 
 namespace tandem::api {
 namespace {
@@ -24,23 +26,37 @@ using test::HttpClient;
 struct Script {
   backend::GenerateReply reply = backend::GenerateReply::accept();
   std::vector<BackendEvent> events;
+  // The backend keeps the sink open and says nothing (an upstream still thinking); with
+  // `never_reply` it does not even answer the ask (a provider waiting for response headers).
+  bool silent = false;
+  bool never_reply = false;
 };
 
 struct Seen {
   std::mutex mutex;
   std::optional<backend::BackendRequest> request;
+  std::vector<backend::EventSink> held;  // silent scripts keep their sinks here
+  std::atomic<int> cancelled{0};         // on_cancel calls of held sinks
 };
 
 backend::backend_actor spawn_scripted(actors::ActorRuntime& runtime, Script script, std::shared_ptr<Seen> seen) {
   auto actor = runtime.system().spawn(
-      [script, seen](backend::backend_actor::pointer) -> backend::backend_actor::behavior_type {
+      [script, seen](backend::backend_actor::pointer self) -> backend::backend_actor::behavior_type {
         return {
-            [script, seen](backend::generate_atom, backend::BackendRequest& request, backend::EventSink& sink) {
+            [script, seen, self](backend::generate_atom, backend::BackendRequest& request,
+                                 backend::EventSink& sink) -> caf::result<backend::GenerateReply> {
               {
                 std::lock_guard lock(seen->mutex);
                 seen->request = request;
               }
               if (!script.reply.accepted) return script.reply;
+              if (script.silent || script.never_reply) {
+                sink.on_cancel([seen] { ++seen->cancelled; });
+                std::lock_guard lock(seen->mutex);
+                seen->held.push_back(sink);
+                if (script.never_reply) return self->make_response_promise<backend::GenerateReply>();
+                return script.reply;
+              }
               for (const auto& event : script.events) sink.push(event);
               sink.close();
               return script.reply;
@@ -216,6 +232,54 @@ TEST_F(Relay, CountTokensThatCannotBeCountedSaysSo) {
   auto body = boost::json::parse(response.body);
   EXPECT_EQ(body.at("error").at("type"), "invalid_request_error");
   EXPECT_EQ(body.at("error").at("message"), "this upstream cannot count tokens");
+}
+
+// A client that closes its connection while the backend is silent cancels the backend's work
+// at once (its sink's on_cancel fires), not at the next write that may never come.
+TEST_F(Relay, AClientThatLeavesWhileTheBackendIsSilentCancelsIt) {
+  for (bool never_reply : {false, true}) {
+    seen_ = std::make_shared<Seen>();
+    Script script;
+    script.silent = !never_reply;
+    script.never_reply = never_reply;
+    if (server_) {
+      server_->shutdown();
+      server_->wait();
+    }
+    state_.backend_timeout = std::chrono::milliseconds(1500);  // the never-replying ask ends soon after
+    serve(script);
+    for (const std::string& body : {kStreamedChat, kChat}) {
+      const int before = seen_->cancelled.load();
+      size_t held_before = 0;
+      {
+        std::lock_guard lock(seen_->mutex);
+        held_before = seen_->held.size();
+      }
+      {
+        HttpClient client("127.0.0.1", server_->port(), std::chrono::seconds(10));
+        client.send_raw("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                        "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+        // Wait until the backend holds the request, then leave.
+        for (int i = 0; i < 500; ++i) {
+          {
+            std::lock_guard lock(seen_->mutex);
+            if (seen_->held.size() > held_before) break;
+          }
+          std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        client.close();
+      }
+      bool cancelled = false;
+      for (int i = 0; i < 500 && !cancelled; ++i) {
+        cancelled = seen_->cancelled.load() > before;
+        if (!cancelled) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+      EXPECT_TRUE(cancelled) << (never_reply ? "before the reply, " : "after the reply, ")
+                             << (body == kChat ? "complete" : "streamed");
+      std::lock_guard lock(seen_->mutex);
+      for (auto& sink : seen_->held) sink.close();  // let the handler finish
+    }
+  }
 }
 
 }  // namespace

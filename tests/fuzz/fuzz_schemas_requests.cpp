@@ -44,10 +44,8 @@ static void require(bool condition, const char* what, const Result<InternalReque
 
 // A chat request that parses must be written back in its own protocol in a form that parses
 // again (an OpenAI conversation keeps its message count; Anthropic's writer may merge adjacent
-// turns of one role). (Across protocols this does not hold yet: each protocol has
-// limits the other lacks — a system-only conversation has no Anthropic form, Anthropic tool names
-// may be longer than OpenAI's 64 characters — and translation does not refuse those requests
-// by name yet; the upstream's 400 comes back instead.)
+// turns of one role), and translated to the other protocol in a form that parses there unless
+// the translation refuses it by name (refuse_untranslatable: what the other protocol cannot say).
 static void check_round_trip(const Result<InternalRequest>& parsed) {
   if (!parsed.ok() || parsed->endpoint == Endpoint::completions) return;
   const InternalRequest& request = *parsed;
@@ -68,6 +66,15 @@ static void check_round_trip(const Result<InternalRequest>& parsed) {
     auto again = anthropic_messages_request_from_json(to_anthropic_request(request));
     require(again.ok(), "to_anthropic_request does not parse", again);
   }
+  if (request.endpoint == Endpoint::count_tokens) return;
+  const Protocol other = request.protocol == Protocol::openai ? Protocol::anthropic : Protocol::openai;
+  if (refuse_untranslatable(request, other)) return;
+  const boost::json::object translated = request_for_provider(request, other, "m");
+  auto there = other == Protocol::anthropic ? anthropic_messages_request_from_json(translated)
+                                            : openai_chat_request_from_json(translated);
+  require(there.ok(), other == Protocol::anthropic ? "translation to Anthropic does not parse"
+                                                   : "translation to OpenAI does not parse",
+          there);
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -101,5 +101,52 @@ TEST(Refusals, StructuredOutputIsNamedAsEachProtocolSpellsIt) {
       chat(R"({"model":"m","messages":[{"role":"user","content":"x"}],"response_format":{"type":"text"}})"), kTextOnly));
 }
 
+// Translation to the other protocol refuses by name what that protocol cannot express.
+void expect_untranslatable(const InternalRequest& request, Protocol upstream, const std::string& param) {
+  auto error = refuse_untranslatable(request, upstream);
+  ASSERT_TRUE(error.has_value()) << "translated although " << param << " has no form there";
+  EXPECT_EQ(error->param, param);
+  EXPECT_NE(error->message.find(upstream == Protocol::anthropic ? "Anthropic" : "OpenAI"), std::string::npos)
+      << error->message;
+  EXPECT_EQ(error->http_status(request.protocol), 400);
+}
+
+TEST(Untranslatable, OpenAiFieldsWithoutAnAnthropicForm) {
+  const std::string user = R"("messages":[{"role":"user","content":"x"}])";
+  auto with = [&](const std::string& fields) {
+    return chat(("{\"model\":\"m\"," + user + "," + fields + "}").c_str());
+  };
+  expect_untranslatable(with(R"("n":2)"), Protocol::anthropic, "n");
+  expect_untranslatable(with(R"("logit_bias":{"5":10})"), Protocol::anthropic, "logit_bias");
+  expect_untranslatable(with(R"("logprobs":true)"), Protocol::anthropic, "logprobs");
+  expect_untranslatable(with(R"("seed":3)"), Protocol::anthropic, "seed");
+  expect_untranslatable(with(R"("presence_penalty":0.5)"), Protocol::anthropic, "presence_penalty");
+  expect_untranslatable(with(R"("frequency_penalty":-1)"), Protocol::anthropic, "frequency_penalty");
+  expect_untranslatable(with(R"("response_format":{"type":"json_object"})"), Protocol::anthropic, "response_format");
+  expect_untranslatable(chat(R"({"model":"m","messages":[{"role":"system","content":"only rules"}]})"),
+                        Protocol::anthropic, "messages");
+  // What Anthropic can say passes: a schema, zero penalties, tools, system + user.
+  EXPECT_FALSE(refuse_untranslatable(
+      with(R"("presence_penalty":0,"response_format":{"type":"json_schema","json_schema":{"name":"n","schema":{"type":"object"}}},
+              "tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}])"),
+      Protocol::anthropic));
+  // The same protocol passes everything through.
+  EXPECT_FALSE(refuse_untranslatable(with(R"("n":2,"seed":1,"logit_bias":{"5":10})"), Protocol::openai));
+}
+
+TEST(Untranslatable, AnthropicFieldsWithoutAnOpenAiForm) {
+  expect_untranslatable(messages(R"({"model":"m","max_tokens":5,"top_k":5,"messages":[{"role":"user","content":"x"}]})"),
+                        Protocol::openai, "top_k");
+  const std::string long_name(65, 'a');
+  expect_untranslatable(messages(("{\"model\":\"m\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+                                   "\"tools\":[{\"name\":\"ok\",\"input_schema\":{\"type\":\"object\"}},"
+                                   "{\"name\":\"" + long_name + "\",\"input_schema\":{\"type\":\"object\"}}]}").c_str()),
+                        Protocol::openai, "tools[1].name");
+  EXPECT_FALSE(refuse_untranslatable(
+      messages(R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":"x"}],"temperature":0.5,
+                  "tools":[{"name":"get_weather","input_schema":{"type":"object"}}],"thinking":{"type":"adaptive"}})"),
+      Protocol::openai));
+}
+
 }  // namespace
 }  // namespace tandem::schemas

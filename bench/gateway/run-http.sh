@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# The gateway over HTTP, in one run: the same load against tandem-fake-upstream directly and
+# through tandem (OpenAI passthrough, and OpenAI -> Anthropic translation), non-streaming and
+# streaming. Open loop at RATE req/s (latency from each request's due time, so queueing shows),
+# then closed-loop saturation with CONCURRENCY clients. Prints one markdown table.
+#   bench/gateway/run-http.sh [BUILD_DIR]
+# Env: RATE (1000), SECONDS_EACH (5), OPEN_CLIENTS (256), CONCURRENCY (16), THREADS (1: load
+# generator threads), IO_THREADS (1: tandem's), FAKE_THREADS (1).
+# Meaningful only on an idle machine: the fake, tandem and the load generator share its cores.
+set -euo pipefail
+build=${1:-build}
+RATE=${RATE:-1000}
+SECONDS_EACH=${SECONDS_EACH:-5}
+OPEN_CLIENTS=${OPEN_CLIENTS:-256}
+CONCURRENCY=${CONCURRENCY:-16}
+THREADS=${THREADS:-1}
+IO_THREADS=${IO_THREADS:-1}
+FAKE_THREADS=${FAKE_THREADS:-1}
+load="$build/bench/load/tandem-load"
+for binary in "$build/tandem" "$build/tandem-fake-upstream" "$load"; do
+  [ -x "$binary" ] || { echo "missing $binary: build it first (cmake --build $build)" >&2; exit 1; }
+done
+
+work=$(mktemp -d)
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+wait_for_url() {  # file -> the first "listening on http://..." URL it logs
+  for _ in $(seq 200); do
+    url=$(grep -o 'listening on http://[0-9.:]*' "$1" 2>/dev/null | head -1 | sed 's/listening on //')
+    [ -n "$url" ] && { echo "$url"; return; }
+    sleep 0.05
+  done
+  echo "no 'listening on' line in $1:" >&2; cat "$1" >&2; exit 1
+}
+
+"$build/tandem-fake-upstream" --port 0 --threads "$FAKE_THREADS" >"$work/fake.log" 2>&1 &
+pids+=($!)
+fake=$(wait_for_url "$work/fake.log")
+OPENAI_BASE_URL="$fake/v1" OPENAI_API_KEY=sk-bench ANTHROPIC_BASE_URL="$fake" ANTHROPIC_API_KEY=sk-bench \
+  "$build/tandem" --host 127.0.0.1 --port 0 --io-threads "$IO_THREADS" --log-level warn >"$work/tandem.log" 2>&1 &
+pids+=($!)
+tandem=$(wait_for_url "$work/tandem.log")
+
+run() {  # name url model stream(0/1) mode(open/closed) -> one JSON report on stdout
+  local name=$1 url=$2 model=$3 stream=$4 mode=$5
+  local args=(--url "$url" --model "$model" --duration "$SECONDS_EACH" --threads "$THREADS" --max-tokens 16 --json - -q)
+  [ "$stream" = 0 ] && args+=(--no-stream)
+  if [ "$mode" = open ]; then args+=(--rate "$RATE" -c "$OPEN_CLIENTS"); else args+=(-c "$CONCURRENCY"); fi
+  "$load" "${args[@]}" | python3 -c 'import json,sys; r=json.load(sys.stdin); r["name"]=sys.argv[1]; r["mode"]=sys.argv[2]; print(json.dumps(r))' "$name" "$mode"
+}
+
+reports="$work/reports.jsonl"
+for stream in 0 1; do
+  for mode in open closed; do
+    run direct "$fake" fake-model "$stream" "$mode" >>"$reports"
+    run passthrough "$tandem" openai/fake-model "$stream" "$mode" >>"$reports"
+    run translated "$tandem" anthropic/fake-model "$stream" "$mode" >>"$reports"
+  done
+done
+
+echo "load: $(uptime | sed 's/.*load average/load average/'); $(nproc) cores; rate $RATE req/s open loop ($OPEN_CLIENTS clients), closed loop $CONCURRENCY clients, ${SECONDS_EACH}s each"
+python3 - "$reports" <<'PY'
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+def key(r): return (r["stream"], r["mode"])
+direct = {key(r): r for r in rows if r["name"] == "direct"}
+print("| path | stream | mode | ok | failed | req/s | latency p50 / p99 ms | added p50 / p99 ms | TTFT p50 ms |")
+print("|---|---|---|---|---|---|---|---|---|")
+for r in rows:
+    d = direct[key(r)]
+    lat, dl = r["latency_ms"], d["latency_ms"]
+    added = "" if r["name"] == "direct" else f'{lat["p50"] - dl["p50"]:+.2f} / {lat["p99"] - dl["p99"]:+.2f}'
+    print(f'| {r["name"]} | {"yes" if r["stream"] else "no"} | {r["mode"]} | {r["requests_ok"]} | {r["requests_failed"]} '
+          f'| {r["requests_per_s"]:.0f} | {lat["p50"]:.2f} / {lat["p99"]:.2f} | {added} | {r["ttft_ms"]["p50"]:.2f} |')
+PY
