@@ -246,7 +246,8 @@ TEST_F(Relay, AClientThatLeavesWhileTheBackendIsSilentCancelsIt) {
       server_->shutdown();
       server_->wait();
     }
-    state_.backend_timeout = std::chrono::milliseconds(1500);  // the never-replying ask ends soon after
+    // The never-replying ask times out (and so cancels) after 4 s: the watch must be faster.
+    state_.backend_timeout = std::chrono::milliseconds(4000);
     serve(script);
     for (const std::string& body : {kStreamedChat, kChat}) {
       const int before = seen_->cancelled.load();
@@ -270,7 +271,7 @@ TEST_F(Relay, AClientThatLeavesWhileTheBackendIsSilentCancelsIt) {
         client.close();
       }
       bool cancelled = false;
-      for (int i = 0; i < 500 && !cancelled; ++i) {
+      for (int i = 0; i < 300 && !cancelled; ++i) {  // 3 s
         cancelled = seen_->cancelled.load() > before;
         if (!cancelled) std::this_thread::sleep_for(std::chrono::milliseconds(10));
       }
