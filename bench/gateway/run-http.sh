@@ -38,10 +38,14 @@ wait_for_url() {  # file -> the first "listening on http://..." URL it logs
 "$build/tandem-fake-upstream" --port 0 --threads "$FAKE_THREADS" >"$work/fake.log" 2>&1 &
 pids+=($!)
 fake=$(wait_for_url "$work/fake.log")
+# Warnings only (an access-log line per request would be part of what is measured), so the port is
+# chosen here and /health polled instead of reading "listening on".
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 OPENAI_BASE_URL="$fake/v1" OPENAI_API_KEY=sk-bench ANTHROPIC_BASE_URL="$fake" ANTHROPIC_API_KEY=sk-bench \
-  "$build/tandem" --host 127.0.0.1 --port 0 --io-threads "$IO_THREADS" --log-level warn >"$work/tandem.log" 2>&1 &
+  "$build/tandem" --host 127.0.0.1 --port "$port" --io-threads "$IO_THREADS" --log-level warn >"$work/tandem.log" 2>&1 &
 pids+=($!)
-tandem=$(wait_for_url "$work/tandem.log")
+tandem="http://127.0.0.1:$port"
+for _ in $(seq 200); do curl -fs "$tandem/health" >/dev/null 2>&1 && break; sleep 0.05; done
 
 run() {  # name url model stream(0/1) mode(open/closed) -> one JSON report on stdout
   local name=$1 url=$2 model=$3 stream=$4 mode=$5
