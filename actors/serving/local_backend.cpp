@@ -73,6 +73,7 @@ schemas::ApiError submit_refusal(actors::SubmitStatus status, const std::string&
 
 LocalAnswer::LocalAnswer(OutputPlan plan, std::shared_ptr<const engine::LoadedModel> model, backend::EventSink sink)
     : plan_(std::move(plan)), model_(std::move(model)), sink_(std::move(sink)) {
+  if (plan_.reasoning) reasoning_.emplace(plan_.opens_reasoning);
   if (plan_.tool_calls != ToolCallFormat::none) tool_calls_.emplace(plan_.tool_calls, plan_.protocol);
 }
 
@@ -164,11 +165,16 @@ bool LocalAnswer::push_all(std::vector<schemas::StreamEvent>& events) {
 void LocalAnswer::convert(GenerationEvent& event, std::vector<schemas::StreamEvent>& out) {
   const size_t first = out.size();
   convert_output(event, out);
-  if (!tool_calls_ || out.size() == first) return;
-  std::vector<schemas::StreamEvent> produced(std::make_move_iterator(out.begin() + first),
-                                             std::make_move_iterator(out.end()));
-  out.resize(first);
-  for (auto& e : produced) tool_calls_->add(std::move(e), out);
+  // Each rewriter takes the events the previous stage produced for this engine event.
+  auto rewrite = [&](auto& rewriter) {
+    if (!rewriter || out.size() == first) return;
+    std::vector<schemas::StreamEvent> produced(std::make_move_iterator(out.begin() + first),
+                                               std::make_move_iterator(out.end()));
+    out.resize(first);
+    for (auto& e : produced) rewriter->add(std::move(e), out);
+  };
+  rewrite(reasoning_);
+  rewrite(tool_calls_);
 }
 
 void LocalAnswer::convert_output(GenerationEvent& event, std::vector<schemas::StreamEvent>& out) {

@@ -1,12 +1,13 @@
 // The local backend: one backend_actor (actors/backend/backend.h) per loaded GGUF model. It
 // renders and tokenizes the prompt (chat template or legacy completion prompt), submits it to
 // the model's continuous-batching Scheduler, and turns the scheduler's events into the protocol-
-// neutral StreamEvents — tool calls parsed out of the model's text, logprobs, echo, usage —
+// neutral StreamEvents — reasoning split from the answer, tool calls parsed out of the model's text, logprobs, echo, usage —
 // on the CAF worker and the step thread, never on an HTTP I/O thread.
 #pragma once
 
 #include "actors/backend/backend.h"
 #include "actors/serving/local_prompt.h"
+#include "actors/serving/reasoning.h"
 #include "actors/serving/scheduler.h"
 #include "engine/constraint.h"
 #include "engine/loaded_model.h"
@@ -67,6 +68,7 @@ class LocalAnswer final : public actors::GenerationSink::Target {
   const OutputPlan plan_;
   const std::shared_ptr<const engine::LoadedModel> model_;
   const backend::EventSink sink_;
+  std::optional<ReasoningRewriter> reasoning_;  // before tool calls: reasoning is never a call
   std::optional<ToolCallRewriter> tool_calls_;
 
   mutable std::mutex mutex_;  // the CAF worker (start) and the step thread (the rest)
