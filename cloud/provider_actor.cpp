@@ -339,6 +339,7 @@ std::string count_body(const BackendRequest& request) {
 schemas::Endpoint upstream_endpoint(const ProviderConfig& provider, const BackendRequest& request, bool passthrough) {
   if (provider.protocol == Protocol::anthropic) return schemas::Endpoint::messages;
   if (passthrough && request.request.endpoint == schemas::Endpoint::completions) return schemas::Endpoint::completions;
+  if (passthrough && request.request.endpoint == schemas::Endpoint::responses) return schemas::Endpoint::responses;
   return schemas::Endpoint::chat_completions;
 }
 
@@ -356,6 +357,8 @@ caf::result<GenerateReply> start_generate(provider_actor::stateful_pointer<Provi
     if (request.request.endpoint == schemas::Endpoint::completions && provider.protocol == Protocol::openai)
       return GenerateReply::refuse(api_error(ErrorKind::unsupported,
                                             "legacy completions can only be passed through to an OpenAI-protocol provider"));
+    if (auto refused = schemas::untranslatable_field(request.request, provider.protocol))
+      return GenerateReply::refuse(*refused);
     schemas::InternalRequest upstream = request.request;
     upstream.stream = true;  // events are decoded as they come; the session folds them when needed
     upstream.include_usage = true;

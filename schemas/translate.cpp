@@ -34,4 +34,18 @@ json::object request_for_provider(const InternalRequest& request, Protocol provi
   return out;
 }
 
+std::optional<ApiError> untranslatable_field(const InternalRequest& request, Protocol provider) {
+  if (provider != Protocol::anthropic || request.protocol == Protocol::anthropic) return std::nullopt;
+  const std::string why = " cannot be translated for an Anthropic-protocol upstream";
+  const bool responses = request.endpoint == Endpoint::responses;
+  if (request.sampling.logprobs) {
+    std::string field = responses ? (request.sampling.top_logprobs > 0 ? "top_logprobs" : "include")
+                                  : (request.sampling.top_logprobs > 0 ? "top_logprobs" : "logprobs");
+    return invalid_field(field, "token logprobs" + why);
+  }
+  if (!request.sampling.logit_bias.empty()) return invalid_field("logit_bias", "logit_bias" + why);
+  if (request.sampling.n > 1) return invalid_field("n", "n > 1" + why + " (it answers with one choice)");
+  return std::nullopt;
+}
+
 }  // namespace tandem::schemas

@@ -8,6 +8,7 @@
 
 #include <boost/json/object.hpp>
 
+#include <optional>
 #include <string_view>
 
 namespace tandem::schemas {
@@ -21,5 +22,11 @@ struct ProviderRequestOptions {
 // Anthropic provider become one user message per prompt text (token-id prompts cannot be sent).
 boost::json::object request_for_provider(const InternalRequest& request, Protocol provider, std::string_view model,
                                          const ProviderRequestOptions& options = {});
+
+// A field of `request` that a translation to `provider`'s protocol would have to drop: the 400
+// naming it as the client spelled it, or nullopt. (Same-protocol passthrough drops nothing.) An
+// Anthropic upstream has no token logprobs (OpenAI `logprobs` / `top_logprobs`, Responses
+// `top_logprobs` / `include` of `message.output_text.logprobs`), no `logit_bias` and one choice.
+std::optional<ApiError> untranslatable_field(const InternalRequest& request, Protocol provider);
 
 }  // namespace tandem::schemas

@@ -96,11 +96,12 @@ ToolCallFormat tool_call_format(const engine::LoadedModel& model) {
 }
 
 std::optional<schemas::ApiError> unsupported_options(const schemas::InternalRequest& request) {
-  // Local text models: no images or non-text documents, one choice, one prompt — each refused
-  // naming its field rather than ignored. logit_bias and structured output are honoured.
+  // Local text models: no images or non-text documents, one prompt — each refused naming its
+  // field rather than ignored. logit_bias, structured output and chat's n > 1 are honoured.
   schemas::BackendSupport support;
   support.logit_bias = true;
   support.structured_output = true;
+  support.multiple_choices = request.endpoint == schemas::Endpoint::chat_completions;
   return schemas::refuse_unsupported(request, support);
 }
 
