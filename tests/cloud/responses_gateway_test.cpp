@@ -98,6 +98,7 @@ TEST_F(ResponsesGateway, OpenAiUpstreamStreamIsPassedThroughAndItsCompletedRespo
   auto response = post(body);
   ASSERT_EQ(response.status, 200) << response.body;
   EXPECT_EQ(response.body, std::accumulate(frames.begin(), frames.end(), std::string()));
+  EXPECT_EQ(fake_.requests().at(0).target, "/v1/responses");
   EXPECT_EQ(fake_.requests().at(0).body, body);
   auto stored = http_request(port_, "GET", "/v1/responses/resp_up_s");
   ASSERT_EQ(stored.status, 200) << stored.body;
