@@ -2,6 +2,7 @@
 // benchmarks and tests (random weights produce gibberish on purpose).
 #include "app/subcommands.h"
 #include "engine/gguf_writer.h"
+#include "engine/loaded_model.h"
 #include "engine/quant.h"
 
 #include <filesystem>
@@ -17,6 +18,7 @@ namespace {
 struct SynthModelOptions {
   std::string out;
   std::string chat_template_file;
+  std::string script;
   std::string type = "F32";
   bool untied = false;
   engine::SynthModelSpec spec;
@@ -41,6 +43,16 @@ void run(const SynthModelOptions& options) {
   }
   spec.type = parse_type(options.type);
   spec.tied = !options.untied;
+  if (!options.script.empty()) {
+    // The script's tokens are those of the model's own vocabulary: write the model once, load its
+    // tokenizer, then write it again with the script (and the end-of-text token after it).
+    engine::write_synthetic_model(spec, options.out);
+    auto loaded = engine::LoadedModel::load(options.out);
+    const auto& tokenizer = loaded->tokenizer();
+    auto tokens = tokenizer.encode(options.script, false, true);
+    if (tokenizer.eos_id() >= 0) tokens.push_back(tokenizer.eos_id());
+    spec.script.assign(tokens.begin(), tokens.end());
+  }
   engine::write_synthetic_model(spec, options.out);
   std::error_code ec;
   const auto bytes = std::filesystem::file_size(options.out, ec);
@@ -80,6 +92,9 @@ void setup_synth_model(CLI::App& parent) {
   cmd->add_option("--chat-template", options->chat_template_file,
                   "Write this file's text as tokenizer.chat_template")
       ->check(CLI::ExistingFile);
+  cmd->add_option("--script", options->script,
+                  "Make a scripted model: whatever the prompt, it writes this text (special tokens parsed) "
+                  "and then ends; its tokens must be distinct (for tests of output parsing)");
   cmd->callback([options] {
     try {
       run(*options);

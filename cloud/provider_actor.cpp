@@ -340,6 +340,7 @@ std::string count_body(const BackendRequest& request) {
 schemas::Endpoint upstream_endpoint(const ProviderConfig& provider, const BackendRequest& request, bool passthrough) {
   if (provider.protocol == Protocol::anthropic) return schemas::Endpoint::messages;
   if (passthrough && request.request.endpoint == schemas::Endpoint::completions) return schemas::Endpoint::completions;
+  if (passthrough && request.request.endpoint == schemas::Endpoint::responses) return schemas::Endpoint::responses;
   return schemas::Endpoint::chat_completions;
 }
 

@@ -202,7 +202,9 @@ UpstreamRequest make_upstream_request(const ProviderConfig& provider, schemas::E
                                                           : forwarded.anthropic_version);
     if (!forwarded.anthropic_beta.empty()) request.headers.emplace_back("anthropic-beta", forwarded.anthropic_beta);
   } else {
-    std::string path = endpoint == schemas::Endpoint::completions ? "/completions" : "/chat/completions";
+    std::string path = endpoint == schemas::Endpoint::completions ? "/completions"
+                       : endpoint == schemas::Endpoint::responses ? "/responses"
+                                                                  : "/chat/completions";
     request.url = provider.base_url + path;
     if (!provider.api_key.empty()) request.headers.emplace_back("authorization", "Bearer " + provider.api_key);
   }

@@ -96,6 +96,12 @@ struct SynthModelSpec {
   std::string vocab_from;
   // tokenizer.chat_template to write (replacing a copied one); empty: none, or vocab_from's.
   std::string chat_template;
+  // A scripted model (tests of output parsing): after any token not in `script` it predicts
+  // script[0], after script[i] script[i+1], each by a margin no sampler setting overturns; the
+  // blocks add nothing (zero output projections), so the prompt's last token alone decides.
+  // Ids must be distinct and fewer than dim; the output projection is then untied. Put the end
+  // of text token last, or the model rambles on after the script.
+  std::vector<int32_t> script;
 };
 
 // Builds the model in memory and writes it. Throws GgufError for an invalid spec.

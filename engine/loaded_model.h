@@ -8,6 +8,7 @@
 #include "engine/model_config.h"
 #include "engine/tokenizer.h"
 
+#include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
 #include <functional>
@@ -38,9 +39,9 @@ class LoadedModel {
   const std::string& eos_text() const { return eos_text_; }
 
   // Renders the conversation with the model's template (TemplateError carries the template's
-  // own message for raise_exception).
+  // own message for raise_exception). `extra_context`: more template variables (enable_thinking).
   std::string render_chat(const boost::json::value& messages, const boost::json::value& tools,
-                          bool add_generation_prompt) const;
+                          bool add_generation_prompt, const boost::json::object& extra_context = {}) const;
   // Tokens of a rendered chat prompt: special-token text parsed; BOS added when the model's
   // add_bos flag says so and the text does not already start with the BOS text.
   std::vector<TokenId> tokenize_chat_prompt(const std::string& rendered) const;

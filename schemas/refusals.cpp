@@ -89,7 +89,11 @@ std::optional<ApiError> refuse_for_anthropic(const InternalRequest& request) {
   if (sampling.n > 1) return untranslatable("n", "more than one choice (n > 1)", to);
   if (!sampling.logit_bias.empty()) return untranslatable("logit_bias", "logit_bias", to);
   if (sampling.logprobs) {
-    return untranslatable("logprobs", "logprobs", to);
+    // As the client spelled it: chat `logprobs` / `top_logprobs`; Responses `top_logprobs` or an
+    // `include` of message.output_text.logprobs.
+    const bool responses = request.endpoint == Endpoint::responses;
+    std::string field = sampling.top_logprobs > 0 ? "top_logprobs" : responses ? "include" : "logprobs";
+    return untranslatable(std::move(field), "token logprobs", to);
   }
   if (sampling.seed) return untranslatable("seed", "a sampling seed", to);
   if (sampling.presence_penalty && *sampling.presence_penalty != 0) {

@@ -21,6 +21,7 @@
 
 #include <boost/json/object.hpp>
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -58,6 +59,14 @@ boost::json::object responses_response(const InternalRequest& request, const Tex
 boost::json::object responses_usage_json(const Usage& usage);
 // DELETE /v1/responses/{id}: {"id","object":"response","deleted":true}.
 boost::json::object responses_deleted(std::string_view id);
+
+// ---------------------------------------------------------------- responses read back
+// A `response` object (an upstream's, passed through) as the result it carries: message text,
+// function calls, reasoning, status (incomplete: length, failed: error), usage. Not a response
+// object (no `object: "response"` or no id): an error.
+Result<TextResult> responses_result_from_json(const boost::json::object& response);
+// The `response` of the response.completed (or response.incomplete) event among SSE frames.
+std::optional<boost::json::object> responses_final_response(std::string_view sse_frames);
 
 // The response object's `status` (and incomplete_details.reason) for a finish reason.
 std::string_view responses_status(FinishReason reason);

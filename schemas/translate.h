@@ -8,6 +8,7 @@
 
 #include <boost/json/object.hpp>
 
+#include <optional>
 #include <string_view>
 
 namespace tandem::schemas {
@@ -21,5 +22,8 @@ struct ProviderRequestOptions {
 // Anthropic provider become one user message per prompt text (token-id prompts cannot be sent).
 boost::json::object request_for_provider(const InternalRequest& request, Protocol provider, std::string_view model,
                                          const ProviderRequestOptions& options = {});
+
+// What a translation cannot carry is refused by name before it: schemas/refusals.h's
+// refuse_untranslatable.
 
 }  // namespace tandem::schemas

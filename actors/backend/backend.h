@@ -82,10 +82,17 @@ struct QueueWaiting {
   int64_t position = 0;  // requests ahead of this one
 };
 
+// One event of choice `index` of an answer with several (OpenAI chat `n` > 1): each choice's
+// events come in order (MessageStart ... Finish), the choices interleaved.
+struct ChoiceEvent {
+  int index = 0;
+  schemas::StreamEvent event;
+};
+
 // What a generate streams, in order: either schemas::StreamEvents (MessageStart, deltas, Finish;
-// a StreamError ends it in-band), possibly after QueueWaiting notices; or a ResponseHead and
-// RawBytes (passthrough). Then the sink is closed.
-using BackendEvent = std::variant<schemas::StreamEvent, ResponseHead, RawBytes, QueueWaiting>;
+// a StreamError ends it in-band) — or, for n > 1, ChoiceEvents — possibly after QueueWaiting
+// notices; or a ResponseHead and RawBytes (passthrough). Then the sink is closed.
+using BackendEvent = std::variant<schemas::StreamEvent, ResponseHead, RawBytes, QueueWaiting, ChoiceEvent>;
 
 // Where a backend writes its answer: an in-process stream (fast path) or an actor receiving
 // `BackendEvent` messages and `caf::close_atom` at the end (see actors/bridge.h's feeder).

@@ -93,6 +93,64 @@ schemas::Result<json::array> template_messages(const schemas::InternalRequest& r
   return messages;
 }
 
+namespace {
+
+bool has_role(const json::value& message, std::string_view role) {
+  const auto* object = message.if_object();
+  if (object == nullptr) return false;
+  const auto* value = object->if_contains("role");
+  return value != nullptr && value->is_string() && value->get_string() == role;
+}
+
+std::string content_text(const json::value& message) {
+  const auto* content = message.as_object().if_contains("content");
+  return content != nullptr && content->is_string() ? std::string(content->get_string()) : std::string();
+}
+
+}  // namespace
+
+bool fold_later_system_turns(json::array& messages) {
+  // System turns that open the conversation become one leading system message.
+  bool changed = false;
+  while (messages.size() > 1 && has_role(messages[0], "system") && has_role(messages[1], "system")) {
+    const std::string joined = content_text(messages[0]) + "\n\n" + content_text(messages[1]);
+    messages[0].as_object()["content"] = joined;
+    messages.erase(messages.begin() + 1);
+    changed = true;
+  }
+  const size_t leading = !messages.empty() && has_role(messages[0], "system") ? 1 : 0;
+  for (size_t i = leading; i < messages.size();) {
+    if (!has_role(messages[i], "system")) {
+      ++i;
+      continue;
+    }
+    changed = true;
+    const std::string marked = "[System]\n" + content_text(messages[i]);
+    messages.erase(messages.begin() + static_cast<std::ptrdiff_t>(i));
+    // The next user turn, if it comes before the next assistant turn.
+    size_t next = i;
+    while (next < messages.size() && !has_role(messages[next], "user") && !has_role(messages[next], "assistant")) ++next;
+    if (next < messages.size() && has_role(messages[next], "user")) {
+      auto& object = messages[next].as_object();
+      const std::string text = content_text(messages[next]);
+      object["content"] = text.empty() ? marked : marked + "\n\n" + text;
+      continue;
+    }
+    if (i > 0 && has_role(messages[i - 1], "user")) {
+      auto& object = messages[i - 1].as_object();
+      const std::string text = content_text(messages[i - 1]);
+      object["content"] = text.empty() ? marked : text + "\n\n" + marked;
+      continue;
+    }
+    json::object user;
+    user["role"] = "user";
+    user["content"] = marked;
+    messages.insert(messages.begin() + static_cast<std::ptrdiff_t>(i), std::move(user));
+    ++i;
+  }
+  return changed;
+}
+
 json::value template_tools(const schemas::InternalRequest& request) {
   if (request.tools.empty()) return nullptr;
   json::array tools;

@@ -18,6 +18,14 @@ namespace tandem::local {
 schemas::Result<boost::json::array> template_messages(const schemas::InternalRequest& request,
                                                       bool nine_char_ids = false);
 
+// For templates that accept a system message only at the start: every later {role: system}
+// turn is folded into a user turn, marked "[System]\n<text>" — joined in front of the next user
+// turn when one comes before the next assistant turn, else behind the user turn just before it,
+// else as a user turn of its own. System turns that open the conversation are joined into one
+// leading system message. Returns false when nothing changed. (llama.cpp's minja and LiteLLM
+// fold system turns into the next user turn the same way for templates without a system role.)
+bool fold_later_system_turns(boost::json::array& messages);
+
 // The request's tools as [{type: "function", function: {name, description, parameters}}];
 // null when it has none.
 boost::json::value template_tools(const schemas::InternalRequest& request);

@@ -1,6 +1,7 @@
 #include "actors/serving/local_backend.h"
 
 #include <algorithm>
+#include <atomic>
 
 #include <iterator>
 #include <limits>
@@ -69,10 +70,86 @@ schemas::ApiError submit_refusal(actors::SubmitStatus status, const std::string&
   return error;
 }
 
+// ---------------------------------------------------------------- ChoiceGroup
+
+ChoiceGroup::ChoiceGroup(backend::EventSink sink, int choices)
+    : sink_(std::move(sink)), message_id_(schemas::generate_id("chatcmpl-")), open_(choices) {}
+
+bool ChoiceGroup::push(int choice, schemas::StreamEvent event) {
+  {
+    std::lock_guard lock(mutex_);
+    if (ended_) return false;
+  }
+  return sink_.push(BackendEvent(backend::ChoiceEvent{choice, std::move(event)}));
+}
+
+void ChoiceGroup::close_choice() {
+  {
+    std::lock_guard lock(mutex_);
+    if (ended_ || --open_ > 0) return;
+    ended_ = true;
+  }
+  sink_.close();
+}
+
+void ChoiceGroup::fail(schemas::ApiError error) {
+  {
+    std::lock_guard lock(mutex_);
+    if (ended_) return;
+    ended_ = true;
+  }
+  sink_.fail(std::move(error));
+}
+
+bool ChoiceGroup::gone() const {
+  {
+    std::lock_guard lock(mutex_);
+    if (ended_) return true;
+  }
+  return sink_.consumer_gone();
+}
+
+void ChoiceGroup::on_cancel(std::function<void()> callback) {
+  bool first = false;
+  {
+    std::lock_guard lock(mutex_);
+    if (!cancelled_) {
+      first = cancel_callbacks_.empty();
+      cancel_callbacks_.push_back(std::move(callback));
+      callback = nullptr;
+    }
+  }
+  if (callback) {  // already cancelled
+    callback();
+    return;
+  }
+  if (!first) return;
+  // The sink runs one callback: it fans out to every choice's (registered before or after).
+  sink_.on_cancel([weak = weak_from_this()] {
+    auto self = weak.lock();
+    if (!self) return;
+    std::vector<std::function<void()>> callbacks;
+    {
+      std::lock_guard lock(self->mutex_);
+      self->cancelled_ = true;
+      callbacks.swap(self->cancel_callbacks_);
+    }
+    for (auto& run : callbacks) run();
+  });
+}
+
 // ---------------------------------------------------------------- LocalAnswer
 
 LocalAnswer::LocalAnswer(OutputPlan plan, std::shared_ptr<const engine::LoadedModel> model, backend::EventSink sink)
     : plan_(std::move(plan)), model_(std::move(model)), sink_(std::move(sink)) {
+  if (plan_.reasoning) reasoning_.emplace(plan_.opens_reasoning);
+  if (plan_.tool_calls != ToolCallFormat::none) tool_calls_.emplace(plan_.tool_calls, plan_.protocol);
+}
+
+LocalAnswer::LocalAnswer(OutputPlan plan, std::shared_ptr<const engine::LoadedModel> model,
+                         std::shared_ptr<ChoiceGroup> group, int choice)
+    : plan_(std::move(plan)), model_(std::move(model)), sink_(group->sink()), group_(std::move(group)), choice_(choice) {
+  if (plan_.reasoning) reasoning_.emplace(plan_.opens_reasoning);
   if (plan_.tool_calls != ToolCallFormat::none) tool_calls_.emplace(plan_.tool_calls, plan_.protocol);
 }
 
@@ -81,7 +158,7 @@ void LocalAnswer::start() {
   if (started_) return;
   started_ = true;
   schemas::MessageStart start;
-  start.id = schemas::generate_id(message_id_prefix(plan_.endpoint));
+  start.id = group_ ? group_->message_id() : schemas::generate_id(message_id_prefix(plan_.endpoint));
   start.model = plan_.model_id;
   start.created = schemas::unix_time_now();
   start.usage.input_tokens = plan_.prompt_tokens;
@@ -96,11 +173,23 @@ void LocalAnswer::start() {
   early_.clear();
   if (early_end_) {
     closed_ = true;
-    if (*early_end_) {
-      sink_.fail(stream_failure(*early_end_));
+    end_with(*early_end_ ? std::optional<std::exception_ptr>(*early_end_) : std::nullopt);
+  }
+}
+
+void LocalAnswer::end_with(std::optional<std::exception_ptr> failure) {
+  if (group_) {
+    if (failure) {
+      group_->fail(stream_failure(*failure));
     } else {
-      sink_.close();
+      group_->close_choice();
     }
+    return;
+  }
+  if (failure) {
+    sink_.fail(stream_failure(*failure));
+  } else {
+    sink_.close();
   }
 }
 
@@ -109,7 +198,7 @@ bool LocalAnswer::try_push(GenerationEvent&& event) {
   if (closed_ || early_end_) return false;
   if (!started_) {
     early_.push_back(std::move(event));
-    return !sink_.consumer_gone();
+    return group_ ? !group_->gone() : !sink_.consumer_gone();
   }
   return deliver_locked(event);
 }
@@ -122,7 +211,7 @@ void LocalAnswer::close() {
     return;
   }
   closed_ = true;
-  sink_.close();
+  end_with(std::nullopt);
 }
 
 void LocalAnswer::close_with_error(std::exception_ptr error) {
@@ -133,20 +222,26 @@ void LocalAnswer::close_with_error(std::exception_ptr error) {
     return;
   }
   closed_ = true;
-  sink_.fail(stream_failure(error));
+  end_with(error);
 }
 
 void LocalAnswer::on_cancel(std::function<void(actors::BridgeErrc)> callback) {
-  sink_.on_cancel([callback = std::move(callback)] { callback(actors::BridgeErrc::cancelled); });
+  auto run = [callback = std::move(callback)] { callback(actors::BridgeErrc::cancelled); };
+  if (group_) {
+    group_->on_cancel(std::move(run));
+  } else {
+    sink_.on_cancel(std::move(run));
+  }
 }
 
 bool LocalAnswer::accepting() const {
   std::lock_guard lock(mutex_);
-  return !closed_ && !early_end_ && !sink_.consumer_gone();
+  return !closed_ && !early_end_ && !(group_ ? group_->gone() : sink_.consumer_gone());
 }
 
 bool LocalAnswer::deliver_locked(GenerationEvent& event) {
   if (event.kind == GenerationEvent::Kind::waiting) {
+    if (group_ && choice_ > 0) return !group_->gone();  // the first choice keeps the client posted
     return sink_.push(BackendEvent(backend::QueueWaiting{static_cast<int64_t>(event.queue_position)}));
   }
   std::vector<schemas::StreamEvent> events;
@@ -156,19 +251,28 @@ bool LocalAnswer::deliver_locked(GenerationEvent& event) {
 
 bool LocalAnswer::push_all(std::vector<schemas::StreamEvent>& events) {
   for (auto& event : events) {
-    if (!sink_.push(std::move(event))) return false;
+    if (!push_one(std::move(event))) return false;
   }
   return true;
+}
+
+bool LocalAnswer::push_one(schemas::StreamEvent event) {
+  return group_ ? group_->push(choice_, std::move(event)) : sink_.push(std::move(event));
 }
 
 void LocalAnswer::convert(GenerationEvent& event, std::vector<schemas::StreamEvent>& out) {
   const size_t first = out.size();
   convert_output(event, out);
-  if (!tool_calls_ || out.size() == first) return;
-  std::vector<schemas::StreamEvent> produced(std::make_move_iterator(out.begin() + first),
-                                             std::make_move_iterator(out.end()));
-  out.resize(first);
-  for (auto& e : produced) tool_calls_->add(std::move(e), out);
+  // Each rewriter takes the events the previous stage produced for this engine event.
+  auto rewrite = [&](auto& rewriter) {
+    if (!rewriter || out.size() == first) return;
+    std::vector<schemas::StreamEvent> produced(std::make_move_iterator(out.begin() + first),
+                                               std::make_move_iterator(out.end()));
+    out.resize(first);
+    for (auto& e : produced) rewriter->add(std::move(e), out);
+  };
+  rewrite(reasoning_);
+  rewrite(tool_calls_);
 }
 
 void LocalAnswer::convert_output(GenerationEvent& event, std::vector<schemas::StreamEvent>& out) {
@@ -234,6 +338,36 @@ schemas::TextDelta LocalAnswer::echo_delta(const std::vector<engine::Engine::Sco
 
 // ---------------------------------------------------------------- the actor
 
+backend::GenerateReply submit_generation(const LocalModel& model, PreparedGeneration prepared, int choices,
+                                         backend::EventSink sink) {
+  if (choices <= 1) {
+    auto answer = std::make_shared<LocalAnswer>(std::move(prepared.plan), model.model, std::move(sink));
+    auto submitted = model.scheduler->submit(std::move(prepared.request), actors::GenerationSink(answer));
+    if (!submitted.accepted()) return backend::GenerateReply::refuse(submit_refusal(submitted.status, submitted.message));
+    answer->start();
+    return backend::GenerateReply::accept();
+  }
+  // n choices of one prompt: the first computes it, the others wait for it in the queue and take
+  // its KV blocks from the prefix cache. Each choice samples with its own seed (seed + i) so
+  // they differ at T > 0 and repeat with the same seed.
+  auto group = std::make_shared<ChoiceGroup>(std::move(sink), choices);
+  auto shared_prompt = std::make_shared<std::atomic<bool>>(false);
+  std::vector<std::shared_ptr<LocalAnswer>> answers;
+  std::vector<std::pair<actors::GenerationRequest, actors::GenerationSink>> requests;
+  for (int i = 0; i < choices; ++i) {
+    actors::GenerationRequest request = prepared.request;
+    if (request.sampling.seed) request.sampling.seed = *request.sampling.seed + static_cast<uint64_t>(i);
+    request.shared_prompt = shared_prompt;
+    request.waits_for_shared_prompt = i > 0;
+    answers.push_back(std::make_shared<LocalAnswer>(prepared.plan, model.model, group, i));
+    requests.emplace_back(std::move(request), actors::GenerationSink(answers.back()));
+  }
+  auto submitted = model.scheduler->submit_all(std::move(requests));
+  if (!submitted.accepted()) return backend::GenerateReply::refuse(submit_refusal(submitted.status, submitted.message));
+  for (auto& answer : answers) answer->start();
+  return backend::GenerateReply::accept();
+}
+
 backend::ModelInfo describe_local_model(const LocalModel& model) {
   backend::ModelInfo info;
   info.id = model.id;
@@ -266,13 +400,10 @@ backend::backend_actor spawn_local_backend(caf::actor_system& system, LocalModel
             auto prepared = prepare_generation(*local.model, local.id, local.context_size, request.request,
                                                request.request_id, local.constraints.get());
             if (!prepared) return backend::GenerateReply::refuse(prepared.error());
-            auto answer = std::make_shared<LocalAnswer>(std::move(prepared->plan), local.model, std::move(sink));
-            auto submitted = local.scheduler->submit(std::move(prepared->request), actors::GenerationSink(answer));
-            if (!submitted.accepted()) {
-              return backend::GenerateReply::refuse(submit_refusal(submitted.status, submitted.message));
-            }
-            answer->start();
-            return backend::GenerateReply::accept();
+            const int choices = request.request.endpoint == schemas::Endpoint::chat_completions
+                                    ? std::max(1, static_cast<int>(request.request.sampling.n))
+                                    : 1;
+            return submit_generation(local, std::move(*prepared), choices, std::move(sink));
           } catch (const std::exception& e) {
             return backend::GenerateReply::refuse(
                 schemas::make_error(schemas::ErrorKind::api_error, std::string("generation failed: ") + e.what()));

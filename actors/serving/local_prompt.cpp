@@ -2,6 +2,7 @@
 
 #include "actors/serving/chat_messages.h"
 #include "actors/serving/local_constraint.h"
+#include "actors/serving/reasoning.h"
 #include "engine/chat_template.h"
 #include "schemas/errors.h"
 #include "schemas/refusals.h"
@@ -10,13 +11,33 @@
 
 namespace tandem::local {
 
-schemas::Result<std::vector<engine::TokenId>> chat_prompt_tokens(const engine::LoadedModel& model,
-                                                                 const schemas::InternalRequest& request) {
+schemas::Result<ChatPrompt> chat_prompt(const engine::LoadedModel& model, const schemas::InternalRequest& request,
+                                        bool thinking_off) {
   auto messages = template_messages(request, tool_call_format(model) == ToolCallFormat::mistral);
   if (!messages) return messages.error();
+  ChatPrompt out;
+  boost::json::object extra;
+  if (!model.chat_template_is_fallback()) {
+    auto source = model.file().get_string("tokenizer.chat_template");
+    out.reasoning = source && template_has_reasoning(*source);
+  }
+  if (out.reasoning) {
+    auto wanted = thinking_off ? std::optional<bool>(false) : enable_thinking(request.thinking);
+    if (wanted) extra["enable_thinking"] = *wanted;
+  }
   std::string prompt;
   try {
-    prompt = model.render_chat(std::move(*messages), template_tools(request), true);
+    try {
+      prompt = model.render_chat(*messages, template_tools(request), true, extra);
+    } catch (const engine::TemplateBudgetError&) {
+      throw;
+    } catch (const engine::TemplateError&) {
+      // A template that accepts a system message only at the start (Mistral's raises): the
+      // conversation is valid, so later system turns are folded into user turns and it is
+      // rendered again (see fold_later_system_turns); any other refusal stands.
+      if (!fold_later_system_turns(*messages)) throw;
+      prompt = model.render_chat(*messages, template_tools(request), true, extra);
+    }
   } catch (const engine::TemplateBudgetError& e) {
     // The template ran away (a hostile or broken GGUF): the server's fault to report, not the
     // client's; the request ends, the server and other requests carry on.
@@ -30,8 +51,17 @@ schemas::Result<std::vector<engine::TokenId>> chat_prompt_tokens(const engine::L
                                std::string("the model's chat template refused the conversation: ") + e.what(),
                                "messages");
   }
+  out.opens_reasoning = out.reasoning && prompt_opens_reasoning(prompt);
   // Special-token text parsed; BOS unless the template printed it (as `tandem generate` does).
-  return model.tokenize_chat_prompt(prompt);
+  out.tokens = model.tokenize_chat_prompt(prompt);
+  return out;
+}
+
+schemas::Result<std::vector<engine::TokenId>> chat_prompt_tokens(const engine::LoadedModel& model,
+                                                                 const schemas::InternalRequest& request) {
+  auto prompt = chat_prompt(model, request);
+  if (!prompt) return prompt.error();
+  return std::move(prompt->tokens);
 }
 
 schemas::Result<std::vector<engine::TokenId>> completion_prompt_tokens(const engine::LoadedModel& model,
@@ -66,11 +96,12 @@ ToolCallFormat tool_call_format(const engine::LoadedModel& model) {
 }
 
 std::optional<schemas::ApiError> unsupported_options(const schemas::InternalRequest& request) {
-  // Local text models: no images or non-text documents, one choice, one prompt — each refused
-  // naming its field rather than ignored. logit_bias and structured output are honoured.
+  // Local text models: no images or non-text documents, one prompt — each refused naming its
+  // field rather than ignored. logit_bias, structured output and chat's n > 1 are honoured.
   schemas::BackendSupport support;
   support.logit_bias = true;
   support.structured_output = true;
+  support.multiple_choices = request.endpoint == schemas::Endpoint::chat_completions;
   return schemas::refuse_unsupported(request, support);
 }
 
@@ -133,11 +164,16 @@ schemas::Result<PreparedGeneration> prepare_generation(const engine::LoadedModel
       out.request.score_top_n = static_cast<uint32_t>(out.request.sampling.top_logprobs);
     }
   } else {
-    auto prompt = chat_prompt_tokens(model, request);
+    // Constrained output (a JSON value, a forced call) is the answer itself: no reasoning first.
+    const bool constrained =
+        request.response_format.type != schemas::ResponseFormat::Type::text || forces_tool_call(request);
+    auto prompt = chat_prompt(model, request, constrained);
     if (!prompt) return prompt.error();
+    plan.reasoning = prompt->reasoning;
+    plan.opens_reasoning = prompt->opens_reasoning;
     const ToolCallFormat format = tool_call_format(model);
     if (wants_tool_calls(request)) plan.tool_calls = format;
-    out.request = generation_request(request, std::move(*prompt), context_size, request_id);
+    out.request = generation_request(request, std::move(prompt->tokens), context_size, request_id);
     if (constraints != nullptr) {
       if (auto refused = constrain_generation(request, format, *constraints, out.request)) return *refused;
     } else if (request.response_format.type != schemas::ResponseFormat::Type::text || forces_tool_call(request)) {

@@ -21,6 +21,21 @@ namespace tandem::local {
 schemas::Result<std::vector<engine::TokenId>> chat_prompt_tokens(const engine::LoadedModel& model,
                                                                  const schemas::InternalRequest& request);
 
+// A chat prompt and how its output is to be read.
+struct ChatPrompt {
+  std::vector<engine::TokenId> tokens;
+  // The template has the <think>…</think> convention: the output is split into reasoning and
+  // answer (see reasoning.h); `opens_reasoning`: the prompt ends inside <think>.
+  bool reasoning = false;
+  bool opens_reasoning = false;
+};
+
+// chat_prompt_tokens plus the reasoning facts. On a reasoning template the request's thinking
+// settings become the template's `enable_thinking` (see enable_thinking in reasoning.h);
+// `thinking_off` forces it false (constrained output must be the answer, not reasoning).
+schemas::Result<ChatPrompt> chat_prompt(const engine::LoadedModel& model, const schemas::InternalRequest& request,
+                                        bool thinking_off = false);
+
 // A legacy completion's prompt: text (the model's BOS flag, special-token text left as text) or
 // token ids checked against the vocabulary (a 400 naming `prompt[i]`).
 schemas::Result<std::vector<engine::TokenId>> completion_prompt_tokens(const engine::LoadedModel& model,
@@ -29,7 +44,8 @@ schemas::Result<std::vector<engine::TokenId>> completion_prompt_tokens(const eng
 // The tool-call syntax `model`'s chat template teaches (none for the ChatML fallback).
 ToolCallFormat tool_call_format(const engine::LoadedModel& model);
 
-// Refusals of what local models do not implement (n > 1, several prompts); nullopt when fine.
+// Refusals of what local models do not implement (n > 1 outside chat, several prompts, images);
+// nullopt when fine.
 std::optional<schemas::ApiError> unsupported_options(const schemas::InternalRequest& request);
 
 // Sampling, stop strings and limits of `request` on `prompt`. max_tokens left out by an OpenAI
@@ -55,6 +71,9 @@ struct OutputPlan {
   std::vector<std::string> prompt_pieces;
   // Tool calls are looked for in the output in this syntax (none: the output is all text).
   ToolCallFormat tool_calls = ToolCallFormat::none;
+  // The output is split into reasoning and answer (see ChatPrompt).
+  bool reasoning = false;
+  bool opens_reasoning = false;
 };
 
 struct PreparedGeneration {

@@ -1,5 +1,7 @@
 #include "actors/serving/scheduler.h"
 
+#include <optional>
+
 #include <algorithm>
 #include <thread>
 
@@ -54,43 +56,64 @@ class StreamTarget final : public GenerationSink::Target {
 GenerationSink::GenerationSink(EventSender<GenerationEvent> sender)
     : target_(sender ? std::make_shared<StreamTarget>(std::move(sender)) : nullptr) {}
 
-SubmitResult Scheduler::submit(GenerationRequest request, GenerationSink sink) {
-  // Requests that can never fit are refused before they queue, so the client gets its 400 now.
+namespace {
+
+// Requests that can never fit are refused before they queue, so the client gets its 400 now.
+std::optional<SubmitResult> refusal_of(const GenerationRequest& request, uint32_t context_size) {
   const size_t needed = request.prompt.size() + request.max_tokens;
-  if (request.prompt.empty()) return {SubmitStatus::invalid, "the prompt is empty"};
+  if (request.prompt.empty()) return SubmitResult{SubmitStatus::invalid, "the prompt is empty"};
   if (request.max_tokens == 0 && !request.score_prompt) {
-    return {SubmitStatus::invalid, "max_tokens must be at least 1"};
+    return SubmitResult{SubmitStatus::invalid, "max_tokens must be at least 1"};
   }
-  if (needed > context_size_) {
-    return {SubmitStatus::too_long,
-            "prompt (" + std::to_string(request.prompt.size()) + " tokens) + max_tokens (" +
-                std::to_string(request.max_tokens) + ") exceeds the context size (" +
-                std::to_string(context_size_) + " tokens)"};
+  if (needed > context_size) {
+    return SubmitResult{SubmitStatus::too_long,
+                        "prompt (" + std::to_string(request.prompt.size()) + " tokens) + max_tokens (" +
+                            std::to_string(request.max_tokens) + ") exceeds the context size (" +
+                            std::to_string(context_size) + " tokens)"};
   }
-  uint64_t ticket = 0;
+  return std::nullopt;
+}
+
+}  // namespace
+
+SubmitResult Scheduler::submit(GenerationRequest request, GenerationSink sink) {
+  std::vector<std::pair<GenerationRequest, GenerationSink>> one;
+  one.emplace_back(std::move(request), std::move(sink));
+  return submit_all(std::move(one));
+}
+
+SubmitResult Scheduler::submit_all(std::vector<std::pair<GenerationRequest, GenerationSink>> requests) {
+  for (const auto& [request, sink] : requests) {
+    if (auto refused = refusal_of(request, context_size_)) return *refused;
+  }
+  std::vector<uint64_t> tickets;
   {
     std::lock_guard lock(shared_->mutex);
     if (shared_->stopping) return {SubmitStatus::shutting_down, "the model is shutting down"};
-    if (queued_ >= options_.max_waiting) {
+    if (queued_ + requests.size() > options_.max_waiting) {
       return {SubmitStatus::overloaded, "the model's queue is full (" + std::to_string(queued_) +
                                             " requests waiting); retry later"};
     }
-    ticket = next_ticket_++;
-    ++queued_;
-    inbox_.push_back(Pending{ticket, std::move(request), sink, std::chrono::steady_clock::now()});
+    for (auto& [request, sink] : requests) {
+      tickets.push_back(next_ticket_++);
+      ++queued_;
+      inbox_.push_back(Pending{tickets.back(), std::move(request), sink, std::chrono::steady_clock::now()});
+    }
   }
   // A client that disconnects (or falls behind) cancels its ticket; the step thread frees the
   // sequence at the start of its next iteration. The callback may run on any thread.
-  sink.on_cancel([weak = std::weak_ptr<Shared>(shared_), ticket](BridgeErrc) {
-    auto shared = weak.lock();
-    if (!shared) return;
-    {
-      std::lock_guard lock(shared->mutex);
-      if (shared->stopping) return;
-      shared->cancel_inbox.push_back(ticket);
-    }
-    shared->wake.notify_one();
-  });
+  for (size_t i = 0; i < requests.size(); ++i) {
+    requests[i].second.on_cancel([weak = std::weak_ptr<Shared>(shared_), ticket = tickets[i]](BridgeErrc) {
+      auto shared = weak.lock();
+      if (!shared) return;
+      {
+        std::lock_guard lock(shared->mutex);
+        if (shared->stopping) return;
+        shared->cancel_inbox.push_back(ticket);
+      }
+      shared->wake.notify_one();
+    });
+  }
   shared_->wake.notify_one();
   return {};
 }
@@ -203,6 +226,9 @@ void Scheduler::admit() {
       if (observer_.on_tokens) observer_.on_tokens(prompt_tokens, 0);
       continue;
     }
+    // A choice of an n > 1 request waits (first in line) until the first choice's prompt is in
+    // the prefix cache, then shares its blocks instead of computing the prompt again.
+    if (next.request.waits_for_shared_prompt && next.request.shared_prompt && !next.request.shared_prompt->load()) break;
     engine::SequenceRequest sequence;
     sequence.prompt = next.request.prompt;  // a copy: a full pool leaves the request queued
     sequence.sampling = next.request.sampling;
@@ -228,7 +254,8 @@ void Scheduler::admit() {
           std::make_exception_ptr(SchedulerError(submit_status_of(added.status), added.error)));
       continue;
     }
-    running_.emplace(added.id, Running{admitted.ticket, admitted.sink});
+    running_.emplace(added.id, Running{admitted.ticket, admitted.sink,
+                                       admitted.request.waits_for_shared_prompt ? nullptr : admitted.request.shared_prompt});
     sequence_of_ticket_.emplace(admitted.ticket, added.id);
   }
 }
@@ -288,6 +315,10 @@ void Scheduler::step_once() {
   for (auto& output : events) {
     auto it = running_.find(output.id);
     if (it == running_.end()) continue;
+    if (it->second.shares_prompt) {  // its prompt is computed and cached: the other choices may join
+      it->second.shares_prompt->store(true);
+      it->second.shares_prompt.reset();
+    }
     generated += output.tokens.size();
     GenerationEvent event;
     event.kind = GenerationEvent::Kind::output;

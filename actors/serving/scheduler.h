@@ -13,6 +13,7 @@
 #include "actors/event_stream.h"
 #include "engine/engine.h"
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -40,6 +41,12 @@ struct GenerationRequest {
   // scoring, max_tokens may be 0 (score only).
   bool score_prompt = false;
   uint32_t score_top_n = 0;
+  // Choices of one request (OpenAI `n` > 1) share its prompt: the first choice sets
+  // `shared_prompt` once its prompt is computed (its first token is out); the others, submitted
+  // with `waits_for_shared_prompt`, stay queued until then and join with the prompt's full KV
+  // blocks taken from the prefix cache (ref-counted, not copied), computing only the rest.
+  std::shared_ptr<std::atomic<bool>> shared_prompt;
+  bool waits_for_shared_prompt = false;
 };
 
 // What flows back to the HTTP session, in order: zero or more `waiting` heartbeats while the
@@ -166,6 +173,8 @@ class Scheduler {
   // Thread-safe and quick: checks admission, queues the request, returns. On `accepted` the
   // output arrives through `sink`; otherwise `sink` is left untouched.
   SubmitResult submit(GenerationRequest request, GenerationSink sink);
+  // Several requests (the choices of one n > 1 request), all queued in order or none.
+  SubmitResult submit_all(std::vector<std::pair<GenerationRequest, GenerationSink>> requests);
 
   // Ends the step thread: running and queued requests get a shutting_down error. Idempotent.
   void stop();
@@ -185,6 +194,7 @@ class Scheduler {
   struct Running {
     uint64_t ticket = 0;
     GenerationSink sink;
+    std::shared_ptr<std::atomic<bool>> shares_prompt;  // set on this sequence's first event
   };
 
   void run();

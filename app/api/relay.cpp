@@ -10,10 +10,12 @@
 #include "schemas/stream_writer.h"
 #include "schemas/writers.h"
 
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <optional>
 
 #include <strings.h>
@@ -49,6 +51,7 @@ struct AnswerShape {
   schemas::Endpoint endpoint = schemas::Endpoint::chat_completions;
   bool stream = false;
   bool include_usage = false;
+  int choices = 1;  // OpenAI chat `n`: a local backend answers with that many ChoiceEvent streams
   // Responses API only: the request its answer echoes, and the store `store: true` keeps it in.
   std::shared_ptr<const schemas::InternalRequest> responses_request;
   schemas::ResponseStore* store = nullptr;
@@ -57,6 +60,21 @@ struct AnswerShape {
 void store_response(const AnswerShape& shape, const schemas::TextResult& result, boost::json::object response) {
   if (!shape.store || !shape.responses_request || !shape.responses_request->responses.store) return;
   shape.store->put(schemas::make_stored_response(*shape.responses_request, result, std::move(response)));
+}
+
+// A Responses request passed through to an OpenAI-protocol upstream: the upstream's response
+// object is kept as it came, so GET /v1/responses/{id} and previous_response_id reach it too.
+void store_passthrough_response(const AnswerShape& shape, const boost::json::object& response) {
+  if (!shape.store || !shape.responses_request || !shape.responses_request->responses.store) return;
+  auto result = schemas::responses_result_from_json(response);
+  if (result) shape.store->put(schemas::make_stored_response(*shape.responses_request, *result, response));
+}
+
+void store_passthrough_body(const AnswerShape& shape, int status, std::string_view body) {
+  if (!shape.responses_request || status != 200) return;
+  boost::system::error_code ec;
+  auto parsed = boost::json::parse(body, ec);
+  if (!ec && parsed.is_object()) store_passthrough_response(shape, parsed.get_object());
 }
 
 std::string complete_body(const AnswerShape& request, const schemas::TextResult& result) {
@@ -107,6 +125,7 @@ asio::awaitable<void> stream_answer(http::RequestContext& ctx, const AnswerShape
   options.include_usage = request.include_usage;
   auto writer = request.responses_request ? schemas::make_stream_writer(*request.responses_request, options)
                                           : schemas::make_stream_writer(protocol, request.endpoint, options);
+  schemas::OpenAiChatStreamWriter* choice_writer = nullptr;  // set by the first ChoiceEvent
   std::optional<http::SseStream> sse;
   std::optional<backend::ResponseHead> raw_head;  // passthrough that is not an event stream
   std::string raw_body;
@@ -152,6 +171,9 @@ asio::awaitable<void> stream_answer(http::RequestContext& ctx, const AnswerShape
         auto opened = co_await ctx.begin_sse();
         sse.emplace(opened);
       }
+      if (request.responses_request) {
+        if (auto response = schemas::responses_final_response(bytes->bytes)) store_passthrough_response(request, *response);
+      }
       alive = co_await sse->send_frames(std::move(bytes->bytes));
       continue;
     }
@@ -168,7 +190,20 @@ asio::awaitable<void> stream_answer(http::RequestContext& ctx, const AnswerShape
       }
       continue;
     }
-    std::string frames = writer->write(std::get<schemas::StreamEvent>(*event));
+    std::string frames;
+    if (auto* choice = std::get_if<backend::ChoiceEvent>(&*event)) {
+      // A backend that serves n > 1 itself (the local one) tags each choice's events: the stream
+      // then interleaves `request.choices` choices (its first event is a choice's MessageStart).
+      if (!choice_writer) {
+        options.choices = request.choices;
+        auto made = schemas::make_stream_writer(protocol, request.endpoint, options);
+        choice_writer = dynamic_cast<schemas::OpenAiChatStreamWriter*>(made.get());
+        if (choice_writer) writer = std::move(made);
+      }
+      frames = choice_writer ? choice_writer->write_choice(choice->index, choice->event) : writer->write(choice->event);
+    } else {
+      frames = writer->write(std::get<schemas::StreamEvent>(*event));
+    }
     if (!frames.empty()) alive = co_await sse->send_frames(std::move(frames));
   }
   if (raw_head) {
@@ -195,10 +230,17 @@ asio::awaitable<void> stream_answer(http::RequestContext& ctx, const AnswerShape
 asio::awaitable<void> complete_answer(http::RequestContext& ctx, const AnswerShape& request,
                                       actors::EventReceiver<BackendEvent>& rx) {
   schemas::ResultBuilder builder;
+  std::vector<schemas::ResultBuilder> choices;  // n > 1 served as ChoiceEvents: one per choice
+  auto all_finished = [&] {
+    if (choices.empty()) return builder.finished();
+    for (const auto& choice : choices)
+      if (!choice.finished() && !choice.error()) return false;
+    return true;
+  };
   std::optional<backend::ResponseHead> raw_head;
   std::string raw_body;
   std::exception_ptr failure;
-  while (!builder.finished()) {
+  while (!all_finished()) {
     auto event = co_await next_event(rx, failure);
     if (failure || !event) break;
     if (auto* head = std::get_if<backend::ResponseHead>(&*event)) {
@@ -219,9 +261,24 @@ asio::awaitable<void> complete_answer(http::RequestContext& ctx, const AnswerSha
       }
       continue;
     }
+    if (auto* choice = std::get_if<backend::ChoiceEvent>(&*event)) {
+      if (choices.empty()) choices.resize(std::max(request.choices, 1));
+      if (choice->index >= 0 && static_cast<size_t>(choice->index) < choices.size()) {
+        choices[choice->index].add(choice->event);
+        if (choices[choice->index].error()) builder.add(choice->event);  // one failed choice fails the answer
+      }
+      continue;
+    }
     builder.add(std::get<schemas::StreamEvent>(*event));
   }
+  if (!choices.empty() && !builder.error() && !failure && all_finished()) {
+    std::vector<schemas::TextResult> results;
+    for (const auto& choice : choices) results.push_back(choice.result());
+    co_await ctx.respond(200, boost::json::serialize(schemas::openai_chat_response(results)));
+    co_return;
+  }
   if (raw_head && !failure) {
+    store_passthrough_body(request, raw_head->status, raw_body);
     auto content_type = content_type_of(raw_head->headers, "application/json");
     http::Headers forwarded = without_content_type(raw_head->headers);
     co_await ctx.respond(raw_head->status, std::move(raw_body), std::move(forwarded), content_type);
@@ -268,6 +325,9 @@ asio::awaitable<void> relay_generation(ApiState& api, http::RequestContext& ctx,
   shape.endpoint = request.endpoint;
   shape.stream = request.stream;
   shape.include_usage = request.include_usage;
+  if (request.endpoint == schemas::Endpoint::chat_completions && request.sampling.n > 1) {
+    shape.choices = static_cast<int>(request.sampling.n);
+  }
   if (request.endpoint == schemas::Endpoint::responses) {
     shape.responses_request = std::make_shared<const schemas::InternalRequest>(request);
     shape.store = api.responses.get();

@@ -141,6 +141,20 @@ void check_spec(const SynthModelSpec& s, uint32_t head_dim) {
   }
 }
 
+void check_script(const std::vector<int32_t>& script, uint32_t dim, uint32_t vocab) {
+  if (script.size() >= dim) {
+    fail("a script of " + std::to_string(script.size()) + " tokens needs dim above it (dim " + std::to_string(dim) + ")");
+  }
+  for (size_t i = 0; i < script.size(); ++i) {
+    if (script[i] < 0 || static_cast<uint32_t>(script[i]) >= vocab) {
+      fail("script token " + std::to_string(script[i]) + " is outside the vocabulary");
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (script[j] == script[i]) fail("script token " + std::to_string(script[i]) + " appears twice");
+    }
+  }
+}
+
 GgufWriter build(const SynthModelSpec& spec) {
   const uint32_t head_dim = spec.head_dim != 0 ? spec.head_dim : (spec.heads ? spec.dim / spec.heads : 0);
   check_spec(spec, head_dim);
@@ -190,11 +204,36 @@ GgufWriter build(const SynthModelSpec& spec) {
     w.add_tensor_f32(name, {n}, GgmlType::F32, random_values(seed, name, n, center, spread));
   };
   const uint64_t q_dim = uint64_t{spec.heads} * head_dim, kv_dim = uint64_t{spec.kv_heads} * head_dim;
+  const bool scripted = !spec.script.empty();
+  if (scripted) check_script(spec.script, spec.dim, vocab);
+  // Zero output projections of the blocks leave the residual stream = the token's embedding.
+  auto block_output = [&](const std::string& name, uint64_t in, uint64_t out) {
+    if (!scripted) return matrix(name, in, out);
+    w.add_tensor_f32(name, {in, out}, spec.type, std::vector<float>(in * out, 0.0f));
+  };
 
-  w.add_tensor_f32("token_embd.weight", {spec.dim, vocab}, spec.type,
-                   random_values(seed, "token_embd.weight", uint64_t{spec.dim} * vocab, 0.0f, 1.0f));
-  small_vector("output_norm.weight", spec.dim, 1.0f, 0.1f);
-  if (!spec.tied) matrix("output.weight", spec.dim, vocab);
+  if (scripted) {
+    // Token script[i] is the unit vector i; every other token the unit vector n (the script's
+    // length). Row script[i+1] of the output reads unit i, row script[0] reads unit n.
+    const uint64_t n = spec.script.size();
+    std::vector<float> embedding(uint64_t{spec.dim} * vocab, 0.0f), output(uint64_t{spec.dim} * vocab, 0.0f);
+    for (uint64_t token = 0; token < vocab; ++token) embedding[token * spec.dim + n] = 1.0f;
+    constexpr float margin = 64.0f;
+    for (uint64_t i = 0; i < n; ++i) {
+      const uint64_t token = static_cast<uint64_t>(spec.script[i]);
+      embedding[token * spec.dim + n] = 0.0f;
+      embedding[token * spec.dim + i] = 1.0f;
+      output[token * spec.dim + (i == 0 ? n : i - 1)] = margin;
+    }
+    w.add_tensor_f32("token_embd.weight", {spec.dim, vocab}, spec.type, std::move(embedding));
+    small_vector("output_norm.weight", spec.dim, 1.0f, 0.1f);
+    w.add_tensor_f32("output.weight", {spec.dim, vocab}, spec.type, std::move(output));
+  } else {
+    w.add_tensor_f32("token_embd.weight", {spec.dim, vocab}, spec.type,
+                     random_values(seed, "token_embd.weight", uint64_t{spec.dim} * vocab, 0.0f, 1.0f));
+    small_vector("output_norm.weight", spec.dim, 1.0f, 0.1f);
+    if (!spec.tied) matrix("output.weight", spec.dim, vocab);
+  }
   for (uint32_t l = 0; l < spec.layers; ++l) {
     const std::string b = "blk." + std::to_string(l) + ".";
     small_vector(b + "attn_norm.weight", spec.dim, 1.0f, 0.1f);
@@ -210,11 +249,11 @@ GgufWriter build(const SynthModelSpec& spec) {
       small_vector(b + "attn_q_norm.weight", head_dim, 1.0f, 0.1f);
       small_vector(b + "attn_k_norm.weight", head_dim, 1.0f, 0.1f);
     }
-    matrix(b + "attn_output.weight", q_dim, spec.dim);
+    block_output(b + "attn_output.weight", q_dim, spec.dim);
     small_vector(b + "ffn_norm.weight", spec.dim, 1.0f, 0.1f);
     matrix(b + "ffn_gate.weight", spec.dim, spec.ff);
     matrix(b + "ffn_up.weight", spec.dim, spec.ff);
-    matrix(b + "ffn_down.weight", spec.ff, spec.dim);
+    block_output(b + "ffn_down.weight", spec.ff, spec.dim);
   }
   return w;
 }

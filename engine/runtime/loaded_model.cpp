@@ -35,8 +35,9 @@ std::unique_ptr<LoadedModel> LoadedModel::load(const std::string& path, const Mo
 }
 
 std::string LoadedModel::render_chat(const boost::json::value& messages, const boost::json::value& tools,
-                                     bool add_generation_prompt) const {
+                                     bool add_generation_prompt, const boost::json::object& extra_context) const {
   ChatTemplateInput input;
+  input.extra_context = extra_context;
   input.messages = messages;
   input.tools = tools;
   input.add_generation_prompt = add_generation_prompt;

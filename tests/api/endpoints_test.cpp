@@ -233,9 +233,10 @@ TEST_F(Endpoints, ContextOverflowIs400NamingTheLimit) {
 }
 
 TEST_F(Endpoints, RefusesWhatItDoesNotImplementClearly) {
-  auto request = chat("Hi", 4);
+  // n > 1 is served for chat (tests/sdk/test/choices.test.js), not for legacy completions.
+  auto request = completion("Once", 4);
   request["n"] = 2;
-  auto response = post_json(port_, "/v1/chat/completions", request);
+  auto response = post_json(port_, "/v1/completions", request);
   EXPECT_EQ(response.status, 400);
   EXPECT_EQ(parse(response.body).at("error").at("param"), "n");
 

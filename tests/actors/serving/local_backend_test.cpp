@@ -60,9 +60,15 @@ TEST(LocalPrompt, ChatUsesTheTemplateAndCompletionsTheRawPrompt) {
 
 TEST(LocalPrompt, RefusalsNameTheField) {
   auto model = stories();
+  // n > 1 is served for chat; legacy completions answer with one choice only.
   auto two = chat("hi");
   two.sampling.n = 2;
-  EXPECT_EQ(prepare_generation(*model, "m", 512, two, "r").error().param, "n");
+  EXPECT_TRUE(prepare_generation(*model, "m", 512, two, "r"));
+  schemas::InternalRequest two_completions;
+  two_completions.endpoint = schemas::Endpoint::completions;
+  two_completions.prompts.push_back(schemas::Prompt{"Once", {}, false});
+  two_completions.sampling.n = 2;
+  EXPECT_EQ(prepare_generation(*model, "m", 512, two_completions, "r").error().param, "n");
 
   schemas::InternalRequest legacy;
   legacy.endpoint = schemas::Endpoint::completions;

@@ -358,3 +358,61 @@ TEST(Scheduler, MaxTokensZeroWithoutScoringIsInvalid) {
 
 }  // namespace
 }  // namespace tandem::actors
+
+namespace tandem::actors {
+namespace {
+
+// n > 1: choices submitted together with a shared prompt compute it once; the later choices take
+// its full blocks from the prefix cache (only the last, partial block is computed again), and
+// each choice samples with its own seed.
+TEST(Scheduler, ChoicesSharingAPromptComputeItOnce) {
+  Scheduler scheduler(*stories().model, stories().tokenizer.get(), small_options());
+  auto request = greedy("Once upon a time, there was a little girl named Lily. She loved to play "
+                        "outside in the park with her friends and her dog.", 24);
+  request.sampling.temperature = 1.0f;
+  const size_t prompt = request.prompt.size();
+  ASSERT_GT(prompt, 33u);
+  const uint32_t shared_blocks = static_cast<uint32_t>((prompt - 2) / 16 * 16);
+  auto shared = std::make_shared<std::atomic<bool>>(false);
+  asio::io_context io;
+  std::vector<Collected> choices(3);
+  std::vector<std::pair<GenerationRequest, GenerationSink>> requests;
+  for (size_t i = 0; i < choices.size(); ++i) {
+    auto [tx, rx] = make_event_stream<GenerationEvent>(1024);
+    GenerationRequest choice = request;
+    choice.sampling.seed = 40 + i;
+    choice.shared_prompt = shared;
+    choice.waits_for_shared_prompt = i > 0;
+    requests.emplace_back(std::move(choice), GenerationSink(std::move(tx)));
+    collect(io, std::move(rx), choices[i]);
+  }
+  ASSERT_TRUE(scheduler.submit_all(std::move(requests)).accepted());
+  io.run();
+  for (auto& choice : choices) EXPECT_TRUE(choice.finished) << choice.error;
+  EXPECT_EQ(choices[0].cached_tokens, 0u);
+  EXPECT_EQ(choices[1].cached_tokens, shared_blocks);
+  EXPECT_EQ(choices[2].cached_tokens, shared_blocks);
+  EXPECT_NE(choices[0].tokens, choices[1].tokens) << "seeds 40 and 41 drew the same tokens";
+  EXPECT_TRUE(eventually([&] {
+    auto s = scheduler.stats();
+    return s.prefix_hit_tokens == 2 * shared_blocks && s.prefix_miss_tokens == 3 * prompt - 2 * shared_blocks;
+  }));
+}
+
+TEST(Scheduler, SubmitAllQueuesEveryRequestOrNone) {
+  auto options = small_options();
+  options.max_waiting = 2;
+  Scheduler scheduler(*stories().model, stories().tokenizer.get(), options);
+  std::vector<std::pair<GenerationRequest, GenerationSink>> requests;
+  std::vector<EventReceiver<GenerationEvent>> receivers;
+  for (int i = 0; i < 3; ++i) {
+    auto [tx, rx] = make_event_stream<GenerationEvent>(16);
+    requests.emplace_back(greedy("Once", 4), GenerationSink(std::move(tx)));
+    receivers.push_back(std::move(rx));
+  }
+  EXPECT_EQ(scheduler.submit_all(std::move(requests)).status, SubmitStatus::overloaded);
+  EXPECT_EQ(scheduler.stats().waiting, 0u);
+}
+
+}  // namespace
+}  // namespace tandem::actors

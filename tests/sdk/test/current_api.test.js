@@ -92,7 +92,6 @@ test('OpenAI: reasoning_effort is accepted and usage carries cached_tokens', asy
 });
 
 for (const [field, extra, pattern] of [
-  ['n', { n: 2 }, /^400 n: only n=1/],
   ['logit_bias', { logit_bias: { 99999: 5 } }, /^400 logit_bias: token id 99999 is outside the model's vocabulary/],
   ['logit_bias keys', { logit_bias: { abc: 5 } }, /^400 logit_bias: keys must be token ids/],
   [
