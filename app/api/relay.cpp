@@ -88,6 +88,44 @@ http::Headers without_content_type(const backend::HeaderList& headers) {
   return out;
 }
 
+// Whether a stream event carries generated tokens (text, reasoning or tool-call arguments).
+bool carries_tokens(const schemas::StreamEvent& event) {
+  if (auto* text = std::get_if<schemas::TextDelta>(&event)) return !text->text.empty();
+  if (auto* thinking = std::get_if<schemas::ThinkingDelta>(&event)) return !thinking->thinking.empty();
+  if (auto* arguments = std::get_if<schemas::ToolCallDelta>(&event)) return !arguments->arguments.empty();
+  return false;
+}
+
+// Passthrough SSE frames that carry generated tokens: Anthropic content_block_delta events,
+// OpenAI chunks with a non-empty content / reasoning / arguments string. Looked up as text: the
+// frames are forwarded untouched, never parsed.
+std::size_t token_frames(std::string_view frames) {
+  std::size_t count = 0;
+  while (!frames.empty()) {
+    const auto end = frames.find("\n\n");
+    const auto frame = frames.substr(0, end);
+    frames = end == std::string_view::npos ? std::string_view{} : frames.substr(end + 2);
+    if (frame.find("content_block_delta") != std::string_view::npos) {
+      ++count;
+      continue;
+    }
+    for (std::string_view key : {"\"content\":\"", "\"reasoning_content\":\"", "\"arguments\":\""}) {
+      const auto at = frame.find(key);
+      if (at != std::string_view::npos && at + key.size() < frame.size() && frame[at + key.size()] != '"') {
+        ++count;
+        break;
+      }
+    }
+  }
+  return count;
+}
+
+// Token counts for the access log, from the usage a stream or an answer reports.
+void note_usage(http::RequestContext& ctx, const schemas::Usage& usage) {
+  ctx.notes().tokens_in = usage.prompt_tokens();
+  ctx.notes().tokens_out = usage.output_tokens;
+}
+
 // The next event; nullopt at the end; a failure of the stream itself in `failure`.
 asio::awaitable<std::optional<BackendEvent>> next_event(actors::EventReceiver<BackendEvent>& rx,
                                                         std::exception_ptr& failure) {
@@ -152,7 +190,9 @@ asio::awaitable<void> stream_answer(http::RequestContext& ctx, const AnswerShape
         auto opened = co_await ctx.begin_sse();
         sse.emplace(opened);
       }
+      const std::size_t tokens = token_frames(bytes->bytes);
       alive = co_await sse->send_frames(std::move(bytes->bytes));
+      if (alive) ctx.tokens_sent(tokens);
       continue;
     }
     if (!sse) {
@@ -168,8 +208,13 @@ asio::awaitable<void> stream_answer(http::RequestContext& ctx, const AnswerShape
       }
       continue;
     }
-    std::string frames = writer->write(std::get<schemas::StreamEvent>(*event));
-    if (!frames.empty()) alive = co_await sse->send_frames(std::move(frames));
+    const auto& stream_event = std::get<schemas::StreamEvent>(*event);
+    if (auto* finish = std::get_if<schemas::Finish>(&stream_event)) note_usage(ctx, finish->usage);
+    const bool tokens = carries_tokens(stream_event);
+    std::string frames = writer->write(stream_event);
+    const bool wrote = !frames.empty();
+    if (wrote) alive = co_await sse->send_frames(std::move(frames));
+    if (alive && tokens && wrote) ctx.tokens_sent();
   }
   if (raw_head) {
     auto content_type = content_type_of(raw_head->headers, "application/json");
@@ -234,6 +279,7 @@ asio::awaitable<void> complete_answer(http::RequestContext& ctx, const AnswerSha
     co_await respond_error(ctx, request.protocol, error);
     co_return;
   }
+  note_usage(ctx, builder.result().usage);
   co_await ctx.respond(200, complete_body(request, builder.result()));
 }
 
@@ -273,6 +319,7 @@ asio::awaitable<void> relay_generation(ApiState& api, http::RequestContext& ctx,
     shape.store = api.responses.get();
   }
   const auto protocol = request.protocol;
+  ctx.notes().model = request.model;
   auto channel = actors::make_event_stream<BackendEvent>(kStreamCapacity);
   actors::EventReceiver<BackendEvent> rx = std::move(channel.second);
   std::optional<backend::GenerateReply> reply;
@@ -297,6 +344,7 @@ asio::awaitable<void> relay_generation(ApiState& api, http::RequestContext& ctx,
     co_await respond_error(ctx, protocol, error);
     co_return;
   }
+  ctx.notes().backend = reply->backend;
   if (!reply->accepted) {
     co_await respond_error(ctx, protocol, reply->error);
     co_return;
