@@ -5,8 +5,10 @@
 #include <prometheus/registry.h>
 
 #include <condition_variable>
+#include <limits>
 #include <mutex>
 #include <optional>
+#include <thread>
 
 namespace tandem::actors {
 namespace {
@@ -93,6 +95,26 @@ std::optional<Sample> find(prometheus::Registry& registry, const std::string& fa
   return std::nullopt;
 }
 
+// The sample, failing the test (and reading as NaN) when the series does not exist.
+Sample get(prometheus::Registry& registry, const std::string& family, const std::string& actor,
+           const std::string& type = "") {
+  if (auto found = find(registry, family, actor, type)) return *found;
+  ADD_FAILURE() << "no series " << family << "{actor=" << actor << ",type=" << type << "}";
+  return Sample{std::numeric_limits<double>::quiet_NaN(), 0, std::numeric_limits<double>::quiet_NaN()};
+}
+
+// A message is observed just after its handler replied, so a test that has the reply may look
+// a moment too early: wait (bounded) for the series to reach the expected value.
+template <class Predicate>
+bool eventually(Predicate predicate) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!predicate()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
 class ActorMetricsTest : public ::testing::Test {
  protected:
   caf::actor_system_config config;
@@ -117,8 +139,9 @@ TEST_F(ActorMetricsTest, CountsEachMessageByItsLeadingAtom) {
   ASSERT_TRUE(pings);
   EXPECT_EQ(pings->value, 5);
   // Every message was stamped at enqueue and timed in its handler.
-  EXPECT_EQ(find(*registry, "tandem_actor_queue_wait_seconds", "probe")->count, 5u);
-  EXPECT_EQ(find(*registry, "tandem_actor_handling_seconds", "probe")->count, 5u);
+  EXPECT_TRUE(eventually([&] { return find(*registry, "tandem_actor_handling_seconds", "probe").value_or(Sample{}).count == 5; }));
+  EXPECT_EQ(get(*registry, "tandem_actor_queue_wait_seconds", "probe").count, 5u);
+  EXPECT_EQ(get(*registry, "tandem_actor_handling_seconds", "probe").count, 5u);
   EXPECT_FALSE(find(*registry, "tandem_actor_messages_total", "probe", "hold"));
   self->send_exit(actor, caf::exit_reason::user_shutdown);
 }
@@ -131,9 +154,9 @@ TEST_F(ActorMetricsTest, ResponsesToTheActorsOwnRequestsAreCountedAsResponse) {
   self->request(actor, caf::infinite, relay_atom::value, other).receive([&](int x) { answer = x; },
                                                                          [](caf::error&) { FAIL(); });
   EXPECT_EQ(answer, 42);
-  EXPECT_EQ(find(*registry, "tandem_actor_messages_total", "asker", "relay")->value, 1);
-  EXPECT_EQ(find(*registry, "tandem_actor_messages_total", "asker", "response")->value, 1);
-  EXPECT_EQ(find(*registry, "tandem_actor_messages_total", "answerer", "ping")->value, 1);
+  EXPECT_EQ(get(*registry, "tandem_actor_messages_total", "asker", "relay").value, 1);
+  EXPECT_EQ(get(*registry, "tandem_actor_messages_total", "asker", "response").value, 1);
+  EXPECT_EQ(get(*registry, "tandem_actor_messages_total", "answerer", "ping").value, 1);
   self->send_exit(actor, caf::exit_reason::user_shutdown);
   self->send_exit(other, caf::exit_reason::user_shutdown);
 }
@@ -151,19 +174,21 @@ TEST_F(ActorMetricsTest, MailboxDepthIsWhatWaitedBehindTheLastMessageAndWaitsAre
   gate.wait_entered(2);
   gate.release_one();
   gate.wait_entered(3);  // the second's handler has finished and been observed
-  EXPECT_EQ(find(*registry, "tandem_actor_mailbox_depth", "busy")->value, 2);
+  EXPECT_EQ(get(*registry, "tandem_actor_mailbox_depth", "busy").value, 2);
   // The second message waited at least as long as the test held the first; the held handler ran
   // at least that long too (lower bounds only: they hold on any machine).
   const double held_seconds = std::chrono::duration<double>(held_for).count();
-  EXPECT_GE(find(*registry, "tandem_actor_queue_wait_seconds", "busy")->sum, held_seconds);
-  EXPECT_GE(find(*registry, "tandem_actor_handling_seconds", "busy")->sum, held_seconds);
+  EXPECT_GE(get(*registry, "tandem_actor_queue_wait_seconds", "busy").sum, held_seconds);
+  EXPECT_GE(get(*registry, "tandem_actor_handling_seconds", "busy").sum, held_seconds);
   gate.release_one();
   gate.wait_entered(4);
   gate.release_one();
   caf::scoped_actor self{system};
   self->request(actor, caf::infinite, ping_atom::value, 0).receive([](int) {}, [](caf::error&) { FAIL(); });
-  EXPECT_EQ(find(*registry, "tandem_actor_mailbox_depth", "busy")->value, 0);
-  EXPECT_EQ(find(*registry, "tandem_actor_messages_total", "busy", "hold")->value, 4);
+  EXPECT_TRUE(eventually([&] { return find(*registry, "tandem_actor_messages_total", "busy", "ping") &&
+                                      get(*registry, "tandem_actor_handling_seconds", "busy").count == 5; }));
+  EXPECT_EQ(get(*registry, "tandem_actor_mailbox_depth", "busy").value, 0);
+  EXPECT_EQ(get(*registry, "tandem_actor_messages_total", "busy", "hold").value, 4);
   self->send_exit(actor, caf::exit_reason::user_shutdown);
 }
 
