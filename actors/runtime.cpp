@@ -1,5 +1,7 @@
 #include "actors/runtime.h"
 
+#include "actors/actor_metrics.h"
+
 #include <caf/all.hpp>
 #include <caf/io/middleman.hpp>
 
@@ -53,6 +55,9 @@ void ActorRuntime::shutdown() {
     impl_->tracked.clear();
     system = std::move(impl_->system);
   }
+  // A later system could get this one's address: it must not inherit its metrics registry
+  // (meters already made keep their registry alive).
+  detach_actor_metrics(*system);
   // The destructor blocks until every (non-hidden) actor has terminated.
   system.reset();
 }

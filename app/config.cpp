@@ -31,6 +31,7 @@ int default_threads() {
   return cores == 0 ? 1 : static_cast<int>(cores);
 }
 
+const std::vector<std::string> kLogFormats = {"text", "json"};
 const std::vector<std::string> kLogLevels = {"trace", "debug", "info",    "warn",
                                              "error", "critical", "off"};
 
@@ -83,6 +84,14 @@ std::vector<std::string> read_strings(const json::value& value, const std::strin
   }
   throw ConfigError(where + " must be a string or an array of strings (got " + describe(value) +
                     ")");
+}
+
+std::string read_log_format(const json::value& value, const std::string& where) {
+  auto format = read_string(value, where);
+  if (std::find(kLogFormats.begin(), kLogFormats.end(), format) == kLogFormats.end()) {
+    throw ConfigError(where + " must be text or json (got " + describe(value) + ")");
+  }
+  return format;
 }
 
 std::string read_log_level(const json::value& value, const std::string& where) {
@@ -240,6 +249,11 @@ void ServerConfigOptions::bind_fields(CLI::App& app) {
           ->check(CLI::IsMember(kLogLevels))
           ->group(server),
       &AppConfig::log_level, read_log_level);
+  add("log_format",
+      app.add_option("--log-format", f.log_format, "Log line format: text, or json (one object per line)")
+          ->check(CLI::IsMember(kLogFormats))
+          ->group(server),
+      &AppConfig::log_format, read_log_format);
   int_option("io_threads", "--io-threads", &AppConfig::io_threads, "HTTP I/O threads", 1, 256)
       ->group(server);
   int_option("actor_threads", "--actor-threads", &AppConfig::actor_threads,

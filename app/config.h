@@ -43,6 +43,7 @@ struct AppConfig {
   std::vector<std::string> api_keys;  // --api-keys / TANDEM_API_KEYS, comma-separated
   std::vector<std::string> cors_origins;  // --cors-origins: "*" or origins; empty = CORS off
   std::string log_level = "info";
+  std::string log_format = "text";  // "text" or "json" (one object per line, see http/logging.h)
   std::string config_file;
   bool debug_routes = false;  // hidden: /debug/* routes for the integration tests
   // Cloud upstreams from the config file, as written (null when absent); cloud/providers.h reads

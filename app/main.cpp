@@ -36,6 +36,6 @@ int main(int argc, char** argv) {
     std::cerr << "tandem: " << e.what() << "\n";
     return e.exit_code;
   }
-  configure_logging(config.log_level);
+  configure_logging(config.log_level, config.log_format);
   return run_server(config);
 }

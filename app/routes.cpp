@@ -1,4 +1,5 @@
 #include "app/server.h"
+#include "app/status_page.h"
 #include "http/metrics.h"
 
 #include <boost/asio/steady_timer.hpp>
@@ -68,6 +69,17 @@ void add_health_routes(http::Router& router, const AppServices& services) {
       co_await ctx.respond(
           503, unavailable_body(*reason));
     }
+  });
+
+  // The status page: open like /health (it holds no data; its own calls to /v1/* send the key
+  // the user types). Its CSP keeps it from loading or sending anything off this server.
+  router.add("GET", "/", [](http::RequestContext& ctx) -> asio::awaitable<void> {
+    http::Headers headers;
+    headers.emplace_back("content-security-policy",
+                         "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+                         "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'");
+    headers.emplace_back("cache-control", "no-store");
+    co_await ctx.respond(200, std::string(status_page_html()), std::move(headers), "text/html; charset=utf-8");
   });
 
   if (auto registry = services.metrics) {

@@ -7,7 +7,10 @@
 #if defined(TANDEM_LOCAL_API) && defined(TANDEM_CLOUD)
 #include "cloud/provider_actor.h"
 #endif
+#include "actors/actor_metrics.h"
+#include "http/logging.h"
 
+#include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -31,10 +34,10 @@ http::ServerOptions server_options(const AppConfig& config) {
   return options;
 }
 
-void configure_logging(const std::string& level) {
+void configure_logging(const std::string& level, const std::string& format) {
   auto logger = spdlog::stdout_color_mt("tandem");
   spdlog::set_default_logger(logger);
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  http::set_log_format(http::parse_log_format(format).value_or(http::LogFormat::text));
   spdlog::set_level(spdlog::level::from_str(level));
   // One line per request is cheap to flush, and logs must be readable as they happen.
   spdlog::flush_on(spdlog::level::trace);
@@ -77,6 +80,15 @@ int run_server(const AppConfig& config) {
 
   AppServices services;
   services.metrics = std::make_shared<prometheus::Registry>();
+  // Every metered actor (router, local backends, providers) reports tandem_actor_* here.
+  actors::attach_actor_metrics(actors.system(), services.metrics);
+  // The conventional start-time gauge: a restart shows as a change (monitoring/ alerts on it).
+  prometheus::BuildGauge()
+      .Name("process_start_time_seconds")
+      .Help("Start time of the process since the Unix epoch, in seconds")
+      .Register(*services.metrics)
+      .Add({})
+      .Set(std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
   services.readiness = no_backend_yet;
 
 #ifdef TANDEM_LOCAL_API

@@ -35,7 +35,7 @@ void add_debug_routes(http::Router& router);
 
 http::ServerOptions server_options(const AppConfig& config);
 // Sets the spdlog level and pattern; the default logger writes to stdout, flushed per line.
-void configure_logging(const std::string& level);
+void configure_logging(const std::string& level, const std::string& format = "text");
 
 // Runs the server until SIGINT/SIGTERM and the drain; returns the process exit code.
 int run_server(const AppConfig& config);

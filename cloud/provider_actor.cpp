@@ -4,6 +4,7 @@
 // a CAF response promise belongs to its actor's thread.
 #include "cloud/provider_actor.h"
 
+#include "actors/actor_metrics.h"
 #include "schemas/refusals.h"
 #include "schemas/translate.h"
 
@@ -473,10 +474,11 @@ backend::ModelList describe(const ProviderState& state) {
   return list;
 }
 
-provider_actor::behavior_type provider_behavior(provider_actor::stateful_pointer<ProviderState> self,
+provider_actor::behavior_type provider_behavior(actors::metered_pointer<provider_actor, ProviderState> self,
                                                 std::shared_ptr<const ProviderConfig> provider,
                                                 std::vector<std::pair<std::string, std::string>> aliases,
                                                 std::shared_ptr<UpstreamClient> client) {
+  self->meter("cloud:" + provider->name);
   self->state.provider = std::move(provider);
   self->state.aliases = std::move(aliases);
   self->state.client = std::move(client);

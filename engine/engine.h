@@ -99,6 +99,8 @@ struct EngineStats {
   uint32_t kv_blocks_total = 0;
   size_t last_step_tokens = 0;    // rows in the last forward pass
   size_t last_step_sequences = 0;
+  size_t last_step_prefill_tokens = 0;  // of last_step_tokens: prompt rows (incl. recomputes)
+  size_t last_step_decode_tokens = 0;   // of last_step_tokens: one row per decoding sequence
   size_t preempted = 0;           // sequences waiting to be recomputed
   uint32_t kv_blocks_cached = 0;  // cached blocks no sequence holds (evictable; counted free)
   // Totals since start.

@@ -1,6 +1,9 @@
 // One request/response: API-key check, routing (404/405), the handler, SSE, the access log.
 #include "http/detail/connection.h"
 
+#include "http/logging.h"
+#include "schemas/protocol.h"
+
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -36,10 +39,32 @@ std::string format_chunk(std::string_view payload) {
 void log_access(const Exchange* exchange, std::string_view method, std::string_view target,
                 int status, std::chrono::steady_clock::time_point started,
                 const std::string& request_id) {
-  (void)exchange;
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
                   .count();
-  spdlog::info("[{}] {} {} {} {:.1f}ms", request_id, method, target, status, ms);
+  // Only what the handler noted: the backend, the model asked for, token counts, TTFT. Never a
+  // header value or a body (keys, prompt text).
+  const RequestNotes empty;
+  const RequestNotes& notes = exchange ? exchange->notes_view() : empty;
+  auto text_or_null = [](const std::string& key, const std::string& value) {
+    return value.empty() ? LogField::null(key) : LogField::text(key, value);
+  };
+  auto count_or_null = [](const std::string& key, const std::optional<std::int64_t>& value) {
+    return value ? LogField::num(key, std::to_string(*value)) : LogField::null(key);
+  };
+  std::vector<LogField> fields;
+  fields.push_back(LogField::text("method", std::string(method)));
+  fields.push_back(LogField::text("target", std::string(target)));
+  fields.push_back(LogField::num("status", std::to_string(status)));
+  fields.push_back(LogField::num("duration_ms", fmt::format("{:.1f}", ms)));
+  for (auto& field : fields) field.json_only = true;  // the text message says them already
+  fields.push_back(text_or_null("backend", notes.backend));
+  fields.push_back(text_or_null("model", notes.model));
+  fields.push_back(count_or_null("tokens_in", notes.tokens_in));
+  fields.push_back(count_or_null("tokens_out", notes.tokens_out));
+  const auto ttft = exchange ? exchange->first_token_seconds() : std::nullopt;
+  fields.push_back(ttft ? LogField::num("ttft_ms", fmt::format("{:.1f}", *ttft * 1000)) : LogField::null("ttft_ms"));
+  log_with_fields(spdlog::level::info, request_id, fmt::format("{} {} {} {:.1f}ms", method, target, status, ms),
+                  fields);
 }
 
 Exchange::Exchange(Connection& connection, Request request, unsigned http_version,
@@ -81,8 +106,29 @@ bool Exchange::authorized() const {
   return match;
 }
 
+std::string_view Exchange::protocol_label() const {
+  if (request_.path != "/v1" && !request_.path.starts_with("/v1/")) return "none";
+  return schemas::protocol_name(protocol_);
+}
+
+void Exchange::tokens_sent(std::size_t tokens) {
+  if (tokens == 0) return;
+  const auto now = std::chrono::steady_clock::now();
+  auto* metrics = connection_.state().metrics.get();
+  if (!last_token_at_) {
+    first_token_seconds_ = std::chrono::duration<double>(now - started_).count();
+    if (metrics) metrics->observe_first_token(protocol_label(), notes_.backend, *first_token_seconds_);
+    --tokens;
+  } else if (metrics) {
+    const double gap = std::chrono::duration<double>(now - *last_token_at_).count() / static_cast<double>(tokens);
+    for (std::size_t i = 0; i < tokens; ++i) metrics->observe_inter_token(protocol_label(), notes_.backend, gap);
+  }
+  last_token_at_ = now;
+}
+
 asio::awaitable<void> Exchange::run() {
-  auto started = std::chrono::steady_clock::now();
+  started_ = std::chrono::steady_clock::now();
+  const auto started = started_;
   const auto& options = connection_.state().options;
   bool needs_key = !options.api_keys.empty() &&
                    (request_.path == "/v1" || request_.path.starts_with("/v1/"));
@@ -144,7 +190,7 @@ asio::awaitable<void> Exchange::run() {
   double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (auto* metrics = connection_.state().metrics.get()) {
-    metrics->observe_request(match_.route, method_label(request_.method), status_, seconds);
+    metrics->observe_request(match_.route, method_label(request_.method), status_, seconds, protocol_label());
   }
   log_access(this, request_.method, request_.target, status_, started, request_id_);
 }
@@ -263,6 +309,8 @@ std::string_view RequestContext::path_param(std::string_view name) const {
 bool RequestContext::shutting_down() const { return exchange_.shutting_down(); }
 bool RequestContext::responded() const { return exchange_.responded(); }
 bool RequestContext::client_gone() const { return exchange_.peer_closed(); }
+RequestNotes& RequestContext::notes() { return exchange_.notes(); }
+void RequestContext::tokens_sent(std::size_t tokens) { exchange_.tokens_sent(tokens); }
 
 struct ClientWatch::State {
   asio::cancellation_signal stop;

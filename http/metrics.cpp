@@ -15,8 +15,19 @@ HttpMetrics::HttpMetrics(prometheus::Registry& registry)
                     .Register(registry)),
       durations_(prometheus::BuildHistogram()
                      .Name("tandem_http_request_duration_seconds")
-                     .Help("Time from a complete request to the end of its response")
+                     .Help("Time from a complete request to the end of its response, by route, method, "
+                           "protocol and status")
                      .Register(registry)),
+      first_token_(prometheus::BuildHistogram()
+                       .Name("tandem_http_time_to_first_token_seconds")
+                       .Help("Streaming answers: time from the request to its first generated token on the "
+                             "wire, by protocol and backend")
+                       .Register(registry)),
+      inter_token_(prometheus::BuildHistogram()
+                       .Name("tandem_http_inter_token_seconds")
+                       .Help("Streaming answers: time between generated tokens on the wire, by protocol and "
+                             "backend")
+                       .Register(registry)),
       open_connections_(prometheus::BuildGauge()
                             .Name("tandem_http_open_connections")
                             .Help("Client connections currently open")
@@ -26,8 +37,31 @@ HttpMetrics::HttpMetrics(prometheus::Registry& registry)
 void HttpMetrics::connection_opened() { open_connections_.Increment(); }
 void HttpMetrics::connection_closed() { open_connections_.Decrement(); }
 
+namespace {
+
+// 1 ms to 2 minutes: a token from a local model or a queued cloud request.
+const prometheus::Histogram::BucketBoundaries& token_buckets() {
+  static const prometheus::Histogram::BucketBoundaries buckets{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                               0.5,   1,      2.5,   5,    10,    30,    60,  120};
+  return buckets;
+}
+
+prometheus::Labels stream_labels(std::string_view protocol, std::string_view backend) {
+  return {{"protocol", std::string(protocol)}, {"backend", backend.empty() ? "unknown" : std::string(backend)}};
+}
+
+}  // namespace
+
+void HttpMetrics::observe_first_token(std::string_view protocol, std::string_view backend, double seconds) {
+  first_token_.Add(stream_labels(protocol, backend), token_buckets()).Observe(seconds);
+}
+
+void HttpMetrics::observe_inter_token(std::string_view protocol, std::string_view backend, double seconds) {
+  inter_token_.Add(stream_labels(protocol, backend), token_buckets()).Observe(seconds);
+}
+
 void HttpMetrics::observe_request(std::string_view route, std::string_view method, int status,
-                                  double seconds) {
+                                  double seconds, std::string_view protocol) {
   requests_
       .Add({{"route", std::string(route)},
             {"method", std::string(method)},
@@ -36,7 +70,12 @@ void HttpMetrics::observe_request(std::string_view route, std::string_view metho
   // Buckets from 1 ms to 5 minutes: generation requests and streams last long.
   static const prometheus::Histogram::BucketBoundaries kBuckets{
       0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300};
-  durations_.Add({{"route", std::string(route)}, {"method", std::string(method)}}, kBuckets)
+  durations_
+      .Add({{"route", std::string(route)},
+            {"method", std::string(method)},
+            {"protocol", std::string(protocol)},
+            {"status", std::to_string(status)}},
+           kBuckets)
       .Observe(seconds);
 }
 

@@ -24,13 +24,19 @@ class HttpMetrics {
   void connection_opened();
   void connection_closed();
   // `route` is the matched route pattern (or "unmatched"), never the raw path, so label
-  // cardinality stays bounded whatever clients send.
+  // cardinality stays bounded whatever clients send. `protocol`: "openai", "anthropic", or
+  // "none" for routes outside the API (/health, /metrics, ...).
   void observe_request(std::string_view route, std::string_view method, int status,
-                       double seconds);
+                       double seconds, std::string_view protocol = "none");
+  // Streaming answers as the client saw them; `backend` "" is labelled "unknown".
+  void observe_first_token(std::string_view protocol, std::string_view backend, double seconds);
+  void observe_inter_token(std::string_view protocol, std::string_view backend, double seconds);
 
  private:
   prometheus::Family<prometheus::Counter>& requests_;
   prometheus::Family<prometheus::Histogram>& durations_;
+  prometheus::Family<prometheus::Histogram>& first_token_;
+  prometheus::Family<prometheus::Histogram>& inter_token_;
   prometheus::Gauge& open_connections_;
 };
 

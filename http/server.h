@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -86,6 +87,15 @@ class ClientWatch {
   std::shared_ptr<State> state_;
 };
 
+// What a handler learned about its request, for the access log and the HTTP metrics. Empty
+// fields are logged as "-" (a route that generates nothing leaves them all empty).
+struct RequestNotes {
+  std::string backend;  // who answered: "local" or a provider's name; empty: not known
+  std::string model;    // the model the client asked for
+  std::optional<std::int64_t> tokens_in;
+  std::optional<std::int64_t> tokens_out;
+};
+
 class RequestContext {
  public:
   explicit RequestContext(detail::Exchange& exchange) : exchange_(exchange) {}
@@ -108,6 +118,12 @@ class RequestContext {
   // Sends the 200 text/event-stream header (chunked) and returns the stream.
   asio::awaitable<SseStream> begin_sse(Headers extra_headers = {});
   bool responded() const;
+  RequestNotes& notes();
+  // Generated tokens just reached the client (call after writing them): the first call times the
+  // request's time to first token, later ones the gaps between tokens, as the client saw them
+  // (tandem_http_time_to_first_token_seconds / _inter_token_seconds by protocol and backend).
+  // `tokens` > 1 when several arrived together (they share the gap).
+  void tokens_sent(std::size_t tokens = 1);
   // Whether the client has closed its side of the connection (a cheap non-blocking peek at the
   // socket). Lets a handler that is waiting to answer — e.g. a request still queued for a model —
   // give up on a client that left. Streams learn the same from SseStream::send().

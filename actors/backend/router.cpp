@@ -1,5 +1,7 @@
 #include "actors/backend/router.h"
 
+#include "actors/actor_metrics.h"
+
 #include <algorithm>
 #include <cctype>
 #include <memory>
@@ -119,8 +121,9 @@ std::vector<std::string> available_models(const std::vector<BackendRoute>& route
 }
 
 router_actor spawn_router(caf::actor_system& system, std::vector<BackendRoute> routes, RouterOptions options) {
-  auto behavior = [](router_actor::stateful_pointer<RouterState> self, std::vector<BackendRoute> initial,
+  auto behavior = [](actors::metered_pointer<router_actor, RouterState> self, std::vector<BackendRoute> initial,
                      RouterOptions opts) -> router_actor::behavior_type {
+    self->meter("router");
     self->state.routes = std::move(initial);
     self->state.options = opts;
     return {

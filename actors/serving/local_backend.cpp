@@ -1,5 +1,7 @@
 #include "actors/serving/local_backend.h"
 
+#include "actors/actor_metrics.h"
+
 #include <algorithm>
 #include <atomic>
 
@@ -390,7 +392,9 @@ backend::backend_actor spawn_local_backend(caf::actor_system& system, LocalModel
         std::make_shared<engine::ConstraintCache>(engine::ConstraintVocabulary::build(model.model->tokenizer()));
   }
   auto shared = std::make_shared<const LocalModel>(std::move(model));
-  return system.spawn([shared](backend::backend_actor::pointer self) -> backend::backend_actor::behavior_type {
+  return system.spawn([shared](actors::metered_pointer<backend::backend_actor, actors::NoState> self)
+                          -> backend::backend_actor::behavior_type {
+    self->meter("scheduler:" + shared->id);
     self->attach_functor([shared](const caf::error&) { shared->scheduler->stop(); });
     return {
         [shared](backend::generate_atom, backend::BackendRequest& request,

@@ -94,10 +94,11 @@ SubmitResult Scheduler::submit_all(std::vector<std::pair<GenerationRequest, Gene
       return {SubmitStatus::overloaded, "the model's queue is full (" + std::to_string(queued_) +
                                             " requests waiting); retry later"};
     }
+    const auto now = std::chrono::steady_clock::now();
     for (auto& [request, sink] : requests) {
       tickets.push_back(next_ticket_++);
       ++queued_;
-      inbox_.push_back(Pending{tickets.back(), std::move(request), sink, std::chrono::steady_clock::now()});
+      inbox_.push_back(Pending{tickets.back(), std::move(request), sink, now, false, now});
     }
   }
   // A client that disconnects (or falls behind) cancels its ticket; the step thread frees the
@@ -254,8 +255,14 @@ void Scheduler::admit() {
           std::make_exception_ptr(SchedulerError(submit_status_of(added.status), added.error)));
       continue;
     }
-    running_.emplace(added.id, Running{admitted.ticket, admitted.sink,
-                                       admitted.request.waits_for_shared_prompt ? nullptr : admitted.request.shared_prompt});
+    if (observer_.on_queue_wait) {
+      observer_.on_queue_wait(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - admitted.submitted_at).count());
+    }
+    running_.emplace(added.id,
+                     Running{admitted.ticket, admitted.sink,
+                             admitted.request.waits_for_shared_prompt ? nullptr : admitted.request.shared_prompt,
+                             admitted.submitted_at, std::nullopt});
     sequence_of_ticket_.emplace(admitted.ticket, added.id);
   }
 }
@@ -302,10 +309,31 @@ void Scheduler::send_heartbeats() {
   }
 }
 
+void Scheduler::observe_tokens(Running& running, size_t tokens, std::chrono::steady_clock::time_point now) {
+  if (tokens == 0) return;
+  auto seconds = [](auto duration) { return std::chrono::duration<double>(duration).count(); };
+  if (!running.last_token_at) {
+    if (observer_.on_first_token) observer_.on_first_token(seconds(now - running.submitted_at));
+    --tokens;
+  } else if (observer_.on_inter_token) {
+    // Tokens that arrive together share the gap since the previous one.
+    const double gap = seconds(now - *running.last_token_at) / static_cast<double>(tokens);
+    for (size_t i = 0; i < tokens; ++i) observer_.on_inter_token(gap);
+  }
+  running.last_token_at = now;
+}
+
 void Scheduler::step_once() {
+  const auto step_started = std::chrono::steady_clock::now();
   auto events = engine_.step(options_.step_token_budget);
+  const auto step_ended = std::chrono::steady_clock::now();
   if (options_.step_delay.count() > 0) std::this_thread::sleep_for(options_.step_delay);
   const auto engine_stats = engine_.stats();
+  if (observer_.on_step_timing && engine_stats.last_step_tokens > 0) {
+    observer_.on_step_timing(StepTiming{std::chrono::duration<double>(step_ended - step_started).count(),
+                                        engine_stats.last_step_prefill_tokens,
+                                        engine_stats.last_step_decode_tokens});
+  }
   uint64_t prompt_tokens = 0;
   uint64_t generated = 0;
   uint64_t cancelled = 0;
@@ -320,6 +348,7 @@ void Scheduler::step_once() {
       it->second.shares_prompt.reset();
     }
     generated += output.tokens.size();
+    observe_tokens(it->second, output.tokens.size(), step_ended);
     GenerationEvent event;
     event.kind = GenerationEvent::Kind::output;
     if (output.finished) {

@@ -21,6 +21,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -154,11 +155,25 @@ struct SchedulerStats {
   size_t preempted = 0;  // sequences waiting (inside the batch) to be recomputed
 };
 
+// One engine step, for the metrics layer: its forward-pass time and its rows split into prompt
+// rows (prefill chunks, recomputes) and decode rows.
+struct StepTiming {
+  double seconds = 0;
+  size_t prefill_tokens = 0;
+  size_t decode_tokens = 0;
+};
+
 // Callbacks the metrics layer hooks into; invoked on the step thread.
 struct SchedulerObserver {
   std::function<void(const SchedulerStats&)> on_stats;  // after every loop iteration
   std::function<void(size_t sequences, size_t tokens)> on_step;
   std::function<void(uint64_t prompt_tokens, uint64_t generated_tokens)> on_tokens;
+  std::function<void(const StepTiming&)> on_step_timing;
+  // Per request, in seconds: submit -> joining the batch; submit -> its first generated token;
+  // the gap between consecutive generated tokens (once per token after the first).
+  std::function<void(double)> on_queue_wait;
+  std::function<void(double)> on_first_token;
+  std::function<void(double)> on_inter_token;
 };
 
 class Scheduler {
@@ -190,12 +205,17 @@ class Scheduler {
     GenerationSink sink;
     std::chrono::steady_clock::time_point last_heartbeat;
     bool scored = false;
+    std::chrono::steady_clock::time_point submitted_at;
   };
   struct Running {
     uint64_t ticket = 0;
     GenerationSink sink;
     std::shared_ptr<std::atomic<bool>> shares_prompt;  // set on this sequence's first event
+    std::chrono::steady_clock::time_point submitted_at;
+    std::optional<std::chrono::steady_clock::time_point> last_token_at;  // none before the first
   };
+  // Time to first token / inter-token gaps for `running`, which got `tokens` new tokens `now`.
+  void observe_tokens(Running& running, size_t tokens, std::chrono::steady_clock::time_point now);
 
   void run();
   void take_inbox(std::vector<uint64_t>& cancels);

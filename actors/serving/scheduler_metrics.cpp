@@ -28,7 +28,24 @@ struct SchedulerMetrics {
   prometheus::Counter* kv_evictions = nullptr;
   prometheus::Counter* preemptions = nullptr;
   uint64_t hit_seen = 0, miss_seen = 0, evictions_seen = 0, preemptions_seen = 0;
+  prometheus::Histogram* queue_wait = nullptr;
+  prometheus::Histogram* time_to_first_token = nullptr;
+  prometheus::Histogram* inter_token = nullptr;
+  prometheus::Histogram* step_seconds = nullptr;
+  prometheus::Histogram* step_prefill_tokens = nullptr;
+  prometheus::Histogram* step_decode_tokens = nullptr;
 };
+
+prometheus::Histogram* add_histogram(prometheus::Registry& registry, const std::string& name, const std::string& help,
+                                     const prometheus::Labels& labels,
+                                     const prometheus::Histogram::BucketBoundaries& buckets) {
+  return &prometheus::BuildHistogram().Name(name).Help(help).Register(registry).Add(labels, buckets);
+}
+
+// Latencies from a millisecond (a decode step of a tiny model) to minutes (a long queue).
+const prometheus::Histogram::BucketBoundaries kLatencyBuckets{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                              0.5,   1,      2.5,   5,    10,    30,    60,  120};
+const prometheus::Histogram::BucketBoundaries kTokenBuckets{0, 1, 4, 16, 64, 256, 1024, 4096};
 
 // Counters follow the scheduler's running totals.
 void advance(prometheus::Counter* counter, uint64_t total, uint64_t& seen) {
@@ -40,7 +57,7 @@ void advance(prometheus::Counter* counter, uint64_t total, uint64_t& seen) {
 }  // namespace
 
 SchedulerObserver make_scheduler_metrics(std::shared_ptr<prometheus::Registry> registry,
-                                         const std::string& model_id) {
+                                         const std::string& model_id, size_t queue_capacity) {
   auto m = std::make_shared<SchedulerMetrics>();
   m->registry = registry;
   const prometheus::Labels labels{{"model", model_id}};
@@ -55,6 +72,12 @@ SchedulerObserver make_scheduler_metrics(std::shared_ptr<prometheus::Registry> r
                     .Help("Requests queued for admission to the batch")
                     .Register(reg)
                     .Add(labels);
+  prometheus::BuildGauge()
+      .Name("tandem_scheduler_queue_capacity")
+      .Help("Requests that may wait for admission before new ones are refused (--max-queue)")
+      .Register(reg)
+      .Add(labels)
+      .Set(static_cast<double>(queue_capacity));
   m->kv_used = &prometheus::BuildGauge()
                     .Name("tandem_scheduler_kv_blocks_used")
                     .Help("KV cache blocks held by sequences")
@@ -122,7 +145,29 @@ SchedulerObserver make_scheduler_metrics(std::shared_ptr<prometheus::Registry> r
                         .Register(reg)
                         .Add(labels);
 
+  m->queue_wait = add_histogram(reg, "tandem_scheduler_queue_wait_seconds",
+                                "Time a request waited from submission to joining the batch", labels, kLatencyBuckets);
+  m->time_to_first_token =
+      add_histogram(reg, "tandem_scheduler_time_to_first_token_seconds",
+                    "Time from a request's submission to its first generated token", labels, kLatencyBuckets);
+  m->inter_token = add_histogram(reg, "tandem_scheduler_inter_token_seconds",
+                                 "Time between consecutive generated tokens of a request", labels, kLatencyBuckets);
+  m->step_seconds = add_histogram(reg, "tandem_scheduler_step_seconds", "Forward-pass time of one engine step", labels,
+                                  kLatencyBuckets);
+  m->step_prefill_tokens = add_histogram(reg, "tandem_scheduler_step_prefill_tokens",
+                                         "Prompt rows (prefill chunks, recomputes) per engine step", labels, kTokenBuckets);
+  m->step_decode_tokens = add_histogram(reg, "tandem_scheduler_step_decode_tokens",
+                                        "Decode rows (one per generating sequence) per engine step", labels, kTokenBuckets);
+
   SchedulerObserver observer;
+  observer.on_step_timing = [m](const StepTiming& step) {
+    m->step_seconds->Observe(step.seconds);
+    m->step_prefill_tokens->Observe(static_cast<double>(step.prefill_tokens));
+    m->step_decode_tokens->Observe(static_cast<double>(step.decode_tokens));
+  };
+  observer.on_queue_wait = [m](double seconds) { m->queue_wait->Observe(seconds); };
+  observer.on_first_token = [m](double seconds) { m->time_to_first_token->Observe(seconds); };
+  observer.on_inter_token = [m](double seconds) { m->inter_token->Observe(seconds); };
   observer.on_stats = [m](const SchedulerStats& stats) {
     m->running->Set(static_cast<double>(stats.running));
     m->waiting->Set(static_cast<double>(stats.waiting));

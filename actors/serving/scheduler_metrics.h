@@ -14,8 +14,9 @@ class Registry;
 
 namespace tandem::actors {
 
-// The observer to pass to Scheduler; it keeps `registry` alive.
+// The observer to pass to Scheduler; it keeps `registry` alive. `queue_capacity` (--max-queue)
+// is exported as tandem_scheduler_queue_capacity, so "queue saturated" is a ratio in PromQL.
 SchedulerObserver make_scheduler_metrics(std::shared_ptr<prometheus::Registry> registry,
-                                         const std::string& model_id);
+                                         const std::string& model_id, size_t queue_capacity = 0);
 
 }  // namespace tandem::actors

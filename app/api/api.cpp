@@ -59,7 +59,7 @@ local::LocalModel load_model(const ApiOptions& options, size_t index,
   auto& weights = model->model();
   const auto* tokenizer = &model->tokenizer();
   served.scheduler = std::make_shared<actors::Scheduler>(weights, tokenizer, scheduler_options,
-                                                         actors::make_scheduler_metrics(metrics, served.id), model);
+                                                         actors::make_scheduler_metrics(metrics, served.id, scheduler_options.max_waiting), model);
   served.context_size = served.scheduler->context_size();
   served.model = model;
 

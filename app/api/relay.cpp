@@ -106,6 +106,44 @@ http::Headers without_content_type(const backend::HeaderList& headers) {
   return out;
 }
 
+// Whether a stream event carries generated tokens (text, reasoning or tool-call arguments).
+bool carries_tokens(const schemas::StreamEvent& event) {
+  if (auto* text = std::get_if<schemas::TextDelta>(&event)) return !text->text.empty();
+  if (auto* thinking = std::get_if<schemas::ThinkingDelta>(&event)) return !thinking->thinking.empty();
+  if (auto* arguments = std::get_if<schemas::ToolCallDelta>(&event)) return !arguments->arguments.empty();
+  return false;
+}
+
+// Passthrough SSE frames that carry generated tokens: Anthropic content_block_delta events,
+// OpenAI chunks with a non-empty content / reasoning / arguments string. Looked up as text: the
+// frames are forwarded untouched, never parsed.
+std::size_t token_frames(std::string_view frames) {
+  std::size_t count = 0;
+  while (!frames.empty()) {
+    const auto end = frames.find("\n\n");
+    const auto frame = frames.substr(0, end);
+    frames = end == std::string_view::npos ? std::string_view{} : frames.substr(end + 2);
+    if (frame.find("content_block_delta") != std::string_view::npos) {
+      ++count;
+      continue;
+    }
+    for (std::string_view key : {"\"content\":\"", "\"reasoning_content\":\"", "\"arguments\":\""}) {
+      const auto at = frame.find(key);
+      if (at != std::string_view::npos && at + key.size() < frame.size() && frame[at + key.size()] != '"') {
+        ++count;
+        break;
+      }
+    }
+  }
+  return count;
+}
+
+// Token counts for the access log, from the usage a stream or an answer reports.
+void note_usage(http::RequestContext& ctx, const schemas::Usage& usage) {
+  ctx.notes().tokens_in = usage.prompt_tokens();
+  ctx.notes().tokens_out = usage.output_tokens;
+}
+
 // The next event; nullopt at the end; a failure of the stream itself in `failure`.
 asio::awaitable<std::optional<BackendEvent>> next_event(actors::EventReceiver<BackendEvent>& rx,
                                                         std::exception_ptr& failure) {
@@ -174,7 +212,9 @@ asio::awaitable<void> stream_answer(http::RequestContext& ctx, const AnswerShape
       if (request.responses_request) {
         if (auto response = schemas::responses_final_response(bytes->bytes)) store_passthrough_response(request, *response);
       }
+      const std::size_t tokens = token_frames(bytes->bytes);
       alive = co_await sse->send_frames(std::move(bytes->bytes));
+      if (alive) ctx.tokens_sent(tokens);
       continue;
     }
     if (!sse) {
@@ -191,6 +231,7 @@ asio::awaitable<void> stream_answer(http::RequestContext& ctx, const AnswerShape
       continue;
     }
     std::string frames;
+    const schemas::StreamEvent* stream_event = nullptr;
     if (auto* choice = std::get_if<backend::ChoiceEvent>(&*event)) {
       // A backend that serves n > 1 itself (the local one) tags each choice's events: the stream
       // then interleaves `request.choices` choices (its first event is a choice's MessageStart).
@@ -200,11 +241,17 @@ asio::awaitable<void> stream_answer(http::RequestContext& ctx, const AnswerShape
         choice_writer = dynamic_cast<schemas::OpenAiChatStreamWriter*>(made.get());
         if (choice_writer) writer = std::move(made);
       }
+      stream_event = &choice->event;
       frames = choice_writer ? choice_writer->write_choice(choice->index, choice->event) : writer->write(choice->event);
     } else {
-      frames = writer->write(std::get<schemas::StreamEvent>(*event));
+      stream_event = &std::get<schemas::StreamEvent>(*event);
+      frames = writer->write(*stream_event);
     }
-    if (!frames.empty()) alive = co_await sse->send_frames(std::move(frames));
+    if (auto* finish = std::get_if<schemas::Finish>(stream_event)) note_usage(ctx, finish->usage);
+    const bool tokens = carries_tokens(*stream_event);
+    const bool wrote = !frames.empty();
+    if (wrote) alive = co_await sse->send_frames(std::move(frames));
+    if (alive && tokens && wrote) ctx.tokens_sent();
   }
   if (raw_head) {
     auto content_type = content_type_of(raw_head->headers, "application/json");
@@ -291,6 +338,7 @@ asio::awaitable<void> complete_answer(http::RequestContext& ctx, const AnswerSha
     co_await respond_error(ctx, request.protocol, error);
     co_return;
   }
+  note_usage(ctx, builder.result().usage);
   co_await ctx.respond(200, complete_body(request, builder.result()));
 }
 
@@ -333,6 +381,7 @@ asio::awaitable<void> relay_generation(ApiState& api, http::RequestContext& ctx,
     shape.store = api.responses.get();
   }
   const auto protocol = request.protocol;
+  ctx.notes().model = request.model;
   auto channel = actors::make_event_stream<BackendEvent>(kStreamCapacity);
   actors::EventReceiver<BackendEvent> rx = std::move(channel.second);
   // A client that leaves while the backend is silent (not replied yet, or an upstream still
@@ -366,6 +415,7 @@ asio::awaitable<void> relay_generation(ApiState& api, http::RequestContext& ctx,
     co_await respond_error(ctx, protocol, error);
     co_return;
   }
+  ctx.notes().backend = reply->backend;
   if (!reply->accepted) {
     co_await respond_error(ctx, protocol, reply->error);
     co_return;

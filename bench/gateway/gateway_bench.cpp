@@ -6,10 +6,14 @@
 // each non-streaming and streaming: latency p50/p99 at a fixed request rate (open loop, measured
 // from the scheduled start so queueing shows), then saturation throughput (closed loop).
 //
-//   tandem-gateway-bench [--rate 1000] [--seconds 3] [--concurrency 64]
+//   tandem-gateway-bench [--rate 1000] [--seconds 3] [--concurrency 64] [--actor-metrics 1]
+//
+// --actor-metrics 1 (the default, as in the server) records the provider actor's tandem_actor_*
+// series into a registry; 0 leaves the actor unmetered, to measure what the metrics cost.
 //
 // The HTTP front (session, SSE writer) is not in this path yet: it joins when the sessions ask
 // the backend router (the seam issue); the numbers here are the cloud layer's share.
+#include "actors/actor_metrics.h"
 #include "actors/backend/backend.h"
 #include "actors/bridge.h"
 #include "actors/event_stream.h"
@@ -21,6 +25,7 @@
 #include "tests/fakes/fake_upstream.h"
 
 #include <boost/asio.hpp>
+#include <prometheus/registry.h>
 
 #include <algorithm>
 #include <atomic>
@@ -41,6 +46,7 @@ struct Options {
   double rate = 1000;
   double seconds = 3;
   int concurrency = 64;
+  bool actor_metrics = true;
 };
 
 struct Samples {
@@ -81,6 +87,9 @@ struct Bench {
     anthropic.api_key = "sk-bench";
     anthropic.protocol = schemas::Protocol::anthropic;
     anthropic.base_url = fake.base_url();
+    if (options.actor_metrics) {
+      actors::attach_actor_metrics(runtime.system(), std::make_shared<prometheus::Registry>());
+    }
     anthropic_provider = backend::as_actor(cloud::spawn_provider_actor(runtime.system(), anthropic, {}, client));
     work.emplace(consumers.get_executor());
     consumer_thread = std::thread([this] { consumers.run(); });
@@ -226,8 +235,9 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--rate")) options.rate = std::atof(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--seconds")) options.seconds = std::atof(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--concurrency")) options.concurrency = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--actor-metrics")) options.actor_metrics = std::atoi(argv[i + 1]) != 0;
     else {
-      std::fprintf(stderr, "usage: %s [--rate R] [--seconds S] [--concurrency C]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--rate R] [--seconds S] [--concurrency C] [--actor-metrics 0|1]\n", argv[0]);
       return 2;
     }
   }

@@ -307,7 +307,9 @@ std::vector<SequenceEvent> Engine::step(size_t token_budget) {
   }
   grow_or_preempt(chosen);
   last_.last_step_tokens = last_.last_step_sequences = 0;
+  last_.last_step_prefill_tokens = last_.last_step_decode_tokens = 0;
   if (chosen.empty()) return events;
+  for (auto [seq, rows] : chosen) (seq->prefilling() ? last_.last_step_prefill_tokens : last_.last_step_decode_tokens) += rows;
 
   ForwardBatch batch;
   std::vector<bool> sampled(chosen.size());

@@ -107,8 +107,14 @@ class Exchange {
   asio::awaitable<void> begin_sse(Headers extra_headers);
   asio::awaitable<bool> send_sse(std::string payload);
   asio::awaitable<void> close_sse();
+  RequestNotes& notes() { return notes_; }
+  const RequestNotes& notes_view() const { return notes_; }
+  std::optional<double> first_token_seconds() const { return first_token_seconds_; }
+  void tokens_sent(std::size_t tokens);
 
  private:
+  // "openai" / "anthropic" for API routes, "none" for the rest (/health, /metrics...).
+  std::string_view protocol_label() const;
   asio::awaitable<void> respond_error(int status, std::string message, std::string_view code);
   void set_common_headers(beast::http::fields& fields, const Headers& extra_headers);
   bool authorized() const;
@@ -124,6 +130,10 @@ class Exchange {
   int status_ = 0;
   bool sse_open_ = false;
   bool client_gone_ = false;
+  RequestNotes notes_;
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  std::optional<std::chrono::steady_clock::time_point> last_token_at_;
+  std::optional<double> first_token_seconds_;  // for the access log
 };
 
 // Request ids: a client's `x-request-id` when it is sane (1..128 of [A-Za-z0-9._:-]), else new.

@@ -58,11 +58,18 @@ TEST(Promises, EveryDocumentedMetricFamilyExistsWithItsType) {
   json::object request = completion_request("stories260K", "Once upon a time");
   request["max_tokens"] = 4;
   ASSERT_EQ(post_json(port, "/v1/completions", request).status, 200);
+  // A streamed chat in each protocol: the client-side TTFT / inter-token families get samples.
+  json::object streamed = chat_request("stories260K", "Tell me a story", 8);
+  streamed["stream"] = true;
+  auto openai_stream = stream_text(port, "/v1/chat/completions", streamed);
+  ASSERT_FALSE(openai_stream.text.empty());
+  auto anthropic_stream = stream_text(port, "/v1/messages", streamed);
+  ASSERT_FALSE(anthropic_stream.text.empty());
 
   std::string text;
   ASSERT_TRUE(metrics_eventually(port, [&](const std::string& t) {
     text = t;
-    return metric(t, "tandem_scheduler_generated_tokens_total{").value_or(0) >= 4;
+    return metric(t, "tandem_scheduler_generated_tokens_total{").value_or(0) >= 20;
   })) << text;
   const std::map<std::string, std::string> families = {
       {"tandem_http_requests_total", "counter"},
@@ -83,6 +90,19 @@ TEST(Promises, EveryDocumentedMetricFamilyExistsWithItsType) {
       {"tandem_scheduler_kv_evictions_total", "counter"},
       {"tandem_scheduler_preemptions_total", "counter"},
       {"tandem_scheduler_kv_blocks_cached", "gauge"},
+      {"tandem_scheduler_queue_wait_seconds", "histogram"},
+      {"tandem_scheduler_time_to_first_token_seconds", "histogram"},
+      {"tandem_scheduler_inter_token_seconds", "histogram"},
+      {"tandem_scheduler_step_seconds", "histogram"},
+      {"tandem_scheduler_step_prefill_tokens", "histogram"},
+      {"tandem_scheduler_step_decode_tokens", "histogram"},
+      {"tandem_http_time_to_first_token_seconds", "histogram"},
+      {"tandem_http_inter_token_seconds", "histogram"},
+      {"tandem_scheduler_queue_capacity", "gauge"},
+      {"tandem_actor_messages_total", "counter"},
+      {"tandem_actor_mailbox_depth", "gauge"},
+      {"tandem_actor_queue_wait_seconds", "histogram"},
+      {"tandem_actor_handling_seconds", "histogram"},
   };
   for (const auto& [name, type] : families) {
     EXPECT_NE(text.find("# TYPE " + name + " " + type + "\n"), std::string::npos) << name << " " << type;
@@ -91,16 +111,45 @@ TEST(Promises, EveryDocumentedMetricFamilyExistsWithItsType) {
                                 "tandem_scheduler_steps_total", "tandem_scheduler_batch_size_count"}) {
     EXPECT_NE(text.find(std::string(per_model) + "{model=\"stories260K\"}"), std::string::npos) << per_model;
   }
-  // Every family the README names is among them (a renamed metric breaks dashboards).
+  // Three requests, each counted once per stage: queue wait and TTFT in the scheduler; the two
+  // streams' first tokens as the client saw them, by protocol (backend "local" once the router
+  // names it, "unknown" before).
+  EXPECT_EQ(metric(text, "tandem_scheduler_queue_capacity{model=\"stories260K\"}").value_or(0), 64);
+  EXPECT_GT(metric(text, "process_start_time_seconds").value_or(0), 1.6e9);
+  EXPECT_EQ(metric(text, "tandem_scheduler_queue_wait_seconds_count{model=\"stories260K\"}").value_or(0), 3);
+  EXPECT_EQ(metric(text, "tandem_scheduler_time_to_first_token_seconds_count{model=\"stories260K\"}").value_or(0), 3);
+  EXPECT_GT(metric(text, "tandem_scheduler_inter_token_seconds_count{model=\"stories260K\"}").value_or(0), 0);
+  EXPECT_GT(metric(text, "tandem_scheduler_step_prefill_tokens_sum{model=\"stories260K\"}").value_or(0), 0);
+  EXPECT_GT(metric(text, "tandem_scheduler_step_decode_tokens_sum{model=\"stories260K\"}").value_or(0), 0);
+  for (const char* protocol : {"openai", "anthropic"}) {
+    double first_tokens = 0;
+    for (const char* backend : {"local", "unknown"}) {
+      first_tokens += metric(text, std::string("tandem_http_time_to_first_token_seconds_count{backend=\"") + backend +
+                                       "\",protocol=\"" + protocol + "\"}")
+                          .value_or(0);
+    }
+    EXPECT_EQ(first_tokens, 1) << protocol << "\n" << text;
+  }
+  EXPECT_NE(text.find("tandem_http_request_duration_seconds_count{method=\"POST\",protocol=\"anthropic\","
+                      "route=\"/v1/messages\",status=\"200\"}"),
+            std::string::npos)
+      << text;
+  // Per-actor series: the router forwarded three generations to the model's backend actor.
+  EXPECT_EQ(metric(text, "tandem_actor_messages_total{actor=\"router\",type=\"generate\"}").value_or(0), 3);
+  EXPECT_EQ(metric(text, "tandem_actor_messages_total{actor=\"scheduler:stories260K\",type=\"generate\"}").value_or(0), 3);
+  EXPECT_GE(metric(text, "tandem_actor_queue_wait_seconds_count{actor=\"router\"}").value_or(0), 3);
+  EXPECT_NE(text.find("tandem_actor_mailbox_depth{actor=\"scheduler:stories260K\"}"), std::string::npos);
+  // The README lists every family with its meaning, and names no other (a renamed metric breaks
+  // dashboards).
   const std::string doc = readme();
   ASSERT_FALSE(doc.empty());
-  std::regex name_pattern("`(tandem_(?:http|scheduler)_[a-z_]+)`");
-  int named = 0;
+  std::regex name_pattern("`(tandem_(?:http|scheduler|actor)_[a-z_]+)`");
+  std::set<std::string> documented;
   for (std::sregex_iterator it(doc.begin(), doc.end(), name_pattern), end; it != end; ++it) {
-    ++named;
+    documented.insert((*it)[1].str());
     EXPECT_TRUE(families.count((*it)[1].str())) << "README names " << (*it)[1].str();
   }
-  EXPECT_GE(named, 5);
+  for (const auto& [name, type] : families) EXPECT_TRUE(documented.count(name)) << "README lacks " << name;
 #ifdef PROMTOOL
   const std::string path = ::testing::TempDir() + "/tandem_promises_metrics.txt";
   std::ofstream(path) << text;

@@ -216,7 +216,7 @@ TEST_F(ServerTest, MetricsCountRequestsByRouteMethodAndStatus) {
   EXPECT_NE(text.find(R"(tandem_http_requests_total{method="GET",route="unmatched",status="404"} 1)"),
             std::string::npos)
       << text;
-  EXPECT_NE(text.find("tandem_http_request_duration_seconds_count{method=\"GET\",route=\"/health\"} 2"),
+  EXPECT_NE(text.find("tandem_http_request_duration_seconds_count{method=\"GET\",protocol=\"none\",route=\"/health\",status=\"200\"} 2"),
             std::string::npos);
   EXPECT_NE(text.find("tandem_http_open_connections"), std::string::npos);
 }

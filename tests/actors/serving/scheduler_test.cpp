@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <mutex>
 #include <thread>
 
 namespace tandem::actors {
@@ -348,6 +349,69 @@ TEST(Scheduler, RepeatedPromptIsServedFromThePrefixCache) {
     return s.prefix_hit_tokens == runs[1].cached_tokens &&
            s.prefix_miss_tokens == 2 * request.prompt.size() - runs[1].cached_tokens && s.kv_blocks_cached > 0;
   }));
+}
+
+TEST(Scheduler, ReportsQueueWaitFirstTokenInterTokenAndStepSplit) {
+  // Counts what the observer hears; the step thread calls it, the test reads after joining.
+  struct Heard {
+    std::mutex mutex;
+    size_t queue_waits = 0, first_tokens = 0, inter_tokens = 0, steps = 0;
+    size_t prefill_rows = 0, decode_rows = 0, step_rows = 0;
+    bool negative = false;
+  };
+  auto heard = std::make_shared<Heard>();
+  SchedulerObserver observer;
+  auto note = [heard](size_t Heard::*field, double seconds) {
+    std::lock_guard lock(heard->mutex);
+    ++((*heard).*field);
+    heard->negative = heard->negative || seconds < 0;
+  };
+  observer.on_queue_wait = [note](double s) { note(&Heard::queue_waits, s); };
+  observer.on_first_token = [note](double s) { note(&Heard::first_tokens, s); };
+  observer.on_inter_token = [note](double s) { note(&Heard::inter_tokens, s); };
+  observer.on_step_timing = [note, heard](const StepTiming& step) {
+    note(&Heard::steps, step.seconds);
+    std::lock_guard lock(heard->mutex);
+    heard->prefill_rows += step.prefill_tokens;
+    heard->decode_rows += step.decode_tokens;
+  };
+  observer.on_step = [heard](size_t, size_t tokens) {
+    std::lock_guard lock(heard->mutex);
+    heard->step_rows += tokens;
+  };
+  const std::vector<std::string> prompts = {"Once upon a time", "The little dog", "Lily liked"};
+  std::vector<Collected> outs(prompts.size());
+  size_t prompt_rows = 0;
+  {
+    Scheduler scheduler(*stories().model, stories().tokenizer.get(), small_options(), observer);
+    asio::io_context io;
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      auto request = greedy(prompts[i], 12);
+      request.ignore_eos = true;
+      prompt_rows += request.prompt.size();
+      auto [tx, rx] = make_event_stream<GenerationEvent>(1024);
+      ASSERT_TRUE(scheduler.submit(std::move(request), tx).accepted());
+      collect(io, std::move(rx), outs[i]);
+    }
+    io.run();
+  }  // joins the step thread
+  size_t generated = 0;
+  for (auto& out : outs) {
+    EXPECT_TRUE(out.finished) << out.error;
+    generated += out.tokens.size();
+  }
+  ASSERT_EQ(generated, 3u * 12u);
+  EXPECT_EQ(heard->queue_waits, 3u);
+  EXPECT_EQ(heard->first_tokens, 3u);
+  EXPECT_EQ(heard->inter_tokens, generated - 3u);  // every token after each request's first
+  EXPECT_FALSE(heard->negative);
+  EXPECT_GT(heard->steps, 0u);
+  // Every row of every step is either a prompt row or a decode row: all prompts are prefilled
+  // (no prefix cache hit on a fresh scheduler), and each token but the last of each request is
+  // fed back as one decode row.
+  EXPECT_EQ(heard->prefill_rows + heard->decode_rows, heard->step_rows);
+  EXPECT_EQ(heard->prefill_rows, prompt_rows);
+  EXPECT_EQ(heard->decode_rows, generated - 3u);
 }
 
 TEST(Scheduler, MaxTokensZeroWithoutScoringIsInvalid) {
