@@ -13,7 +13,8 @@ let model;
 before(async () => ({ openai, model } = await connect()));
 after(stopOwnServer);
 
-const messages = [{ role: 'user', content: 'Once upon a time' }];
+// A prompt no other file sends: its KV blocks stay out of their prefix-cache expectations.
+const messages = [{ role: 'user', content: 'Tom had a red ball and a small boat' }];
 const base = { messages, temperature: 1, max_tokens: 24 };
 
 test('n: 2 complete: two choices with their index, seed + i each, the prompt counted once', async () => {
