@@ -29,7 +29,7 @@ constexpr const char* kClientKey = "tandem-routing-key";
 std::string providers_json(const fakes::FakeUpstream& primary, const fakes::FakeUpstream& backup) {
   return R"("providers": [
       {"name": "primary", "protocol": "openai", "base_url": ")" + primary.base_url() + R"(/v1", "models": ["m1"],
-       "retry": {"max_attempts": 1}, "breaker": {"consecutive_failures": 2, "cooldown_ms": 600000}},
+       "retry": {"max_attempts": 1}, "breaker": {"consecutive_failures": 2, "cooldown_ms": 60000}},
       {"name": "backup", "protocol": "openai", "base_url": ")" + backup.base_url() + R"(/v1", "models": ["m2"]},
     ],)";
 }
@@ -56,7 +56,7 @@ class GatewayRouting : public ::testing::Test {
     });
     tandem_ = std::make_unique<TandemProcess>(
         TandemProcess::server_arguments({"--model", std::string(TANDEM_SOURCE_DIR) + "/models/stories260K.gguf",
-                                         "--parallel", "1", "--max-queue", "0", "--debug-step-delay", "50",
+                                         "--parallel", "1", "--max-queue", "1", "--debug-step-delay", "50",
                                          "--config", config_path_.string()}),
         std::map<std::string, std::string>{{"TANDEM_API_KEYS", kClientKey}});
     port_ = tandem_->port();
@@ -110,22 +110,23 @@ TEST_F(GatewayRouting, AFailingProviderFallsBackAndTheHeadersSaySo) {
 }
 
 TEST_F(GatewayRouting, AFullLocalQueueFallsBackToTheCloud) {
-  // --parallel 1 --max-queue 0: while one request generates, the next one finds the queue full.
-  auto busy = std::async(std::launch::async, [this] { return chat("story", 200); });
-  bool running = false;
-  for (int i = 0; i < 400 && !running; ++i) {
+  // --parallel 1 --max-queue 1: one request generates, one waits, the next finds the queue full.
+  auto running = std::async(std::launch::async, [this] { return chat("story", 60); });
+  auto waiting = std::async(std::launch::async, [this] { return chat("story", 60); });
+  bool full = false;
+  for (int i = 0; i < 400 && !full; ++i) {
     auto metrics = http_request(port_, "GET", "/metrics");
-    running = metrics.body.find(R"(tandem_scheduler_running_sequences{model="stories260K"} 1)") != std::string::npos;
-    if (!running) std::this_thread::sleep_for(5ms);
+    full = metrics.body.find(R"(tandem_scheduler_waiting_requests{model="stories260K"} 1)") != std::string::npos &&
+           metrics.body.find(R"(tandem_scheduler_running_sequences{model="stories260K"} 1)") != std::string::npos;
+    if (!full) std::this_thread::sleep_for(5ms);
   }
-  ASSERT_TRUE(running);
-  auto second = chat("story", 4);
-  EXPECT_EQ(second.status, 200) << second.body;
-  EXPECT_EQ(second.header("x-tandem-backend"), "backup");
-  EXPECT_EQ(second.header("x-tandem-fallbacks"), "local/stories260K");
-  auto first = busy.get();
-  EXPECT_EQ(first.status, 200);
-  EXPECT_EQ(first.header("x-tandem-backend"), "local");
+  ASSERT_TRUE(full);
+  auto third = chat("story", 4);
+  EXPECT_EQ(third.status, 200) << third.body;
+  EXPECT_EQ(third.header("x-tandem-backend"), "backup");
+  EXPECT_EQ(third.header("x-tandem-fallbacks"), "local/stories260K");
+  EXPECT_EQ(running.get().header("x-tandem-backend"), "local");
+  EXPECT_EQ(waiting.get().header("x-tandem-backend"), "local");
 }
 
 TEST_F(GatewayRouting, BackendsAreListedBehindTheApiKeys) {
