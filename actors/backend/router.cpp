@@ -153,6 +153,13 @@ struct ChainRequest {
   EventSink sink;
   caf::typed_response_promise<GenerateReply> promise;
   std::optional<GenerateReply> last_refusal;
+  // A local target skipped for its SLO: a preference, not a failure, so it is asked after all
+  // when every later target refused.
+  std::optional<Resolution> slo_skipped;
+  std::string slo_skipped_label;
+  std::string asking;                 // "backend/model" of the target asked last
+  std::vector<std::string> also_tried;  // targets that refused after the walk had ended
+
 
   ChainRequest(routing::ChainWalk w, BackendRequest r, EventSink s)
       : walk(std::move(w)), request(std::move(r)), sink(std::move(s)) {}
@@ -160,9 +167,12 @@ struct ChainRequest {
   std::vector<std::string> tried() const {
     std::vector<std::string> out;
     for (const auto& record : walk.fallbacks()) out.push_back(record.from);
+    out.insert(out.end(), also_tried.begin(), also_tried.end());
     return out;
   }
 };
+
+size_t chain_size(const ChainRequest& chain);
 
 void count_fallback(RouterState& state, const routing::FallbackRecord& record) {
   spdlog::info("router: {} -> {} ({}{}{})", record.from, record.to, record.reason, record.detail.empty() ? "" : ": ",
@@ -178,11 +188,28 @@ void finish_chain(const std::shared_ptr<ChainRequest>& chain, GenerateReply repl
   chain->promise.deliver(std::move(reply));
 }
 
+void ask_target(router_pointer self, std::shared_ptr<ChainRequest> chain, Resolution resolution, bool can_fall_back,
+                bool last_resort);
+
+// The chain ended in a refusal: the SLO-skipped local target gets its turn, else the refusal stands.
+void chain_exhausted(router_pointer self, const std::shared_ptr<ChainRequest>& chain, GenerateReply refusal) {
+  if (chain->slo_skipped) {
+    auto resolution = *chain->slo_skipped;
+    chain->slo_skipped.reset();
+    chain->last_refusal = std::move(refusal);
+    if (!chain->asking.empty()) chain->also_tried.push_back(chain->asking);
+    spdlog::info("[{}] router: every other target refused; back to {} despite its SLO", chain->request.request_id,
+                 chain->slo_skipped_label);
+    return ask_target(self, chain, resolution, false, true);
+  }
+  finish_chain(chain, std::move(refusal));
+}
+
 void try_target(router_pointer self, std::shared_ptr<ChainRequest> chain) {
   auto& state = self->state;
   auto step = chain->walk.current();
   if (!step) {
-    if (chain->last_refusal) return finish_chain(chain, std::move(*chain->last_refusal));
+    if (chain->last_refusal) return chain_exhausted(self, chain, std::move(*chain->last_refusal));
     return finish_chain(chain, GenerateReply::refuse(unknown_model(chain->request.request.model, available_models(state.routes))));
   }
   const routing::RouteTarget& target = *step->target;
@@ -195,7 +222,7 @@ void try_target(router_pointer self, std::shared_ptr<ChainRequest> chain) {
       count_fallback(state, chain->walk.fallbacks().back());
       return try_target(self, std::move(chain));
     }
-    return finish_chain(chain, std::move(refusal));
+    return chain_exhausted(self, chain, std::move(refusal));
   }
   const BackendRoute& route = state.routes[resolution->route];
   if (target.is_local() && !target.slo.empty() && route.load) {
@@ -206,40 +233,56 @@ void try_target(router_pointer self, std::shared_ptr<ChainRequest> chain) {
                   verdict.predicted_ttft ? std::to_string(verdict.predicted_ttft->count()) : std::string("unknown"),
                   load.waiting, load.running, load.prefill_tokens_per_s, load.decode_tokens_per_s);
     if (chain->walk.skip_for_slo(verdict)) {
+      chain->slo_skipped = *resolution;
+      chain->slo_skipped_label = chain->walk.fallbacks().back().from;
       count_fallback(state, chain->walk.fallbacks().back());
       return try_target(self, std::move(chain));
     }
   }
+  const bool more = step->index + 1 < chain_size(*chain) || chain->slo_skipped.has_value();
+  ask_target(self, std::move(chain), *resolution, more, false);
+}
+
+size_t chain_size(const ChainRequest& chain) { return chain.walk.rule().targets.size(); }
+
+void ask_target(router_pointer self, std::shared_ptr<ChainRequest> chain, Resolution resolution, bool can_fall_back,
+                bool last_resort) {
+  auto& state = self->state;
+  const BackendRoute& route = state.routes[resolution.route];
   std::string answered_by = route.provider;
   std::string rule_name = chain->walk.rule().name;
-  BackendRequest asked = addressed(chain->request, *resolution);
-  asked.can_fall_back = step->index + 1 < chain->walk.rule().targets.size();
+  BackendRequest asked = addressed(chain->request, resolution);
+  asked.can_fall_back = can_fall_back;
+  chain->asking = route.provider + "/" + resolution.model;
   self->request(route.backend, caf::infinite, generate_atom::value, std::move(asked), chain->sink)
       .then(
-          [self, chain, answered_by, rule_name](GenerateReply& reply) {
+          [self, chain, answered_by, rule_name, last_resort](GenerateReply& reply) {
             auto& state = self->state;
             if (reply.accepted) {
               reply.backend = answered_by;
               if (state.metrics) state.metrics->routed->Add({{"rule", rule_name}, {"target", answered_by}}).Increment();
               return finish_chain(chain, std::move(reply));
             }
+            if (last_resort) return finish_chain(chain, std::move(reply));
             auto trigger = fallback_trigger_of(reply);
             chain->last_refusal = reply;
             if (trigger && chain->walk.fail(*trigger, reply.error.message)) {
               count_fallback(state, chain->walk.fallbacks().back());
               return try_target(self, chain);
             }
+            if (trigger) return chain_exhausted(self, chain, std::move(reply));
             finish_chain(chain, std::move(reply));
           },
-          [self, chain](caf::error& error) {
+          [self, chain, last_resort](caf::error& error) {
             auto refusal = GenerateReply::refuse(
                 schemas::make_error(schemas::ErrorKind::unavailable, "backend failed: " + to_string(error)), "unavailable");
+            if (last_resort) return finish_chain(chain, std::move(refusal));
             chain->last_refusal = refusal;
             if (chain->walk.fail(routing::FallbackTrigger::unavailable, to_string(error))) {
               count_fallback(self->state, chain->walk.fallbacks().back());
               return try_target(self, chain);
             }
-            finish_chain(chain, std::move(refusal));
+            chain_exhausted(self, chain, std::move(refusal));
           });
 }
 

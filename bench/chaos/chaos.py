@@ -9,7 +9,8 @@ Starts two `tandem-fake-upstream --cycle ...` processes (out of phase), writes a
 client threads sending streamed requests (OpenAI and Anthropic protocol, alternately) for the
 duration. Each answer is checked: status, who answered (x-tandem-backend), fallbacks, time to
 first content, an in-band error, exactly one start and one end, a provider's text exactly once.
-Prints a Markdown table; exit 1 when anything was duplicated or truncated.
+A client backs off after an error answer (retry-after, at most 1 s), as the SDKs do. Prints a
+Markdown table; exit 1 when anything was duplicated or truncated.
 """
 import argparse
 import http.client
@@ -102,6 +103,11 @@ def one_request(port, protocol, stats):
         if resp.status != 200:
             resp.read()
             stats.add(status=resp.status)
+            # Back off as the SDKs do (they honour retry-after), at most a second.
+            try:
+                time.sleep(min(1.0, float(resp.getheader("retry-after", "0.2"))))
+            except ValueError:
+                time.sleep(0.2)
             return
         starts = ends = 0
         in_band = False

@@ -225,6 +225,27 @@ TEST_F(ChainFixture, AnSloTargetIsSkippedUnderLoadAndKeptWhenIdle) {
   EXPECT_NE(metrics_text().find(R"(reason="slo")"), std::string::npos);
 }
 
+TEST_F(ChainFixture, AnSloSkippedLocalTargetIsAskedWhenEveryOtherTargetRefuses) {
+  std::vector<BackendRoute> routes;
+  routes.push_back(route("local", {"qwen"}, std::nullopt));
+  routes.back().load = [] {
+    routing::SchedulerLoad load;
+    load.waiting = 9;
+    return load;
+  };
+  routes.push_back(route("openai", {}, refused(schemas::ErrorKind::unavailable, "breaker_open", 5)));
+  auto router = spawn(std::move(routes), R"({"rules": [{"match": {"exact": "assistant"},
+      "targets": [{"backend": "local", "model": "qwen", "slo": {"max_queue": 3}}, {"backend": "openai", "model": "gpt-4o"}]}]})");
+
+  auto answer = run_coroutine(generate(runtime, router, "assistant"));
+
+  ASSERT_TRUE(answer.reply.accepted);
+  EXPECT_EQ(answer.reply.backend, "local");
+  EXPECT_EQ(answer.texts, (std::vector<std::string>{"local:qwen"}));
+  EXPECT_EQ(answer.reply.fallbacks, (std::vector<std::string>{"local/qwen", "openai/gpt-4o"}));
+  EXPECT_EQ(counts["openai"]->load(), 1);
+}
+
 TEST_F(ChainFixture, NewRulesReplaceTheOldOnesWhole) {
   std::vector<BackendRoute> routes;
   routes.push_back(route("local", {"qwen"}, std::nullopt));
