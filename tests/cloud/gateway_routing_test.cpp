@@ -56,7 +56,7 @@ class GatewayRouting : public ::testing::Test {
     });
     tandem_ = std::make_unique<TandemProcess>(
         TandemProcess::server_arguments({"--model", std::string(TANDEM_SOURCE_DIR) + "/models/stories260K.gguf",
-                                         "--parallel", "1", "--max-queue", "1", "--debug-step-delay", "50",
+                                         "--parallel", "1", "--max-queue", "1", "--debug-step-delay", "100",
                                          "--config", config_path_.string()}),
         std::map<std::string, std::string>{{"TANDEM_API_KEYS", kClientKey}});
     port_ = tandem_->port();
@@ -111,16 +111,21 @@ TEST_F(GatewayRouting, AFailingProviderFallsBackAndTheHeadersSaySo) {
 
 TEST_F(GatewayRouting, AFullLocalQueueFallsBackToTheCloud) {
   // --parallel 1 --max-queue 1: one request generates, one waits, the next finds the queue full.
-  auto running = std::async(std::launch::async, [this] { return chat("story", 60); });
-  auto waiting = std::async(std::launch::async, [this] { return chat("story", 60); });
-  bool full = false;
-  for (int i = 0; i < 400 && !full; ++i) {
-    auto metrics = http_request(port_, "GET", "/metrics");
-    full = metrics.body.find(R"(tandem_scheduler_waiting_requests{model="stories260K"} 1)") != std::string::npos &&
-           metrics.body.find(R"(tandem_scheduler_running_sequences{model="stories260K"} 1)") != std::string::npos;
-    if (!full) std::this_thread::sleep_for(5ms);
-  }
-  ASSERT_TRUE(full);
+  // Each is sent once the one before holds its place (two at once could race for the queue).
+  auto until = [this](const char* running, const char* waiting) {
+    for (int i = 0; i < 1000; ++i) {
+      auto body = http_request(port_, "GET", "/metrics").body;
+      if (body.find(std::string(R"(tandem_scheduler_running_sequences{model="stories260K"} )") + running) != std::string::npos &&
+          body.find(std::string(R"(tandem_scheduler_waiting_requests{model="stories260K"} )") + waiting) != std::string::npos)
+        return true;
+      std::this_thread::sleep_for(5ms);
+    }
+    return false;
+  };
+  auto running = std::async(std::launch::async, [this] { return chat("story", 30); });
+  ASSERT_TRUE(until("1", "0"));
+  auto waiting = std::async(std::launch::async, [this] { return chat("story", 30); });
+  ASSERT_TRUE(until("1", "1"));
   auto third = chat("story", 4);
   EXPECT_EQ(third.status, 200) << third.body;
   EXPECT_EQ(third.header("x-tandem-backend"), "backup");
