@@ -359,12 +359,14 @@ AppConfig ServerConfigOptions::resolve(const EnvLookup& env) const {
         config.model_aliases = value;
         continue;
       }
+      // Routing rules are read (and re-read on SIGHUP) by app/routing_config.h.
+      if (key == "routing") continue;
       auto field = std::find_if(fields_.begin(), fields_.end(),
                                 [&](const Field& f) { return f.key == key; });
       if (field == fields_.end()) {
         std::string known;
         for (const auto& f : fields_) known += (known.empty() ? "" : ", ") + f.key;
-        known += ", providers, model_aliases";
+        known += ", providers, model_aliases, routing";
         throw ConfigError("config file '" + config.config_file + "': unknown key \"" +
                           std::string(key) + "\" (known keys: " + known + ")");
       }

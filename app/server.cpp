@@ -3,6 +3,7 @@
 #include "actors/runtime.h"
 #ifdef TANDEM_LOCAL_API
 #include "app/api/api.h"
+#include "app/routing_config.h"
 #endif
 #if defined(TANDEM_LOCAL_API) && defined(TANDEM_CLOUD)
 #include "cloud/provider_actor.h"
@@ -10,10 +11,16 @@
 #include "actors/actor_metrics.h"
 #include "http/logging.h"
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <csignal>
+#include <thread>
 
 namespace tandem::app {
 
@@ -103,6 +110,10 @@ int run_server(const AppConfig& config) {
   }
   services.readiness = [service = api_service.get()] { return service->readiness(); };
 #endif
+#ifdef TANDEM_LOCAL_API
+  // The backends a routing rule may name: "local" and every configured provider.
+  std::vector<std::string> backend_names = {"local"};
+#endif
 #if defined(TANDEM_LOCAL_API) && defined(TANDEM_CLOUD)
   // Cloud providers join the router after the local models; one upstream client (its own I/O
   // thread) serves them all. The config was checked when it was parsed.
@@ -113,10 +124,12 @@ int run_server(const AppConfig& config) {
                                                  process_env);
     if (!cloud_config.providers.empty()) {
       upstream = std::make_shared<cloud::UpstreamClient>();
-      for (const auto& provider : cloud_config.providers)
+      for (const auto& provider : cloud_config.providers) {
         spdlog::info("cloud provider {}: {} protocol at {}", provider.name, schemas::protocol_name(provider.protocol),
                      provider.base_url);
-      api_service->add_backends(cloud::spawn_cloud_backends(actors.system(), cloud_config, upstream));
+        backend_names.push_back(provider.name);
+      }
+      api_service->add_backends(cloud::spawn_cloud_backends(actors.system(), cloud_config, upstream, services.metrics));
     }
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());
@@ -124,6 +137,52 @@ int run_server(const AppConfig& config) {
     actors.shutdown();
     return 2;
   }
+#endif
+
+#ifdef TANDEM_LOCAL_API
+  // Routing rules: checked now (a bad rule stops startup, exit 2), re-read on SIGHUP (a bad file
+  // is logged and the rules in force stay).
+  auto is_known_backend = [backend_names](std::string_view name) {
+    return std::find(backend_names.begin(), backend_names.end(), name) != backend_names.end();
+  };
+  try {
+    auto rules = load_routing_rules(config.config_file, is_known_backend);
+    if (rules) {
+      spdlog::info("routing: {} rule(s){} from {}", rules->rules().size(), rules->default_rule() ? " and a default" : "",
+                   config.config_file);
+      api_service->set_routing(std::move(rules));
+    }
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    api_service->release_actors();
+    actors.shutdown();
+    return 2;
+  }
+  boost::asio::io_context reload_io;
+  boost::asio::signal_set hangup(reload_io, SIGHUP);
+  std::function<void(const boost::system::error_code&, int)> on_hangup;
+  on_hangup = [&](const boost::system::error_code& ec, int) {
+    if (ec) return;
+    try {
+      auto rules = load_routing_rules(config.config_file, is_known_backend);
+      size_t count = rules ? rules->rules().size() : 0;
+      api_service->set_routing(std::move(rules));
+      spdlog::info("routing: reloaded {} rule(s) from {} on SIGHUP", count, config.config_file);
+    } catch (const std::exception& e) {
+      spdlog::error("routing: reload on SIGHUP rejected, the rules in force stay: {}", e.what());
+    }
+    hangup.async_wait(on_hangup);
+  };
+  hangup.async_wait(on_hangup);
+  std::thread reload_thread([&reload_io] { reload_io.run(); });
+  struct StopReload {
+    boost::asio::io_context& io;
+    std::thread& thread;
+    ~StopReload() {
+      io.stop();
+      if (thread.joinable()) thread.join();
+    }
+  } stop_reload{reload_io, reload_thread};
 #endif
 
   http::Router router;

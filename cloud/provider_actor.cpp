@@ -1,19 +1,21 @@
-// The provider actor and the per-call state its upstream transfer carries. The transfer's
-// callbacks run on the upstream client's thread: they push into the event sink directly (it is
-// thread-safe) and hand the generate/count reply back to the actor with a `decided` message, since
-// a CAF response promise belongs to its actor's thread.
+// The provider actor: one per upstream provider, the one owner of its circuit breaker and retry
+// policy (cloud/resilience). Each generate runs as a GenerateCall (provider_call.h) whose
+// attempts' transfer callbacks run on the upstream client's thread and hand their reports back
+// here as messages, since the breaker, the retry policy and the CAF response promises belong to
+// this actor's thread.
 #include "cloud/provider_actor.h"
 
 #include "actors/actor_metrics.h"
+#include "cloud/provider_call.h"
 #include "schemas/refusals.h"
 #include "schemas/translate.h"
 
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include <atomic>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <unordered_map>
 
 namespace json = boost::json;
@@ -24,6 +26,7 @@ using backend::BackendRequest;
 using backend::EventSink;
 using backend::GenerateReply;
 using backend::TokenCount;
+using resilience::FailureKind;
 using schemas::ApiError;
 using schemas::ErrorKind;
 using schemas::Protocol;
@@ -31,62 +34,61 @@ using schemas::Protocol;
 namespace {
 
 using decided_atom = caf::atom_constant<caf::atom("decided")>;
-using provider_actor = backend::backend_actor::extend<caf::reacts_to<decided_atom, std::uint64_t>>;
+using attempt_atom = caf::atom_constant<caf::atom("attempt")>;
+using retry_atom = caf::atom_constant<caf::atom("retry")>;
+using provider_actor = backend::backend_actor::extend<caf::reacts_to<decided_atom, std::uint64_t>,
+                                                      caf::reacts_to<attempt_atom, std::uint64_t>,
+                                                      caf::reacts_to<retry_atom, std::uint64_t>>;
 
-// The reply of one call, set once on the client thread and delivered by the actor.
+// The reply of one count call, set once on the client thread and delivered by the actor.
 struct Decision {
   std::mutex mutex;
-  std::optional<GenerateReply> generate;
   std::optional<TokenCount> count;
 };
 
-struct ProviderState {
-  std::shared_ptr<const ProviderConfig> provider;
-  std::vector<std::pair<std::string, std::string>> aliases;
-  std::shared_ptr<UpstreamClient> client;
-  std::uint64_t next_call = 1;
-  std::unordered_map<std::uint64_t, std::shared_ptr<Decision>> decisions;
-  std::unordered_map<std::uint64_t, caf::typed_response_promise<GenerateReply>> generate_promises;
-  std::unordered_map<std::uint64_t, caf::typed_response_promise<TokenCount>> count_promises;
-};
-
-// Signals the actor that call `id` is decided (from any thread).
+// Signals the actor that count call `id` is decided (from any thread).
 struct Decider {
-  provider_actor actor;
+  caf::weak_actor_ptr actor;  // weak: see the generate call's notify
   std::shared_ptr<Decision> decision;
   std::uint64_t id = 0;
 
-  void generate(GenerateReply reply) const {
-    {
-      std::lock_guard lock(decision->mutex);
-      if (decision->generate) return;
-      decision->generate = std::move(reply);
-    }
-    caf::anon_send(actor, decided_atom::value, id);
-  }
   void count(TokenCount reply) const {
     {
       std::lock_guard lock(decision->mutex);
       if (decision->count) return;
       decision->count = std::move(reply);
     }
-    caf::anon_send(actor, decided_atom::value, id);
+    if (auto strong = actor.lock()) caf::anon_send(caf::actor_cast<provider_actor>(strong), decided_atom::value, id);
   }
 };
 
-ApiError api_error(ErrorKind kind, std::string message, std::string param = {}) {
-  ApiError error;
-  error.kind = kind;
-  error.message = std::move(message);
-  error.param = std::move(param);
-  return error;
-}
+// One generate in progress, as the actor sees it.
+struct PendingGenerate {
+  std::shared_ptr<GenerateCall> call;
+  caf::typed_response_promise<GenerateReply> promise;
+  bool replied = false;
+  std::optional<resilience::RequestAttempts> attempts;
+  resilience::BreakerPermit permit;
+  bool permit_out = false;  // an admitted permit not yet handed back to the breaker
+  std::optional<AttemptReport> last_failure;  // while a retry waits
+};
 
-bool is_success(int status) { return status >= 200 && status < 300; }
+struct ProviderState {
+  std::shared_ptr<const ProviderConfig> provider;
+  std::vector<std::pair<std::string, std::string>> aliases;
+  std::shared_ptr<UpstreamClient> client;
+  std::shared_ptr<ProviderMonitor> monitor;
+  std::unique_ptr<resilience::CircuitBreaker> breaker;
+  std::unique_ptr<resilience::RetryPolicy> retry;
+  std::uint64_t next_call = 1;
+  std::unordered_map<std::uint64_t, PendingGenerate> generates;
+  std::unordered_map<std::uint64_t, std::shared_ptr<Decision>> decisions;
+  std::unordered_map<std::uint64_t, caf::typed_response_promise<TokenCount>> count_promises;
+  static inline const char* name = "tandem.cloud";
+};
 
-bool is_event_stream(const ResponseHead& head) {
-  return head.header("content-type").starts_with("text/event-stream");
-}
+// Metered (actors/actor_metrics.h) under actor="cloud:<provider>".
+using self_pointer = actors::metered_pointer<provider_actor, ProviderState>;
 
 std::string header_of(const HeaderList& headers, std::string_view lower_name) {
   for (const auto& [name, value] : headers) {
@@ -102,231 +104,153 @@ ForwardedHeaders forwarded_of(const BackendRequest& request) {
                           header_of(request.forward_headers, "anthropic-beta")};
 }
 
-// An in-band error written in the caller's protocol as an SSE frame (passthrough streams).
-std::string error_frame(const ApiError& error, Protocol protocol) {
-  std::string body = schemas::render_error(error, protocol);
-  if (protocol == Protocol::anthropic) return schemas::format_sse("error", body);
-  return schemas::format_sse_data(body);
+bool is_success(int status) { return status >= 200 && status < 300; }
+
+std::string seconds_text(resilience::Millis ms) {
+  return std::to_string((ms.count() + 999) / 1000);
 }
 
-// A complete answer (an upstream that ignored `stream: true`) as the events of a stream.
-std::vector<schemas::StreamEvent> events_of(const schemas::TextResult& result) {
-  std::vector<schemas::StreamEvent> events;
-  schemas::Usage start_usage;
-  start_usage.input_tokens = result.usage.input_tokens;
-  start_usage.cache_read_tokens = result.usage.cache_read_tokens;
-  start_usage.cache_creation_tokens = result.usage.cache_creation_tokens;
-  events.emplace_back(schemas::MessageStart{result.id, result.model, result.created, start_usage});
-  int tool_index = 0;
-  for (const auto& part : result.content) {
-    if (const auto* text = std::get_if<schemas::TextPart>(&part)) {
-      events.emplace_back(schemas::TextDelta{text->text, {}});
-    } else if (const auto* thinking = std::get_if<schemas::ThinkingPart>(&part)) {
-      events.emplace_back(schemas::ThinkingDelta{thinking->thinking, thinking->signature});
-    } else if (const auto* call = std::get_if<schemas::ToolCallPart>(&part)) {
-      events.emplace_back(schemas::ToolCallStart{tool_index, call->id, call->name});
-      events.emplace_back(schemas::ToolCallDelta{tool_index, call->arguments});
-      ++tool_index;
-    }
-  }
-  events.emplace_back(schemas::Finish{result.finish_reason, result.stop_sequence, result.usage});
-  return events;
+ApiError breaker_open_error(const ProviderConfig& provider, resilience::Millis retry_in) {
+  ApiError error = api_error(ErrorKind::unavailable, "upstream '" + provider.name +
+                                                         "' is unavailable: its circuit breaker is open (next probe in " +
+                                                         seconds_text(retry_in) + " s)");
+  error.retry_after = static_cast<int>(std::max<int64_t>(1, (retry_in.count() + 999) / 1000));
+  return error;
 }
 
-int retry_after_seconds(const ResponseHead& head) {
-  auto parse = [](std::string_view text) -> long long {
-    long long value = 0;
-    if (text.empty()) return -1;
-    for (char c : text) {
-      if (c < '0' || c > '9') return -1;
-      value = value * 10 + (c - '0');
-      if (value > 86400000) return -1;
-    }
-    return value;
-  };
-  long long ms = parse(head.header("retry-after-ms"));
-  if (ms >= 0) return static_cast<int>((ms + 999) / 1000);
-  long long seconds = parse(head.header("retry-after"));
-  return seconds > 0 ? static_cast<int>(std::min<long long>(seconds, 86400)) : 0;
+// A failure the router may cure by asking another target: the provider's fault, not the caller's.
+bool provider_failed(FailureKind kind) {
+  return kind != FailureKind::none && kind != FailureKind::caller_error && kind != FailureKind::cancelled;
 }
 
-// ---------------------------------------------------------------- one generate call
+void snapshot(ProviderState& state) { state.monitor->breaker_snapshot(state.breaker->snapshot()); }
 
-struct GenerateCall {
-  std::shared_ptr<const ProviderConfig> provider;
-  Decider decide;
-  EventSink sink;
-  std::weak_ptr<UpstreamClient> client;
-  // Set by the actor right after start(); the callbacks may already run (the sink's on_cancel
-  // covers a client that leaves in between).
-  std::atomic<TransferId> transfer{0};
-  std::string request_id;
-  Protocol caller = Protocol::openai;
-  bool passthrough = false;
-  bool client_stream = false;
+void reply(PendingGenerate& pending, GenerateReply answer) {
+  if (pending.replied) return;
+  pending.replied = true;
+  pending.promise.deliver(std::move(answer));
+}
 
-  ResponseHead head;
-  bool streaming = false;  // frames / events flow as they arrive (else the body is collected)
-  std::string body;
-  SseFrameSplitter frames;
-  std::optional<SseBodyAdapter> adapter;
-  std::variant<schemas::OpenAiStreamDecoder, schemas::AnthropicStreamDecoder> decoder;
-  bool terminal = false;  // a Finish or StreamError went out
-  bool closed = false;
+void hand_back_permit(ProviderState& state, PendingGenerate& pending, const resilience::CallOutcome& outcome) {
+  if (!pending.permit_out) return;
+  pending.permit_out = false;
+  state.breaker->record(pending.permit, outcome);
+  snapshot(state);
+}
 
-  void abort_transfer() {
-    if (auto owner = client.lock()) owner->cancel(transfer.load());
+void start_attempt(self_pointer self, std::uint64_t id);
+
+// The last attempt failed before the commit point and nothing more will be tried here.
+void give_up(ProviderState& state, std::uint64_t id, PendingGenerate& pending, const AttemptReport& last) {
+  auto& call = *pending.call;
+  ApiError error = last.error;
+  int attempts = pending.attempts ? pending.attempts->attempts() : 0;
+  if (attempts > 1) error.message += " (after " + std::to_string(attempts) + " attempts)";
+  const bool fallback = provider_failed(last.outcome.failure);
+  if (last.outcome.failure == FailureKind::cancelled) {
+    reply(pending, GenerateReply::refuse(error));
+    call.emit_error(error);
+  } else if (call.passthrough && last.has_answer && (pending.replied || !fallback || !call.can_fall_back)) {
+    // The upstream's own answer, byte for byte: its 4xx, or the last error of an accepted call.
+    reply(pending, GenerateReply::accept());
+    call.emit_answer();
+  } else if (pending.replied) {
+    call.emit_error(error);
+  } else {
+    reply(pending, GenerateReply::refuse(std::move(error), fallback ? "upstream_failure" : ""));
   }
+  state.generates.erase(id);
+}
 
-  void push(backend::BackendEvent event) {
-    if (closed) return;
-    if (!sink.push(std::move(event))) {
-      closed = true;  // the client left: nothing more to say
-      abort_transfer();
-    }
+void on_report(self_pointer self, std::uint64_t id) {
+  auto& state = self->state;
+  auto found = state.generates.find(id);
+  if (found == state.generates.end()) return;
+  PendingGenerate& pending = found->second;
+  auto report = pending.call->take_report();
+  if (!report) return;
+  switch (report->kind) {
+    case AttemptReport::Kind::committed:
+      if (pending.attempts) pending.attempts->commit();
+      reply(pending, GenerateReply::accept());
+      return;
+    case AttemptReport::Kind::ended:
+      hand_back_permit(state, pending, report->outcome);
+      state.generates.erase(found);
+      return;
+    case AttemptReport::Kind::failed: break;
   }
-
-  void close() {
-    if (closed) return;
-    closed = true;
-    sink.close();
+  resilience::CallOutcome outcome = report->outcome;
+  resilience::RetryDecision decision;
+  if (pending.attempts && !pending.call->client_gone) decision = pending.attempts->after_failure(outcome);
+  outcome.retries_spent = !decision.retry;
+  hand_back_permit(state, pending, outcome);
+  const auto& provider = *state.provider;
+  if (!decision.retry) {
+    if (provider_failed(outcome.failure))
+      spdlog::warn("[{}] upstream {}: giving up: {} ({})", pending.call->request_id, provider.name, report->error.message,
+                   decision.detail);
+    give_up(state, id, pending, *report);
+    return;
   }
+  spdlog::info("[{}] upstream {}: {}", pending.call->request_id, provider.name, decision.detail);
+  state.monitor->retry_scheduled(decision.delay);
+  pending.last_failure = std::move(*report);
+  self->delayed_send(caf::actor_cast<provider_actor>(self), std::chrono::milliseconds{decision.delay}, retry_atom::value, id);
+}
 
-  void fail(ApiError error) {
-    if (closed) return;
-    if (passthrough) {
-      push(backend::RawBytes{error_frame(error, caller)});
-      close();
-    } else {
-      closed = true;
-      sink.fail(std::move(error));
-    }
+void start_attempt(self_pointer self, std::uint64_t id) {
+  auto& state = self->state;
+  auto found = state.generates.find(id);
+  if (found == state.generates.end()) return;
+  PendingGenerate& pending = found->second;
+  auto call = pending.call;
+  if (call->client_gone) {
+    AttemptReport gone;
+    gone.outcome.failure = FailureKind::cancelled;
+    gone.error = api_error(ErrorKind::api_error, "the client went away");
+    give_up(state, id, pending, gone);
+    return;
   }
-
-  HeaderList passthrough_headers() const {
-    HeaderList headers = forwarded_response_headers(head);
-    auto type = head.header("content-type");
-    if (!type.empty()) headers.emplace_back("content-type", std::string(type));
-    return headers;
-  }
-
-  void on_headers(const ResponseHead& response) {
-    head = response;
-    if (!is_success(head.status) || !is_event_stream(head)) return;  // collect the body, decide at the end
-    if (passthrough && !client_stream) return;
-    streaming = true;
-    decide.generate(GenerateReply::accept());
-    if (passthrough) {
-      push(backend::ResponseHead{head.status, passthrough_headers(), true});
-    } else {
-      adapter.emplace([this](schemas::SseEvent&& event) { on_event(event); });
-    }
-  }
-
-  void on_event(const schemas::SseEvent& event) {
-    if (terminal || closed) return;
-    auto events = std::visit([&](auto& decoder) { return decoder.decode(event); }, decoder);
-    forward(events);
-  }
-
-  void forward(std::vector<schemas::StreamEvent>& events) {
-    for (auto& event : events) {
-      if (terminal || closed) return;
-      if (auto* start = std::get_if<schemas::MessageStart>(&event)) {
-        // Anthropic answers carry no creation time and the other protocol's id prefix.
-        if (start->created == 0) start->created = schemas::unix_time_now();
-        start->id = schemas::convert_message_id(start->id, caller);
-      }
-      bool ends = std::holds_alternative<schemas::Finish>(event) || std::holds_alternative<schemas::StreamError>(event);
-      push(backend::BackendEvent(std::move(event)));
-      if (ends) terminal = true;
-    }
-  }
-
-  void on_body(std::string_view bytes) {
-    if (closed) return;
-    if (!streaming) {
-      body.append(bytes);
+  const auto& provider = *state.provider;
+  pending.permit = state.breaker->try_acquire();
+  if (!pending.permit) {
+    snapshot(state);
+    ApiError refused = breaker_open_error(provider, pending.permit.retry_in);
+    if (pending.attempts->attempts() == 0) {
+      spdlog::info("[{}] upstream {}: refused: breaker open", call->request_id, provider.name);
+      reply(pending, GenerateReply::refuse(std::move(refused), "breaker_open"));
+      state.generates.erase(found);
       return;
     }
-    if (passthrough) {
-      std::string complete = frames.feed(bytes);
-      if (!complete.empty()) push(backend::RawBytes{std::move(complete)});
-      return;
-    }
-    if (!adapter->feed(bytes)) {
-      fail(api_error(ErrorKind::upstream_error,
-                    "upstream '" + provider->name + "' sent a malformed event stream: " + adapter->error()));
-      abort_transfer();
-    }
+    // A retry the breaker no longer admits: the last failure stands.
+    AttemptReport last = pending.last_failure ? *pending.last_failure : AttemptReport{};
+    if (!pending.last_failure) last.error = std::move(refused);
+    give_up(state, id, pending, last);
+    return;
   }
-
-  void on_done(const TransferResult& result) {
-    if (!streaming) return finish_collected(result);
-    if (!result.ok()) {
-      if (result.error != TransferError::cancelled || !closed) fail(transfer_failure_error(*provider, result));
-      close();
-      return;
-    }
-    if (passthrough) {
-      if (!frames.pending().empty())
-        fail(api_error(ErrorKind::upstream_error,
-                      "upstream '" + provider->name + "' ended its stream in the middle of an event"));
-      close();
-      return;
-    }
-    if (!terminal) {
-      auto events = std::visit([](auto& decoder) { return decoder.finish(); }, decoder);
-      forward(events);
-    }
-    if (!terminal)
-      fail(api_error(ErrorKind::upstream_error, "upstream '" + provider->name + "' ended its stream before the answer was complete"));
-    close();
-  }
-
-  // Nothing was streamed: the whole answer (or error) is in `body`.
-  void finish_collected(const TransferResult& result) {
-    if (passthrough) {
-      // A non-streaming call was accepted at the start (see start_generate); a streaming one
-      // whose upstream answered with a plain body (an error) is accepted now. Nothing has reached
-      // the client yet, so the status is still ours to choose.
-      decide.generate(GenerateReply::accept());
-      if (!result.ok()) {
-        ApiError error = transfer_failure_error(*provider, result);
-        push(backend::ResponseHead{error.http_status(caller), {{"content-type", "application/json"}}, false});
-        push(backend::RawBytes{schemas::render_error(error, caller)});
-      } else {
-        push(backend::ResponseHead{head.status, passthrough_headers(), false});
-        push(backend::RawBytes{std::move(body)});
-      }
-      close();
-      return;
-    }
-    if (!result.ok()) {
-      decide.generate(GenerateReply::refuse(transfer_failure_error(*provider, result)));
-      return;
-    }
-    if (!is_success(head.status)) {
-      decide.generate(GenerateReply::refuse(upstream_status_error(*provider, head, body)));
-      return;
-    }
-    // A translated request is always sent with stream: true; an upstream that answered with one
-    // JSON body anyway is folded into events all the same.
-    auto parsed = provider->protocol == Protocol::anthropic ? schemas::parse_anthropic_message_response(body)
-                                                            : schemas::parse_openai_chat_response(body);
-    if (!parsed.ok()) {
-      decide.generate(GenerateReply::refuse(api_error(
-          ErrorKind::upstream_error, "upstream '" + provider->name + "' sent an unreadable answer: " + parsed.error().message)));
-      return;
-    }
-    decide.generate(GenerateReply::accept());
-    auto events = events_of(*parsed);
-    forward(events);
-    close();
-  }
-};
-
-// ---------------------------------------------------------------- the actor
+  pending.permit_out = true;
+  if (pending.permit.probe) spdlog::info("[{}] upstream {}: half-open probe", call->request_id, provider.name);
+  auto deadline = pending.attempts->begin_attempt();
+  (void)deadline;  // enforced by the transfer's headers timeout below
+  UpstreamRequest upstream = call->upstream;
+  auto limit = state.retry->config().attempt_timeout;
+  if (limit.count() > 0 && (upstream.timeouts.headers.count() == 0 || upstream.timeouts.headers > limit))
+    upstream.timeouts.headers = limit;
+  call->begin_attempt();
+  state.monitor->attempt_started();
+  // A non-streaming passthrough is accepted once its first attempt is admitted: its upstream may
+  // take minutes to answer (no headers before the whole body), longer than the session waits for
+  // a reply; nothing reaches the client before an answer is complete, so retries stay invisible
+  // and a final failure still gets its own status.
+  // With a next target in the router's chain it waits for its answer instead, so a failure can
+  // still fall back (the session's --backend-timeout then bounds that wait).
+  if (call->passthrough && !call->client_stream && !call->can_fall_back) reply(pending, GenerateReply::accept());
+  spdlog::debug("[{}] upstream {}: POST {} (attempt {})", call->request_id, provider.name, upstream.url,
+                pending.attempts->attempts());
+  TransferId transfer = state.client->start(std::move(upstream), call->callbacks(call));
+  call->transfer.store(transfer);
+}
 
 std::string count_body(const BackendRequest& request) {
   if (request.request.protocol == Protocol::anthropic && !request.raw_body.empty())
@@ -345,8 +269,7 @@ schemas::Endpoint upstream_endpoint(const ProviderConfig& provider, const Backen
   return schemas::Endpoint::chat_completions;
 }
 
-caf::result<GenerateReply> start_generate(provider_actor::stateful_pointer<ProviderState> self, BackendRequest& request,
-                                          EventSink& sink) {
+caf::result<GenerateReply> start_generate(self_pointer self, BackendRequest& request, EventSink& sink) {
   auto& state = self->state;
   const auto& provider = *state.provider;
   bool passthrough = request.request.protocol == provider.protocol && !request.raw_body.empty();
@@ -368,50 +291,48 @@ caf::result<GenerateReply> start_generate(provider_actor::stateful_pointer<Provi
     body = json::serialize(schemas::request_for_provider(upstream, provider.protocol, request.request.model));
   }
   bool stream_upstream = passthrough ? request.request.stream : true;
-  UpstreamRequest upstream = make_upstream_request(provider, upstream_endpoint(provider, request, passthrough),
-                                                   std::move(body), stream_upstream, forwarded_of(request));
-
-  std::uint64_t id = state.next_call++;
-  auto decision = std::make_shared<Decision>();
-  state.decisions.emplace(id, decision);
-  auto promise = self->make_response_promise<GenerateReply>();
-  state.generate_promises.emplace(id, promise);
 
   auto call = std::make_shared<GenerateCall>();
   call->provider = state.provider;
-  call->decide = Decider{caf::actor_cast<provider_actor>(self), decision, id};
+  call->monitor = state.monitor;
   call->sink = sink;
   call->client = state.client;
+  call->upstream = make_upstream_request(provider, upstream_endpoint(provider, request, passthrough), std::move(body),
+                                         stream_upstream, forwarded_of(request));
   call->request_id = request.request_id;
+  call->model = request.request.model;
   call->caller = request.request.protocol;
   call->passthrough = passthrough;
   call->client_stream = request.request.stream;
-  if (provider.protocol == Protocol::anthropic) call->decoder.emplace<schemas::AnthropicStreamDecoder>();
+  call->can_fall_back = request.can_fall_back;
 
-  spdlog::debug("[{}] upstream {}: POST {} ({})", request.request_id, provider.name, upstream.url,
-                passthrough ? "passthrough" : "translated");
-  TransferCallbacks callbacks;
-  callbacks.on_headers = [call](const ResponseHead& head) { call->on_headers(head); };
-  callbacks.on_body = [call](std::string_view bytes) { call->on_body(bytes); };
-  callbacks.on_done = [call](const TransferResult& result) {
-    if (!result.ok())
-      spdlog::info("[{}] upstream {}: {}", call->request_id, call->provider->name, result.message);
-    call->on_done(result);
+  std::uint64_t id = state.next_call++;
+  // Weak: the client's thread may report after the actor (or its whole system, at shutdown) is
+  // gone; a strong handle would keep a dead actor addressable from another thread.
+  caf::weak_actor_ptr weak_self = caf::actor_cast<caf::weak_actor_ptr>(self);
+  call->notify = [weak_self, id] {
+    if (auto strong = weak_self.lock()) caf::anon_send(caf::actor_cast<provider_actor>(strong), attempt_atom::value, id);
   };
-  // A non-streaming passthrough is accepted at once: its upstream may take minutes to answer (no
-  // headers before the whole body), longer than the session waits for a reply; nothing reaches
-  // the client before the answer is complete, so a failure still gets its own status.
-  if (passthrough && !request.request.stream) call->decide.generate(GenerateReply::accept());
-  TransferId transfer = state.client->start(std::move(upstream), std::move(callbacks));
-  call->transfer.store(transfer);
   std::weak_ptr<UpstreamClient> client = state.client;
-  sink.on_cancel([client, transfer] {
-    if (auto owner = client.lock()) owner->cancel(transfer);
+  std::weak_ptr<GenerateCall> weak_call = call;
+  sink.on_cancel([client, weak_call] {
+    auto live = weak_call.lock();
+    if (!live) return;
+    live->client_gone = true;
+    if (auto owner = client.lock()) owner->cancel(live->transfer.load());
   });
+
+  PendingGenerate pending;
+  pending.call = call;
+  pending.promise = self->make_response_promise<GenerateReply>();
+  pending.attempts.emplace(*state.retry);
+  auto promise = pending.promise;
+  state.generates.emplace(id, std::move(pending));
+  start_attempt(self, id);
   return promise;
 }
 
-caf::result<TokenCount> start_count(provider_actor::stateful_pointer<ProviderState> self, BackendRequest& request) {
+caf::result<TokenCount> start_count(self_pointer self, BackendRequest& request) {
   auto& state = self->state;
   const auto& provider = *state.provider;
   if (provider.protocol != Protocol::anthropic)
@@ -425,7 +346,7 @@ caf::result<TokenCount> start_count(provider_actor::stateful_pointer<ProviderSta
   state.decisions.emplace(id, decision);
   auto promise = self->make_response_promise<TokenCount>();
   state.count_promises.emplace(id, promise);
-  Decider decide{caf::actor_cast<provider_actor>(self), decision, id};
+  Decider decide{caf::actor_cast<caf::weak_actor_ptr>(self), decision, id};
   auto provider_ptr = state.provider;
   auto head = std::make_shared<ResponseHead>();
   auto body = std::make_shared<std::string>();
@@ -474,14 +395,31 @@ backend::ModelList describe(const ProviderState& state) {
   return list;
 }
 
-provider_actor::behavior_type provider_behavior(actors::metered_pointer<provider_actor, ProviderState> self,
-                                                std::shared_ptr<const ProviderConfig> provider,
+provider_actor::behavior_type provider_behavior(self_pointer self, std::shared_ptr<const ProviderConfig> provider,
                                                 std::vector<std::pair<std::string, std::string>> aliases,
-                                                std::shared_ptr<UpstreamClient> client) {
+                                                std::shared_ptr<UpstreamClient> client, ProviderOptions options) {
   self->meter("cloud:" + provider->name);
-  self->state.provider = std::move(provider);
-  self->state.aliases = std::move(aliases);
-  self->state.client = std::move(client);
+  auto& state = self->state;
+  state.provider = std::move(provider);
+  state.aliases = std::move(aliases);
+  state.client = std::move(client);
+  state.monitor = options.monitor ? options.monitor : std::make_shared<ProviderMonitor>(state.provider->name, nullptr);
+  const resilience::Clock& clock = options.clock ? *options.clock : resilience::SteadyClock::instance();
+  auto monitor = state.monitor;
+  state.breaker = std::make_unique<resilience::CircuitBreaker>(
+      state.provider->name, state.provider->breaker, clock, [monitor](const resilience::BreakerTransition& transition) {
+        spdlog::warn("circuit breaker of {}: {} -> {} ({})", transition.provider,
+                     resilience::breaker_state_name(transition.from), resilience::breaker_state_name(transition.to),
+                     transition.reason);
+        monitor->breaker_changed(transition);
+      });
+  resilience::UniformRandom random = options.random;
+  if (!random) {
+    auto engine = std::make_shared<std::mt19937_64>(std::random_device{}());
+    random = [engine] { return std::uniform_real_distribution<double>(0.0, 1.0)(*engine); };
+  }
+  state.retry = std::make_unique<resilience::RetryPolicy>(state.provider->retry, clock, std::move(random));
+  snapshot(state);
   return {
       [self](backend::generate_atom, BackendRequest& request, EventSink& sink) -> caf::result<GenerateReply> {
         try {
@@ -498,6 +436,8 @@ provider_actor::behavior_type provider_behavior(actors::metered_pointer<provider
         }
       },
       [self](backend::describe_atom) -> caf::result<backend::ModelList> { return describe(self->state); },
+      [self](attempt_atom, std::uint64_t id) { on_report(self, id); },
+      [self](retry_atom, std::uint64_t id) { start_attempt(self, id); },
       [self](decided_atom, std::uint64_t id) {
         auto& state = self->state;
         auto found = state.decisions.find(id);
@@ -505,19 +445,10 @@ provider_actor::behavior_type provider_behavior(actors::metered_pointer<provider
         auto decision = found->second;
         state.decisions.erase(found);
         std::lock_guard lock(decision->mutex);
-        if (decision->generate) {
-          auto promise = state.generate_promises.find(id);
-          if (promise != state.generate_promises.end()) {
-            promise->second.deliver(std::move(*decision->generate));
-            state.generate_promises.erase(promise);
-          }
-        }
-        if (decision->count) {
-          auto promise = state.count_promises.find(id);
-          if (promise != state.count_promises.end()) {
-            promise->second.deliver(std::move(*decision->count));
-            state.count_promises.erase(promise);
-          }
+        auto promise = state.count_promises.find(id);
+        if (decision->count && promise != state.count_promises.end()) {
+          promise->second.deliver(std::move(*decision->count));
+          state.count_promises.erase(promise);
         }
       },
   };
@@ -525,85 +456,30 @@ provider_actor::behavior_type provider_behavior(actors::metered_pointer<provider
 
 }  // namespace
 
-// ---------------------------------------------------------------- public helpers
-
-ApiError transfer_failure_error(const ProviderConfig& provider, const TransferResult& result) {
-  ErrorKind kind = ErrorKind::upstream_error;
-  switch (result.error) {
-    case TransferError::resolve_failed:
-    case TransferError::connect_failed:
-    case TransferError::tls_failed:
-    case TransferError::cancelled: kind = ErrorKind::unavailable; break;
-    case TransferError::connect_timeout:
-    case TransferError::headers_timeout:
-    case TransferError::idle_timeout:
-    case TransferError::total_timeout: kind = ErrorKind::timeout; break;
-    default: kind = ErrorKind::upstream_error; break;
-  }
-  return api_error(kind, "upstream '" + provider.name + "' failed: " + result.message);
-}
-
-ApiError upstream_status_error(const ProviderConfig& provider, const ResponseHead& head, std::string_view body) {
-  ApiError error;
-  error.kind = schemas::error_kind_for_status(head.status);
-  error.retry_after = retry_after_seconds(head);
-  boost::system::error_code ec;
-  auto parsed = json::parse(body, ec);
-  if (!ec && parsed.is_object()) {
-    const auto* inner = parsed.as_object().if_contains("error");
-    if (inner && inner->is_object()) {
-      if (const auto* message = inner->as_object().if_contains("message"); message && message->is_string())
-        error.message = std::string(message->as_string());
-      if (const auto* param = inner->as_object().if_contains("param"); param && param->is_string())
-        error.param = std::string(param->as_string());
-    } else if (inner && inner->is_string()) {
-      error.message = std::string(inner->as_string());  // vLLM / llama.cpp style {"error": "..."}
-    }
-  }
-  if (error.message.empty())
-    error.message = "upstream '" + provider.name + "' answered HTTP " + std::to_string(head.status) +
-                    (body.empty() ? std::string() : ": " + std::string(body.substr(0, 300)));
-  return error;
-}
-
-std::string SseFrameSplitter::feed(std::string_view bytes) {
-  buffer_.append(bytes);
-  // Lines end in LF, CRLF or CR; an empty line ends a frame.
-  std::size_t line_start = 0;
-  std::size_t frames_end = 0;
-  std::size_t i = 0;
-  while (i < buffer_.size()) {
-    char c = buffer_[i];
-    if (c != '\n' && c != '\r') {
-      ++i;
-      continue;
-    }
-    std::size_t length = 1;
-    if (c == '\r') {
-      if (i + 1 >= buffer_.size()) break;  // CR LF may straddle two reads: decide with the next one
-      if (buffer_[i + 1] == '\n') length = 2;
-    }
-    bool empty_line = i == line_start;
-    i += length;
-    line_start = i;
-    if (empty_line) frames_end = i;
-  }
-  if (frames_end == 0) return {};
-  std::string complete = buffer_.substr(0, frames_end);
-  buffer_.erase(0, frames_end);
-  return complete;
-}
-
 backend::backend_actor spawn_provider_actor(caf::actor_system& system, ProviderConfig provider,
                                             std::vector<std::pair<std::string, std::string>> aliases,
-                                            std::shared_ptr<UpstreamClient> client) {
+                                            std::shared_ptr<UpstreamClient> client, ProviderOptions options) {
   auto shared = std::make_shared<const ProviderConfig>(std::move(provider));
-  auto actor = system.spawn(provider_behavior, std::move(shared), std::move(aliases), std::move(client));
+  auto actor = system.spawn(provider_behavior, std::move(shared), std::move(aliases), std::move(client),
+                            std::move(options));
   return caf::actor_cast<backend::backend_actor>(actor);
 }
 
+backend::BackendStatus provider_status(const ProviderConfig& provider, const ProviderMonitor& monitor) {
+  auto status = monitor.status();
+  backend::BackendStatus out;
+  out.name = provider.name;
+  out.kind = "cloud";
+  out.models = provider.models;
+  out.state = std::string(resilience::breaker_state_name(status.state));
+  out.error_rate = status.error_rate;
+  out.latency_p50_ms = status.latency_p50_ms;
+  out.in_flight = status.in_flight;
+  return out;
+}
+
 backend::BackendRoute provider_route(const CloudConfig& config, const ProviderConfig& provider,
-                                     backend::backend_actor actor) {
+                                     backend::backend_actor actor, std::shared_ptr<ProviderMonitor> monitor) {
   backend::BackendRoute route;
   route.provider = provider.name;
   route.backend = std::move(actor);
@@ -611,15 +487,23 @@ backend::BackendRoute provider_route(const CloudConfig& config, const ProviderCo
   route.aliases = aliases_of(config, provider);
   route.prefixes = well_known_prefixes(provider);
   route.any_model = true;
+  if (monitor) {
+    route.status = [provider, monitor] { return provider_status(provider, *monitor); };
+  }
   return route;
 }
 
 std::vector<backend::BackendRoute> spawn_cloud_backends(caf::actor_system& system, const CloudConfig& config,
-                                                        std::shared_ptr<UpstreamClient> client) {
+                                                        std::shared_ptr<UpstreamClient> client,
+                                                        std::shared_ptr<prometheus::Registry> metrics) {
+  auto families = metrics ? std::make_shared<CloudMetrics>(std::move(metrics)) : nullptr;
   std::vector<backend::BackendRoute> routes;
   for (const auto& provider : config.providers) {
-    auto actor = spawn_provider_actor(system, provider, aliases_of(config, provider), client);
-    routes.push_back(provider_route(config, provider, std::move(actor)));
+    ProviderOptions options;
+    options.monitor = std::make_shared<ProviderMonitor>(provider.name, families);
+    auto monitor = options.monitor;
+    auto actor = spawn_provider_actor(system, provider, aliases_of(config, provider), client, std::move(options));
+    routes.push_back(provider_route(config, provider, std::move(actor), std::move(monitor)));
   }
   return routes;
 }

@@ -1,6 +1,10 @@
 // One actor per cloud provider, speaking the backend seam (actors/backend/backend.h). Every
-// upstream call of a provider goes through it, so its circuit breaker and retry policy (the next
-// issue) have one home.
+// upstream call of a provider goes through it: it owns the provider's circuit breaker and is the
+// one place that retries (cloud/resilience): full-jitter backoff honouring retry-after, a
+// per-attempt headers timeout, a retry budget, and only before the commit point (the first event
+// sent to the client). A call the breaker refuses, or one that failed for good before the commit
+// point, is refused with `fallback_reason` set ("breaker_open", "upstream_failure") so the
+// router can try the next target of its chain; the caller's own 4xx is not a failure.
 //
 // generate: a request in the provider's own protocol passes through byte for byte (only `model`
 //   rewritten when the router mapped it); the upstream's status, forwarded headers and body / SSE
@@ -17,7 +21,10 @@
 
 #include "actors/backend/backend.h"
 #include "actors/backend/router.h"
+#include "cloud/provider_monitor.h"
 #include "cloud/providers.h"
+#include "cloud/resilience/clock.h"
+#include "cloud/resilience/retry_policy.h"
 #include "cloud/upstream_client.h"
 
 #include <caf/all.hpp>
@@ -26,19 +33,28 @@
 
 namespace tandem::cloud {
 
+// What a provider actor reads besides its config; tests inject a ManualClock and a fixed
+// "random" number so breaker periods, budgets and backoff waits are exact.
+struct ProviderOptions {
+  const resilience::Clock* clock = nullptr;    // null: the steady clock (must outlive the actor)
+  resilience::UniformRandom random;            // null: a seeded generator
+  std::shared_ptr<ProviderMonitor> monitor;    // null: one without metrics
+};
+
 backend::backend_actor spawn_provider_actor(caf::actor_system& system, ProviderConfig provider,
                                             std::vector<std::pair<std::string, std::string>> aliases,
-                                            std::shared_ptr<UpstreamClient> client);
+                                            std::shared_ptr<UpstreamClient> client, ProviderOptions options = {});
 
 // The router's route to a provider actor: its models, aliases, well-known prefixes, and any
-// `provider/<model>`.
+// `provider/<model>`; with a monitor, its status for /v1/backends.
 backend::BackendRoute provider_route(const CloudConfig& config, const ProviderConfig& provider,
-                                     backend::backend_actor actor);
+                                     backend::backend_actor actor, std::shared_ptr<ProviderMonitor> monitor = nullptr);
 
 // Spawns one actor per configured provider (sharing `client`) and returns their routes, in the
-// config's order.
+// config's order. With a registry, the tandem_upstream_* / tandem_breaker_* metrics go there.
 std::vector<backend::BackendRoute> spawn_cloud_backends(caf::actor_system& system, const CloudConfig& config,
-                                                        std::shared_ptr<UpstreamClient> client);
+                                                        std::shared_ptr<UpstreamClient> client,
+                                                        std::shared_ptr<prometheus::Registry> metrics = nullptr);
 
 // The refusal or in-band error for a transfer that failed: unavailable (503) when the upstream
 // cannot be reached, timeout (504) naming the limit, upstream_error (502) for a broken answer.

@@ -64,11 +64,11 @@ ProviderConfig read_provider(const json::value& value, const std::string& where,
   if (!value.is_object()) throw CloudConfigError(where + " must be an object");
   const auto& object = value.as_object();
   static const std::vector<std::string_view> known = {"name", "protocol", "base_url", "api_key_env",
-                                                      "headers", "timeouts", "models"};
+                                                      "headers", "timeouts", "models", "breaker", "retry"};
   for (const auto& [key, unused] : object)
     if (std::find(known.begin(), known.end(), std::string_view(key)) == known.end())
       throw CloudConfigError(where + "." + std::string(key) +
-                             ": unknown key (known: name, protocol, base_url, api_key_env, headers, timeouts, models)");
+                             ": unknown key (known: name, protocol, base_url, api_key_env, headers, timeouts, models, breaker, retry)");
   ProviderConfig provider;
   provider.name = require_string(object, "name", where);
   if (!valid_name(provider.name))
@@ -97,6 +97,14 @@ ProviderConfig read_provider(const json::value& value, const std::string& where,
     }
   }
   if (const auto* timeouts = object.if_contains("timeouts")) provider.timeouts = read_timeouts(*timeouts, where + ".timeouts");
+  try {
+    if (const auto* breaker = object.if_contains("breaker"))
+      provider.breaker = resilience::parse_breaker_config(*breaker, where + ".breaker");
+    if (const auto* retry = object.if_contains("retry"))
+      provider.retry = resilience::parse_retry_config(*retry, where + ".retry");
+  } catch (const resilience::ConfigError& error) {
+    throw CloudConfigError(error.what());
+  }
   if (const auto* models = object.if_contains("models")) {
     if (!models->is_array()) throw CloudConfigError(where + ".models must be an array of model names");
     for (std::size_t i = 0; i < models->as_array().size(); ++i) {

@@ -4,6 +4,8 @@
 // headers). Pure data and functions: the provider actors and the router build on them.
 #pragma once
 
+#include "cloud/resilience/circuit_breaker.h"
+#include "cloud/resilience/retry_policy.h"
 #include "cloud/upstream_client.h"
 #include "schemas/errors.h"
 #include "schemas/internal.h"
@@ -32,6 +34,10 @@ struct ProviderConfig {
   UpstreamTimeouts timeouts;
   std::vector<std::string> models;  // names served; the built-ins route by prefix as well
   bool builtin = false;
+  // The provider actor's circuit breaker and retry policy (file keys "breaker" and "retry",
+  // cloud/resilience/README.md; the built-ins get the defaults).
+  resilience::BreakerConfig breaker;
+  resilience::RetryConfig retry;
 };
 
 // A client-facing model name mapped to a provider's model.

@@ -57,6 +57,10 @@ struct BackendRequest {
   // Client headers a provider may forward (anthropic-version, anthropic-beta, ...). Never the
   // client's credentials: the HTTP layer leaves Authorization and x-api-key out.
   HeaderList forward_headers;
+  // Set by the router when another target would be tried after a fallback-able refusal: a
+  // provider then refuses (fallback_reason) instead of passing the upstream's own error answer
+  // back as it came.
+  bool can_fall_back = false;
 };
 
 // ---------------------------------------------------------------- the event stream
@@ -132,15 +136,20 @@ struct GenerateReply {
   // order: the router fills them (x-tandem-backend / x-tandem-fallbacks, metric labels).
   std::string backend;
   std::vector<std::string> fallbacks;
+  // When refused: why, as a routing fallback trigger ("unavailable", "breaker_open",
+  // "queue_full", "context_too_long", "upstream_failure"), so the router may try the next
+  // target of its chain. Empty: the caller's own error (a 4xx), answered as is.
+  std::string fallback_reason;
 
   static GenerateReply accept() {
     GenerateReply reply;
     reply.accepted = true;
     return reply;
   }
-  static GenerateReply refuse(schemas::ApiError why) {
+  static GenerateReply refuse(schemas::ApiError why, std::string fallback_reason = {}) {
     GenerateReply reply;
     reply.error = std::move(why);
+    reply.fallback_reason = std::move(fallback_reason);
     return reply;
   }
 };
@@ -204,7 +213,8 @@ typename Inspector::result_type inspect(Inspector& f, QueueWaiting& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, GenerateReply& x) {
-  return f(caf::meta::type_name("tandem::backend::GenerateReply"), x.accepted, x.error, x.backend, x.fallbacks);
+  return f(caf::meta::type_name("tandem::backend::GenerateReply"), x.accepted, x.error, x.backend, x.fallbacks,
+           x.fallback_reason);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, TokenCount& x) {

@@ -1,6 +1,11 @@
 #include "actors/backend/router.h"
 
 #include "actors/actor_metrics.h"
+#include "actors/routing/chain_walk.h"
+
+#include <prometheus/counter.h>
+#include <prometheus/registry.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cctype>
@@ -52,11 +57,33 @@ schemas::ApiError unknown_model(const std::string& name, const std::vector<std::
   return schemas::make_error(schemas::ErrorKind::model_not_found, std::move(message), "model");
 }
 
+// tandem_router_routed_total{rule,target} and tandem_router_fallbacks_total{from,to,reason}.
+struct RouterMetrics {
+  std::shared_ptr<prometheus::Registry> registry;
+  prometheus::Family<prometheus::Counter>* routed = nullptr;
+  prometheus::Family<prometheus::Counter>* fallbacks = nullptr;
+
+  explicit RouterMetrics(std::shared_ptr<prometheus::Registry> reg) : registry(std::move(reg)) {
+    routed = &prometheus::BuildCounter()
+                  .Name("tandem_router_routed_total")
+                  .Help("Requests answered, by routing rule and the backend that answered")
+                  .Register(*registry);
+    fallbacks = &prometheus::BuildCounter()
+                     .Name("tandem_router_fallbacks_total")
+                     .Help("Moves to the next target of a rule's chain, by backend left, backend tried and why")
+                     .Register(*registry);
+  }
+};
+
 struct RouterState {
   std::vector<BackendRoute> routes;
   RouterOptions options;
+  std::shared_ptr<RouterMetrics> metrics;
   static inline const char* name = "tandem.router";
 };
+
+// Metered (actors/actor_metrics.h): messages, mailbox depth and handling times under actor="router".
+using router_pointer = actors::metered_pointer<router_actor, RouterState>;
 
 // The request as the chosen backend should see it.
 BackendRequest addressed(BackendRequest request, const Resolution& resolution) {
@@ -92,7 +119,229 @@ ModelList listed_from_route(const BackendRoute& route) {
   return list;
 }
 
+// ---------------------------------------------------------------- rules and fallback chains
+
+// The fallbacks counter's reason label (the contract's names).
+std::string reason_label(const std::string& reason) {
+  if (reason == "upstream_failure") return "upstream_error";
+  return reason;
+}
+
+std::string backend_of(const std::string& label) { return label.substr(0, label.find('/')); }
+
+// Where a rule's target goes: a local route serving the model, or the provider's route.
+std::optional<Resolution> resolve_target(const std::vector<BackendRoute>& routes, const routing::RouteTarget& target,
+                                         const std::string& model) {
+  if (target.is_local()) {
+    const std::string local(routing::kLocalBackend);
+    return by_name(routes, model, &local);
+  }
+  if (auto named = by_name(routes, model, &target.backend)) return named;
+  for (size_t i = 0; i < routes.size(); ++i) {
+    if (routes[i].provider == target.backend && routes[i].any_model && !model.empty()) return Resolution{i, model};
+  }
+  return std::nullopt;
+}
+
+// A cheap prompt length for the TTFT prediction: about four bytes a token.
+uint64_t estimated_prompt_tokens(const BackendRequest& request) {
+  return std::max<uint64_t>(1, request.raw_body.size() / 4);
+}
+
+// One request's walk along its rule's chain; lives in the callbacks of its asks.
+struct ChainRequest {
+  routing::ChainWalk walk;
+  BackendRequest request;  // as the client sent it; each target gets an addressed copy
+  EventSink sink;
+  caf::typed_response_promise<GenerateReply> promise;
+  std::optional<GenerateReply> last_refusal;
+  // A local target skipped for its SLO: a preference, not a failure, so it is asked after all
+  // when every later target refused.
+  std::optional<Resolution> slo_skipped;
+  std::string slo_skipped_label;
+  std::string asking;                 // "backend/model" of the target asked last
+  std::vector<std::string> also_tried;  // targets that refused after the walk had ended
+
+
+  ChainRequest(routing::ChainWalk w, BackendRequest r, EventSink s)
+      : walk(std::move(w)), request(std::move(r)), sink(std::move(s)) {}
+
+  std::vector<std::string> tried() const {
+    std::vector<std::string> out;
+    for (const auto& record : walk.fallbacks()) out.push_back(record.from);
+    out.insert(out.end(), also_tried.begin(), also_tried.end());
+    return out;
+  }
+};
+
+size_t chain_size(const ChainRequest& chain);
+
+void count_fallback(RouterState& state, const routing::FallbackRecord& record) {
+  spdlog::info("router: {} -> {} ({}{}{})", record.from, record.to, record.reason, record.detail.empty() ? "" : ": ",
+               record.detail);
+  if (!state.metrics) return;
+  state.metrics->fallbacks
+      ->Add({{"from", backend_of(record.from)}, {"to", backend_of(record.to)}, {"reason", reason_label(record.reason)}})
+      .Increment();
+}
+
+void finish_chain(const std::shared_ptr<ChainRequest>& chain, GenerateReply reply) {
+  reply.fallbacks = chain->tried();
+  chain->promise.deliver(std::move(reply));
+}
+
+void ask_target(router_pointer self, std::shared_ptr<ChainRequest> chain, Resolution resolution, bool can_fall_back,
+                bool last_resort);
+
+// The chain ended in a refusal: the SLO-skipped local target gets its turn, else the refusal stands.
+void chain_exhausted(router_pointer self, const std::shared_ptr<ChainRequest>& chain, GenerateReply refusal) {
+  if (chain->slo_skipped) {
+    auto resolution = *chain->slo_skipped;
+    chain->slo_skipped.reset();
+    chain->last_refusal = std::move(refusal);
+    if (!chain->asking.empty()) chain->also_tried.push_back(chain->asking);
+    spdlog::info("[{}] router: every other target refused; back to {} despite its SLO", chain->request.request_id,
+                 chain->slo_skipped_label);
+    return ask_target(self, chain, resolution, false, true);
+  }
+  finish_chain(chain, std::move(refusal));
+}
+
+void try_target(router_pointer self, std::shared_ptr<ChainRequest> chain) {
+  auto& state = self->state;
+  auto step = chain->walk.current();
+  if (!step) {
+    if (chain->last_refusal) return chain_exhausted(self, chain, std::move(*chain->last_refusal));
+    return finish_chain(chain, GenerateReply::refuse(unknown_model(chain->request.request.model, available_models(state.routes))));
+  }
+  const routing::RouteTarget& target = *step->target;
+  auto resolution = resolve_target(state.routes, target, step->model);
+  if (!resolution) {
+    auto refusal = GenerateReply::refuse(
+        unknown_model(step->model, available_models(state.routes)), "unavailable");
+    chain->last_refusal = refusal;
+    if (chain->walk.fail(routing::FallbackTrigger::unavailable, "no backend " + target.backend + " serves " + step->model)) {
+      count_fallback(state, chain->walk.fallbacks().back());
+      return try_target(self, std::move(chain));
+    }
+    return chain_exhausted(self, chain, std::move(refusal));
+  }
+  const BackendRoute& route = state.routes[resolution->route];
+  if (target.is_local() && !target.slo.empty() && route.load) {
+    auto load = route.load();
+    auto verdict = routing::evaluate_slo(target.slo, load, estimated_prompt_tokens(chain->request));
+    spdlog::debug("[{}] router: {} predicted TTFT {} ms (queue {}, running {}, prefill {:.0f} tok/s, decode {:.0f} tok/s)",
+                  chain->request.request_id, step->model,
+                  verdict.predicted_ttft ? std::to_string(verdict.predicted_ttft->count()) : std::string("unknown"),
+                  load.waiting, load.running, load.prefill_tokens_per_s, load.decode_tokens_per_s);
+    if (chain->walk.skip_for_slo(verdict)) {
+      chain->slo_skipped = *resolution;
+      chain->slo_skipped_label = chain->walk.fallbacks().back().from;
+      count_fallback(state, chain->walk.fallbacks().back());
+      return try_target(self, std::move(chain));
+    }
+  }
+  const bool more = step->index + 1 < chain_size(*chain) || chain->slo_skipped.has_value();
+  ask_target(self, std::move(chain), *resolution, more, false);
+}
+
+size_t chain_size(const ChainRequest& chain) { return chain.walk.rule().targets.size(); }
+
+void ask_target(router_pointer self, std::shared_ptr<ChainRequest> chain, Resolution resolution, bool can_fall_back,
+                bool last_resort) {
+  auto& state = self->state;
+  const BackendRoute& route = state.routes[resolution.route];
+  std::string answered_by = route.provider;
+  std::string rule_name = chain->walk.rule().name;
+  BackendRequest asked = addressed(chain->request, resolution);
+  asked.can_fall_back = can_fall_back;
+  chain->asking = route.provider + "/" + resolution.model;
+  self->request(route.backend, caf::infinite, generate_atom::value, std::move(asked), chain->sink)
+      .then(
+          [self, chain, answered_by, rule_name, last_resort](GenerateReply& reply) {
+            auto& state = self->state;
+            if (reply.accepted) {
+              reply.backend = answered_by;
+              if (state.metrics) state.metrics->routed->Add({{"rule", rule_name}, {"target", answered_by}}).Increment();
+              return finish_chain(chain, std::move(reply));
+            }
+            if (last_resort) return finish_chain(chain, std::move(reply));
+            auto trigger = fallback_trigger_of(reply);
+            chain->last_refusal = reply;
+            if (trigger && chain->walk.fail(*trigger, reply.error.message)) {
+              count_fallback(state, chain->walk.fallbacks().back());
+              return try_target(self, chain);
+            }
+            if (trigger) return chain_exhausted(self, chain, std::move(reply));
+            finish_chain(chain, std::move(reply));
+          },
+          [self, chain, last_resort](caf::error& error) {
+            auto refusal = GenerateReply::refuse(
+                schemas::make_error(schemas::ErrorKind::unavailable, "backend failed: " + to_string(error)), "unavailable");
+            if (last_resort) return finish_chain(chain, std::move(refusal));
+            chain->last_refusal = refusal;
+            if (chain->walk.fail(routing::FallbackTrigger::unavailable, to_string(error))) {
+              count_fallback(self->state, chain->walk.fallbacks().back());
+              return try_target(self, chain);
+            }
+            chain_exhausted(self, chain, std::move(refusal));
+          });
+}
+
+// Plain addressing (no rule matched): one backend, its reply completed with who answered.
+caf::result<GenerateReply> address_directly(router_pointer self, BackendRequest& request, EventSink& sink) {
+  const auto& routes = self->state.routes;
+  auto resolution = resolve_model(routes, request.request.model);
+  if (!resolution) return GenerateReply::refuse(unknown_model(request.request.model, available_models(routes)));
+  auto promise = self->make_response_promise<GenerateReply>();
+  std::string answered_by = routes[resolution->route].provider;
+  self->request(routes[resolution->route].backend, caf::infinite, generate_atom::value,
+                addressed(std::move(request), *resolution), std::move(sink))
+      .then(
+          [self, promise, answered_by](GenerateReply& reply) mutable {
+            if (reply.accepted) {
+              reply.backend = answered_by;
+              if (self->state.metrics)
+                self->state.metrics->routed->Add({{"rule", "none"}, {"target", answered_by}}).Increment();
+            }
+            promise.deliver(std::move(reply));
+          },
+          [promise](caf::error& error) mutable {
+            promise.deliver(GenerateReply::refuse(
+                schemas::make_error(schemas::ErrorKind::unavailable, "backend failed: " + to_string(error))));
+          });
+  return promise;
+}
+
+caf::result<GenerateReply> route_generate(router_pointer self, BackendRequest& request, EventSink& sink) {
+  auto& state = self->state;
+  const routing::RoutingRule* rule = state.options.rules.rules ? state.options.rules.rules->match(request.request.model)
+                                                               : nullptr;
+  if (!rule) return address_directly(self, request, sink);
+  if (request.requested_model.empty()) request.requested_model = request.request.model;
+  routing::ChainWalk walk(*rule, request.request.model);
+  auto chain = std::make_shared<ChainRequest>(std::move(walk), std::move(request), std::move(sink));
+  chain->promise = self->make_response_promise<GenerateReply>();
+  auto promise = chain->promise;
+  try_target(self, std::move(chain));
+  return promise;
+}
+
 }  // namespace
+
+std::optional<routing::FallbackTrigger> fallback_trigger_of(const GenerateReply& reply) {
+  if (reply.accepted) return std::nullopt;
+  for (auto trigger : routing::kAllFallbackTriggers) {
+    if (!reply.fallback_reason.empty() && routing::fallback_trigger_name(trigger) == reply.fallback_reason) return trigger;
+  }
+  switch (reply.error.kind) {
+    case schemas::ErrorKind::queue_full: return routing::FallbackTrigger::queue_full;
+    case schemas::ErrorKind::context_length_exceeded: return routing::FallbackTrigger::context_too_long;
+    case schemas::ErrorKind::model_not_found:
+    case schemas::ErrorKind::unavailable: return routing::FallbackTrigger::unavailable;
+    default: return std::nullopt;
+  }
+}
 
 std::optional<Resolution> resolve_model(const std::vector<BackendRoute>& routes, const std::string& name) {
   if (auto direct = by_name(routes, name, nullptr)) return direct;
@@ -121,23 +370,29 @@ std::vector<std::string> available_models(const std::vector<BackendRoute>& route
 }
 
 router_actor spawn_router(caf::actor_system& system, std::vector<BackendRoute> routes, RouterOptions options) {
-  auto behavior = [](actors::metered_pointer<router_actor, RouterState> self, std::vector<BackendRoute> initial,
+  auto behavior = [](router_pointer self, std::vector<BackendRoute> initial,
                      RouterOptions opts) -> router_actor::behavior_type {
     self->meter("router");
     self->state.routes = std::move(initial);
     self->state.options = opts;
+    if (opts.metrics) self->state.metrics = std::make_shared<RouterMetrics>(opts.metrics);
     return {
         [self](generate_atom, BackendRequest& request, EventSink& sink) -> caf::result<GenerateReply> {
-          const auto& routes = self->state.routes;
-          auto resolution = resolve_model(routes, request.request.model);
-          if (!resolution) {
-            return GenerateReply::refuse(unknown_model(request.request.model, available_models(routes)));
-          }
-          return self->delegate(routes[resolution->route].backend, generate_atom::value,
-                                addressed(std::move(request), *resolution), std::move(sink));
+          return route_generate(self, request, sink);
         },
         [self](count_atom, BackendRequest& request) -> caf::result<TokenCount> {
           const auto& routes = self->state.routes;
+          const auto& rules = self->state.options.rules.rules;
+          // A rule's name counts on its first target that exists (no fallback: counting is cheap
+          // and the tokenizers of a chain's targets differ anyway).
+          if (const routing::RoutingRule* rule = rules ? rules->match(request.request.model) : nullptr) {
+            for (const auto& target : rule->targets) {
+              std::string model = target.model_for(request.request.model);
+              if (auto resolution = resolve_target(routes, target, model))
+                return self->delegate(routes[resolution->route].backend, count_atom::value,
+                                      addressed(std::move(request), *resolution));
+            }
+          }
           auto resolution = resolve_model(routes, request.request.model);
           if (!resolution) {
             return TokenCount::cannot(unknown_model(request.request.model, available_models(routes)));
@@ -172,6 +427,10 @@ router_actor spawn_router(caf::actor_system& system, std::vector<BackendRoute> r
         },
         [self](register_atom, BackendRoute& route) {
           self->state.routes.push_back(std::move(route));
+          return caf::ok_atom::value;
+        },
+        [self](rules_atom, RoutingTable& table) {
+          self->state.options.rules = std::move(table);
           return caf::ok_atom::value;
         },
     };

@@ -4,6 +4,7 @@
 #include "actors/serving/local_backend.h"
 #include "actors/serving/scheduler_metrics.h"
 #include "app/api/endpoints.h"
+#include "app/api/local_load.h"
 #include "app/api/model_loading.h"
 #include "engine/engine.h"
 
@@ -17,6 +18,7 @@ struct ApiService::Impl {
   ApiState state;
   std::vector<std::string> local_ids;
   size_t extra_backends = 0;
+  std::vector<std::shared_ptr<LocalLoad>> local_loads;  // kept alive with the schedulers' observers
 };
 
 namespace {
@@ -28,7 +30,8 @@ double kv_pool_mib(const engine::ModelConfig& config, uint64_t tokens) {
 }
 
 local::LocalModel load_model(const ApiOptions& options, size_t index,
-                             const std::shared_ptr<prometheus::Registry>& metrics) {
+                             const std::shared_ptr<prometheus::Registry>& metrics,
+                             std::shared_ptr<LocalLoad>& published) {
   const std::string& path = options.models[index];
   auto model = load_local_model(path, options.threads);
   local::LocalModel served;
@@ -58,8 +61,10 @@ local::LocalModel load_model(const ApiOptions& options, size_t index,
 
   auto& weights = model->model();
   const auto* tokenizer = &model->tokenizer();
-  served.scheduler = std::make_shared<actors::Scheduler>(weights, tokenizer, scheduler_options,
-                                                         actors::make_scheduler_metrics(metrics, served.id, scheduler_options.max_waiting), model);
+  published = std::make_shared<LocalLoad>(served.id, scheduler_options);
+  served.scheduler = std::make_shared<actors::Scheduler>(
+      weights, tokenizer, scheduler_options,
+      published->observe(actors::make_scheduler_metrics(metrics, served.id, scheduler_options.max_waiting)), model);
   served.context_size = served.scheduler->context_size();
   served.model = model;
 
@@ -88,7 +93,9 @@ ApiService::ApiService(const ApiOptions& options, actors::ActorRuntime& runtime,
   std::vector<local::LocalModel> models;
   std::vector<std::string> paths;
   for (size_t i = 0; i < options.models.size(); ++i) {
-    auto served = load_model(options, i, metrics);
+    std::shared_ptr<LocalLoad> published;
+    auto served = load_model(options, i, metrics, published);
+    impl_->local_loads.push_back(published);
     for (size_t j = 0; j < models.size(); ++j) {
       if (models[j].id == served.id) {
         throw ModelLoadError("two models are named '" + served.id + "' (" + paths[j] + " and " + options.models[i] +
@@ -100,17 +107,25 @@ ApiService::ApiService(const ApiOptions& options, actors::ActorRuntime& runtime,
   }
   // Local models are routed first: their names win over a provider's prefixes.
   std::vector<backend::BackendRoute> routes;
-  for (auto& model : models) {
+  for (size_t i = 0; i < models.size(); ++i) {
+    auto& model = models[i];
     impl_->local_ids.push_back(model.id);
     backend::BackendRoute route;
     route.provider = "local";
+    auto published = impl_->local_loads[i];
+    route.load = [published] { return published->load(); };
+    route.status = [published] { return published->status(); };
+    state.backend_statuses.push_back(route.status);
     route.models = {model.id};
     for (const auto& alias : model.aliases) route.aliases.emplace_back(alias, model.id);
     route.backend = local::spawn_local_backend(runtime.system(), std::move(model));
     runtime.track(backend::as_actor(route.backend));
     routes.push_back(std::move(route));
   }
-  state.router = backend::as_actor(backend::spawn_router(runtime.system(), std::move(routes)));
+  backend::RouterOptions router_options;
+  router_options.rules.rules = options.routing;
+  router_options.metrics = metrics;
+  state.router = backend::as_actor(backend::spawn_router(runtime.system(), std::move(routes), router_options));
   runtime.track(state.router);
 }
 
@@ -119,9 +134,15 @@ ApiService::~ApiService() = default;
 void ApiService::add_backends(std::vector<backend::BackendRoute> routes) {
   for (auto& route : routes) {
     impl_->state.runtime->track(backend::as_actor(route.backend));
+    if (route.status) impl_->state.backend_statuses.push_back(route.status);
     caf::anon_send(impl_->state.router, backend::register_atom::value, std::move(route));
     ++impl_->extra_backends;
   }
+}
+
+void ApiService::set_routing(std::shared_ptr<const routing::RoutingRules> rules) {
+  if (!impl_->state.router) return;  // released: the server is stopping
+  caf::anon_send(impl_->state.router, backend::rules_atom::value, backend::RoutingTable{std::move(rules)});
 }
 
 std::optional<std::string> ApiService::readiness() const {
@@ -154,6 +175,7 @@ void ApiService::add_routes(http::Router& router) const {
   router.add("POST", "/v1/messages/count_tokens",
              [impl](http::RequestContext& ctx) { return handle_count_tokens(impl->state, ctx); });
   router.add("GET", "/v1/models", [impl](http::RequestContext& ctx) { return handle_list_models(impl->state, ctx); });
+  router.add("GET", "/v1/backends", [impl](http::RequestContext& ctx) { return handle_list_backends(impl->state, ctx); });
   router.add("GET", "/v1/models/{id*}", [impl](http::RequestContext& ctx) { return handle_get_model(impl->state, ctx); });
 }
 

@@ -3,6 +3,7 @@
 //   POST /v1/chat/completions, /v1/completions, /v1/messages, /v1/messages/count_tokens
 //   POST /v1/responses, GET/DELETE /v1/responses/{id}
 //   GET  /v1/models, /v1/models/{id}
+//   GET  /v1/backends (each backend's state, error rate, latency, load)
 // CAF, Beast and the engine stay out of this header: app/server.cpp includes it.
 #pragma once
 
@@ -25,6 +26,9 @@ class ActorRuntime;
 namespace tandem::backend {
 struct BackendRoute;
 }
+namespace tandem::routing {
+class RoutingRules;
+}
 
 namespace tandem::api {
 
@@ -45,6 +49,8 @@ struct ApiOptions {
   // Responses API store (`store: true`): at most this many responses, each kept this long.
   size_t stored_responses = 1000;
   int64_t stored_response_ttl = 3600;  // seconds
+  // The config file's "routing" rules (actors/routing/rules.h); null: plain addressing.
+  std::shared_ptr<const routing::RoutingRules> routing;
 };
 
 // A model that cannot be loaded (missing file, corrupt GGUF, unsupported architecture...).
@@ -67,6 +73,8 @@ class ApiService {
   // More backends for the router (cloud providers), after the local models: each with the
   // names, aliases and prefixes it serves (see actors/backend/router.h).
   void add_backends(std::vector<backend::BackendRoute> routes);
+  // Replaces the router's rules (a hot reload); requests in flight keep theirs.
+  void set_routing(std::shared_ptr<const routing::RoutingRules> rules);
   // nullopt when a model can serve (what /ready asks), else why not.
   std::optional<std::string> readiness() const;
   std::vector<std::string> model_ids() const;

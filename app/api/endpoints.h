@@ -5,12 +5,14 @@
 #pragma once
 
 #include "actors/backend/backend.h"
+#include "actors/backend/router.h"
 #include "actors/runtime.h"
 #include "http/server.h"
 #include "schemas/internal.h"
 #include "schemas/response_store.h"
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/json/object.hpp>
 
 #include <chrono>
 #include <memory>
@@ -26,6 +28,9 @@ struct ApiState {
   std::chrono::milliseconds backend_timeout{10000};
   // Responses API `store: true` answers, for GET/DELETE /v1/responses/{id} and continuations.
   std::shared_ptr<schemas::ResponseStore> responses;
+  // Each backend's live status for GET /v1/backends (local models first, then providers).
+  // Filled before the server starts; read-only afterwards.
+  std::vector<std::function<backend::BackendStatus()>> backend_statuses;
 };
 
 // Events a client may lag behind before it loses its request (about one per token).
@@ -42,7 +47,7 @@ schemas::Protocol caller_protocol(const http::RequestContext& ctx);
 
 // The error in `protocol`'s shape and status, with its retry-after.
 asio::awaitable<void> respond_error(http::RequestContext& ctx, schemas::Protocol protocol,
-                                    const schemas::ApiError& error);
+                                    const schemas::ApiError& error, http::Headers headers = {});
 
 // What the router is given for `request`: tandem's request id, the raw body, the headers a
 // provider may forward (never the client's credentials).
@@ -65,6 +70,9 @@ asio::awaitable<void> handle_completions(ApiState& api, http::RequestContext& ct
 asio::awaitable<void> handle_count_tokens(ApiState& api, http::RequestContext& ctx);
 // GET /v1/models and /v1/models/{id}: OpenAI's shape, Anthropic's when `anthropic-version` is sent.
 asio::awaitable<void> handle_list_models(ApiState& api, http::RequestContext& ctx);
+// GET /v1/backends: {"object":"list","data":[{name, kind, models, state, error_rate, ...}]}.
+asio::awaitable<void> handle_list_backends(ApiState& api, http::RequestContext& ctx);
+boost::json::object backend_status_json(const backend::BackendStatus& status);
 asio::awaitable<void> handle_get_model(ApiState& api, http::RequestContext& ctx);
 
 }  // namespace tandem::api

@@ -55,7 +55,26 @@ struct AnswerShape {
   // Responses API only: the request its answer echoes, and the store `store: true` keeps it in.
   std::shared_ptr<const schemas::InternalRequest> responses_request;
   schemas::ResponseStore* store = nullptr;
+  // x-tandem-backend / x-tandem-fallbacks: who answered, and what was tried before it.
+  http::Headers routing_headers;
 };
+
+// `headers` plus the routing headers, for every way the answer starts.
+http::Headers with_routing(const AnswerShape& shape, http::Headers headers = {}) {
+  for (const auto& header : shape.routing_headers) headers.push_back(header);
+  return headers;
+}
+
+http::Headers routing_headers_of(const backend::GenerateReply& reply) {
+  http::Headers headers;
+  if (!reply.backend.empty()) headers.emplace_back("x-tandem-backend", reply.backend);
+  if (!reply.fallbacks.empty()) {
+    std::string joined;
+    for (const auto& tried : reply.fallbacks) joined += (joined.empty() ? "" : ",") + tried;
+    headers.emplace_back("x-tandem-fallbacks", std::move(joined));
+  }
+  return headers;
+}
 
 void store_response(const AnswerShape& shape, const schemas::TextResult& result, boost::json::object response) {
   if (!shape.store || !shape.responses_request || !shape.responses_request->responses.store) return;
@@ -181,7 +200,7 @@ asio::awaitable<void> stream_answer(http::RequestContext& ctx, const AnswerShape
         break;
       }
       if (!sse) {
-        auto opened = co_await ctx.begin_sse();
+        auto opened = co_await ctx.begin_sse(with_routing(request));
         sse.emplace(opened);
       }
       std::string frames = writer->write(schemas::StreamError{std::move(error)});
@@ -192,7 +211,7 @@ asio::awaitable<void> stream_answer(http::RequestContext& ctx, const AnswerShape
     if (auto* head = std::get_if<backend::ResponseHead>(&*event)) {
       if (sse || raw_head) continue;  // one head per answer
       if (head->event_stream) {
-        http::Headers forwarded = without_content_type(head->headers);
+        http::Headers forwarded = with_routing(request, without_content_type(head->headers));
         auto opened = co_await ctx.begin_sse(std::move(forwarded));
         sse.emplace(opened);
       } else {
@@ -206,7 +225,7 @@ asio::awaitable<void> stream_answer(http::RequestContext& ctx, const AnswerShape
         continue;
       }
       if (!sse) {
-        auto opened = co_await ctx.begin_sse();
+        auto opened = co_await ctx.begin_sse(with_routing(request));
         sse.emplace(opened);
       }
       if (request.responses_request) {
@@ -218,7 +237,7 @@ asio::awaitable<void> stream_answer(http::RequestContext& ctx, const AnswerShape
       continue;
     }
     if (!sse) {
-      auto opened = co_await ctx.begin_sse();
+      auto opened = co_await ctx.begin_sse(with_routing(request));
       sse.emplace(opened);
     }
     if (auto* waiting = std::get_if<backend::QueueWaiting>(&*event)) {
@@ -255,14 +274,14 @@ asio::awaitable<void> stream_answer(http::RequestContext& ctx, const AnswerShape
   }
   if (raw_head) {
     auto content_type = content_type_of(raw_head->headers, "application/json");
-    http::Headers forwarded = without_content_type(raw_head->headers);
+    http::Headers forwarded = with_routing(request, without_content_type(raw_head->headers));
     co_await ctx.respond(raw_head->status, std::move(raw_body), std::move(forwarded), content_type);
     co_return;
   }
   if (!sse) {  // the backend ended without a single event
     auto error = early_end ? *early_end
                            : schemas::make_error(schemas::ErrorKind::api_error, "generation ended without a result");
-    co_await respond_error(ctx, protocol, error);
+    co_await respond_error(ctx, protocol, error, with_routing(request));
     co_return;
   }
   if (auto* responses = dynamic_cast<schemas::ResponsesStreamWriter*>(writer.get()); responses && writer->finished()) {
@@ -327,7 +346,7 @@ asio::awaitable<void> complete_answer(http::RequestContext& ctx, const AnswerSha
   if (raw_head && !failure) {
     store_passthrough_body(request, raw_head->status, raw_body);
     auto content_type = content_type_of(raw_head->headers, "application/json");
-    http::Headers forwarded = without_content_type(raw_head->headers);
+    http::Headers forwarded = with_routing(request, without_content_type(raw_head->headers));
     co_await ctx.respond(raw_head->status, std::move(raw_body), std::move(forwarded), content_type);
     co_return;
   }
@@ -335,11 +354,11 @@ asio::awaitable<void> complete_answer(http::RequestContext& ctx, const AnswerSha
     auto error = builder.error() ? *builder.error()
                  : failure      ? stream_failure(failure)
                                 : schemas::make_error(schemas::ErrorKind::api_error, "generation ended without a result");
-    co_await respond_error(ctx, request.protocol, error);
+    co_await respond_error(ctx, request.protocol, error, with_routing(request));
     co_return;
   }
   note_usage(ctx, builder.result().usage);
-  co_await ctx.respond(200, complete_body(request, builder.result()));
+  co_await ctx.respond(200, complete_body(request, builder.result()), with_routing(request));
 }
 
 }  // namespace
@@ -347,10 +366,9 @@ asio::awaitable<void> complete_answer(http::RequestContext& ctx, const AnswerSha
 schemas::Protocol caller_protocol(const http::RequestContext& ctx) { return ctx.protocol(); }
 
 asio::awaitable<void> respond_error(http::RequestContext& ctx, schemas::Protocol protocol,
-                                    const schemas::ApiError& error) {
+                                    const schemas::ApiError& error, http::Headers headers) {
   const int status = error.http_status(protocol);
   std::string body = schemas::render_error(error, protocol);
-  http::Headers headers;
   if (error.retry_after > 0) headers.emplace_back("retry-after", std::to_string(error.retry_after));
   co_await ctx.respond(status, std::move(body), std::move(headers));
 }
@@ -416,8 +434,9 @@ asio::awaitable<void> relay_generation(ApiState& api, http::RequestContext& ctx,
     co_return;
   }
   ctx.notes().backend = reply->backend;
+  shape.routing_headers = routing_headers_of(*reply);
   if (!reply->accepted) {
-    co_await respond_error(ctx, protocol, reply->error);
+    co_await respond_error(ctx, protocol, reply->error, shape.routing_headers);
     co_return;
   }
   if (shape.stream) {

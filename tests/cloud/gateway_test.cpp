@@ -91,14 +91,15 @@ TEST_F(CloudGateway, OpenAiStreamPassthroughIsByteExactOverHttp) {
 
 TEST_F(CloudGateway, UpstreamErrorsComeBackInTheCallersProtocol) {
   fake_.enqueue(fakes::json_response(429, fakes::anthropic_error_json("rate_limit_error", "Number of requests has exceeded your rate limit"),
-                                     {{"retry-after", "12"}}));
+                                     {{"retry-after", "120"}}));  // beyond max_retry_after: no retry
 
   auto response = http_request(port_, "POST", "/v1/chat/completions",
                                R"({"model":"claude-haiku-4-5","messages":[{"role":"user","content":"hi"}]})",
                                {{"authorization", std::string("Bearer ") + kClientKey}, {"content-type", "application/json"}});
 
   EXPECT_EQ(response.status, 429) << response.body;
-  EXPECT_EQ(response.header("retry-after"), "12");
+  EXPECT_EQ(response.header("retry-after"), "120");
+  EXPECT_EQ(fake_.request_count(), 1u);
   auto error = json::parse(response.body).at("error");
   EXPECT_EQ(error.at("type").as_string(), "rate_limit_error");
   EXPECT_EQ(error.at("message").as_string(), "Number of requests has exceeded your rate limit");

@@ -96,6 +96,7 @@ class ProviderActorTest : public ::testing::Test {
     config.models = {"fake-model"};
     config.timeouts.headers = 5s;
     config.timeouts.idle = 5s;
+    config.retry.max_attempts = 1;  // one attempt, as before retries: the resilience tests set their own
     return config;
   }
 
