@@ -289,6 +289,10 @@ void ServerConfigOptions::bind_fields(CLI::App& app) {
   int_option("responses_ttl", "--responses-ttl", &AppConfig::responses_ttl,
              "Responses API: seconds a stored response is kept", 1, 365 * 24 * 3600)
       ->group(model);
+  int_option("max_schema_bytes", "--max-schema-bytes", &AppConfig::max_schema_bytes,
+             "Structured outputs: largest JSON Schema (response_format, tool parameters) a request may send",
+             64, 16 << 20)
+      ->group(model);
 
   int_option("max_connections", "--max-connections", &AppConfig::max_connections,
              "Open client connections; more get 503", 1, 1'000'000)

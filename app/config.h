@@ -29,6 +29,7 @@ struct AppConfig {
   int batch_tokens = 512;            // token budget per engine step
   int responses_store = 1000;        // Responses API: stored responses kept at most
   int responses_ttl = 3600;          // Responses API: seconds a stored response is kept
+  int max_schema_bytes = 65536;      // structured outputs: a request's JSON Schema text at most
   double queue_heartbeat = 2;        // seconds between pings to a queued streaming request
   double backend_timeout = 10;       // seconds a backend has to accept/refuse, count or list models
   // Runtime

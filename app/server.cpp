@@ -61,6 +61,7 @@ static api::ApiOptions api_options(const AppConfig& config) {
   options.max_queue = config.max_queue;
   options.batch_tokens = config.batch_tokens;
   options.stored_responses = static_cast<size_t>(config.responses_store);
+  options.max_schema_bytes = static_cast<size_t>(config.max_schema_bytes);
   options.stored_response_ttl = config.responses_ttl;
   options.waiting_heartbeat =
       std::chrono::milliseconds(static_cast<long long>(config.queue_heartbeat * 1000));

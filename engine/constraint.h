@@ -205,7 +205,11 @@ class ConstraintState {
 // evicted. Thread-safe. Compilation errors are not cached (they are cheap and rare).
 class ConstraintCache {
  public:
-  explicit ConstraintCache(std::shared_ptr<const ConstraintVocabulary> vocab, size_t capacity = 64);
+  // `max_schema_bytes`: the server's configured limit on a request's schema text; callers put it
+  // in the ConstraintOptions they pass (see max_schema_bytes()).
+  explicit ConstraintCache(std::shared_ptr<const ConstraintVocabulary> vocab, size_t capacity = 64,
+                           size_t max_schema_bytes = ConstraintOptions{}.max_schema_bytes);
+  size_t max_schema_bytes() const { return max_schema_bytes_; }
 
   std::shared_ptr<const TokenConstraint> json_object(const ConstraintOptions& options = {});
   std::shared_ptr<const TokenConstraint> json_schema(std::string_view schema, const ConstraintOptions& options = {});
@@ -218,6 +222,7 @@ class ConstraintCache {
 
   std::shared_ptr<const ConstraintVocabulary> vocab_;
   size_t capacity_;
+  size_t max_schema_bytes_;
   std::mutex mutex_;
   std::list<std::pair<std::string, std::shared_ptr<const TokenConstraint>>> lru_;  // most recent first
 };

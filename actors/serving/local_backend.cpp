@@ -388,8 +388,8 @@ backend::ModelInfo describe_local_model(const LocalModel& model) {
 
 backend::backend_actor spawn_local_backend(caf::actor_system& system, LocalModel model) {
   if (!model.constraints) {
-    model.constraints =
-        std::make_shared<engine::ConstraintCache>(engine::ConstraintVocabulary::build(model.model->tokenizer()));
+    model.constraints = std::make_shared<engine::ConstraintCache>(
+        engine::ConstraintVocabulary::build(model.model->tokenizer()), 64, model.max_schema_bytes);
   }
   auto shared = std::make_shared<const LocalModel>(std::move(model));
   return system.spawn([shared](actors::metered_pointer<backend::backend_actor, actors::NoState> self)

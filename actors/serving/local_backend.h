@@ -29,6 +29,7 @@ struct LocalModel {
   // Structured output / forced tool calls: compiled constraints over this model's vocabulary
   // (the vocabulary tables are built once, by spawn_local_backend when left null).
   std::shared_ptr<engine::ConstraintCache> constraints;
+  size_t max_schema_bytes = engine::ConstraintOptions{}.max_schema_bytes;  // --max-schema-bytes
 };
 
 // The actor stops the scheduler when it exits (pending streams end with `unavailable`).

@@ -78,6 +78,7 @@ std::optional<schemas::ApiError> constrain_tool_call(const schemas::InternalRequ
   }
   engine::ConstraintOptions options;
   options.strict = strict;
+  options.max_schema_bytes = constraints.max_schema_bytes();
   try {
     generation.sampling.constraint = constraints.tool_call(*syntax, tools, options);
   } catch (const engine::SchemaError& e) {
@@ -122,6 +123,7 @@ std::optional<schemas::ApiError> constrain_generation(const schemas::InternalReq
   } else {
     engine::ConstraintOptions options;
     options.strict = request.response_format.strict;
+    options.max_schema_bytes = constraints.max_schema_bytes();
     try {
       if (request.response_format.type == Type::json_object) {
         generation.sampling.constraint = constraints.json_object(options);

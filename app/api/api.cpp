@@ -43,6 +43,7 @@ local::LocalModel load_model(const ApiOptions& options, size_t index,
     served.id = stem;
   }
   served.created = schemas::unix_time_now();
+  served.max_schema_bytes = options.max_schema_bytes;
 
   actors::SchedulerOptions scheduler_options;
   scheduler_options.max_running = static_cast<size_t>(std::max(1, options.parallel));

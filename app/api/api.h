@@ -49,6 +49,7 @@ struct ApiOptions {
   // Responses API store (`store: true`): at most this many responses, each kept this long.
   size_t stored_responses = 1000;
   int64_t stored_response_ttl = 3600;  // seconds
+  size_t max_schema_bytes = 64 * 1024;  // a structured-output request's schema text at most
   // The config file's "routing" rules (actors/routing/rules.h); null: plain addressing.
   std::shared_ptr<const routing::RoutingRules> routing;
 };

@@ -9,7 +9,8 @@ LocalLoad::LocalLoad(std::string model_id, const actors::SchedulerOptions& optio
       step_token_budget_(options.step_token_budget) {}
 
 actors::SchedulerObserver LocalLoad::observe(actors::SchedulerObserver inner) {
-  actors::SchedulerObserver out;
+  // Everything the inner observer watches still reaches it; the three below are shared.
+  actors::SchedulerObserver out = inner;
   out.on_step = [this, next = inner.on_step](size_t sequences, size_t tokens) {
     on_step(sequences, tokens, std::chrono::steady_clock::now());
     if (next) next(sequences, tokens);

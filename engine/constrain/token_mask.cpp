@@ -302,8 +302,9 @@ bool ConstraintState::accept(TokenId id) {
 bool ConstraintState::complete() const { return impl_->matcher.accepting(impl_->stacks); }
 bool ConstraintState::ended() const { return impl_->ended; }
 
-ConstraintCache::ConstraintCache(std::shared_ptr<const ConstraintVocabulary> vocab, size_t capacity)
-    : vocab_(std::move(vocab)), capacity_(std::max<size_t>(capacity, 1)) {}
+ConstraintCache::ConstraintCache(std::shared_ptr<const ConstraintVocabulary> vocab, size_t capacity,
+                                 size_t max_schema_bytes)
+    : vocab_(std::move(vocab)), capacity_(std::max<size_t>(capacity, 1)), max_schema_bytes_(max_schema_bytes) {}
 
 template <class Compile>
 std::shared_ptr<const TokenConstraint> ConstraintCache::get(const std::string& key, Compile&& compile) {

@@ -70,5 +70,30 @@ TEST(LocalLoad, AnIdleWaitIsNotCountedAsAStep) {
   EXPECT_NEAR(load.load().decode_tokens_per_s, 200.0, 20.0);
 }
 
+// LocalLoad sits between the scheduler and its metrics: every callback the metrics observer
+// has must still reach it, the ones LocalLoad shares and the ones it does not look at.
+TEST(LocalLoad, ObservingPassesEveryCallbackOnToTheInnerObserver) {
+  LocalLoad load("tiny", options());
+  int steps = 0, stats = 0, tokens = 0, timings = 0, waits = 0, firsts = 0, gaps = 0;
+  actors::SchedulerObserver inner;
+  inner.on_step = [&](size_t, size_t) { ++steps; };
+  inner.on_stats = [&](const actors::SchedulerStats&) { ++stats; };
+  inner.on_tokens = [&](uint64_t, uint64_t) { ++tokens; };
+  inner.on_step_timing = [&](const actors::StepTiming&) { ++timings; };
+  inner.on_queue_wait = [&](double) { ++waits; };
+  inner.on_first_token = [&](double) { ++firsts; };
+  inner.on_inter_token = [&](double) { ++gaps; };
+  auto outer = load.observe(inner);
+  outer.on_step(1, 1);
+  outer.on_stats(busy(1, 0));
+  outer.on_tokens(3, 1);
+  ASSERT_TRUE(outer.on_step_timing && outer.on_queue_wait && outer.on_first_token && outer.on_inter_token);
+  outer.on_step_timing(actors::StepTiming{});
+  outer.on_queue_wait(0.1);
+  outer.on_first_token(0.2);
+  outer.on_inter_token(0.01);
+  EXPECT_EQ(steps + stats + tokens + timings + waits + firsts + gaps, 7);
+}
+
 }  // namespace
 }  // namespace tandem::api

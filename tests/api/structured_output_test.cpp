@@ -29,8 +29,9 @@ class StructuredOutput : public ::testing::Test {
     ASSERT_FALSE(vocab.empty());
     ASSERT_FALSE(chat_template.empty());
     // One file per process: ctest runs each test of the suite in its own process, in parallel.
-    const std::string out = (std::filesystem::path(::testing::TempDir()) /
+    model_path_ = (std::filesystem::path(::testing::TempDir()) /
                              ("structured-qwen-" + std::to_string(::getpid()) + ".gguf")).string();
+    const std::string& out = model_path_;
     auto [code, output] =
         run_tandem({"synth-model", "--out", out, "--vocab-from", vocab, "--chat-template", chat_template, "--dim",
                     "64", "--layers", "1", "--heads", "2", "--kv-heads", "1", "--ff", "128", "--ctx", "1024"});
@@ -64,10 +65,12 @@ class StructuredOutput : public ::testing::Test {
 
   static TandemProcess* server_;
   static std::uint16_t port_;
+  static std::string model_path_;
 };
 
 TandemProcess* StructuredOutput::server_ = nullptr;
 std::uint16_t StructuredOutput::port_ = 0;
+std::string StructuredOutput::model_path_;
 
 // Checks kSchema by hand (independent of the constraint code).
 void expect_matches_schema(const json::value& value) {
@@ -224,6 +227,29 @@ TEST_F(StructuredOutput, LogitBiasForcesBansAndRefusesUnknownIds) {
   auto refused = post_json(port_, "/v1/chat/completions", bad);
   EXPECT_EQ(refused.status, 400) << refused.body;
   EXPECT_EQ(parse(refused.body).at("error").at("param"), "logit_bias") << refused.body;
+}
+
+// --max-schema-bytes: a schema over the server's limit is a 400 naming the field and the limit;
+// the same schema passes a server with the default limit.
+TEST_F(StructuredOutput, SchemaOverTheConfiguredLimitIsRefused) {
+  TandemProcess limited(TandemProcess::server_arguments(
+      {"--model", model_path_, "--alias", "structured-qwen", "--max-schema-bytes", "128"}));
+  ASSERT_NE(limited.port(), 0) << limited.output();
+  auto body = chat(0.0);
+  body["max_tokens"] = 60;
+  body["response_format"] = json::object{
+      {"type", "json_schema"}, {"json_schema", json::object{{"name", "sky"}, {"schema", json::parse(kSchema)}}}};
+  ASSERT_GT(json::serialize(json::parse(kSchema)).size(), 128u);
+  auto refused = post_json(limited.port(), "/v1/chat/completions", body);
+  EXPECT_EQ(refused.status, 400) << refused.body;
+  const auto error = parse(refused.body).at("error");
+  EXPECT_EQ(error.at("param"), "response_format.json_schema.schema") << refused.body;
+  const std::string message(error.at("message").as_string());
+  EXPECT_NE(message.find("too large"), std::string::npos) << message;
+  EXPECT_NE(message.find("128"), std::string::npos) << message;
+
+  auto accepted = post_json(port_, "/v1/chat/completions", body);
+  EXPECT_EQ(accepted.status, 200) << accepted.body;
 }
 
 }  // namespace

@@ -209,13 +209,16 @@ def main():
         fake_url = fake.wait_for(r"listening on (http://\S+)").group(1)
         config = os.path.join(work, "tandem.json")
         with open(config, "w") as f:
-            # A rule whose first target always fails (503, retried, then the breaker opens) and
-            # whose second answers: fallbacks, retries and breaker transitions get data.
+            # A rule whose first target always fails (503, retried, then its breaker opens) and
+            # whose second, another provider (breakers are per provider), answers: fallbacks,
+            # retries and breaker transitions get data.
             json.dump({"providers": [{"name": "fake", "protocol": "openai", "base_url": fake_url + "/v1",
+                                      "models": ["fake-model"]},
+                                     {"name": "backup", "protocol": "openai", "base_url": fake_url + "/v1",
                                       "models": ["fake-model"]}],
                        "routing": {"rules": [{"name": "chain", "match": {"exact": "chain"},
                                               "targets": [{"backend": "fake", "model": "error-503"},
-                                                          {"backend": "fake", "model": "fake-model"}],
+                                                          {"backend": "backup", "model": "fake-model"}],
                                               "fallback_on": ["upstream_failure", "breaker_open"]}]}}, f)
         tandem = Process([tandem_bin, "--port", "0", "--model", model, "--config", config], "tandem")
         processes.append(tandem)
