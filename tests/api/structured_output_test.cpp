@@ -193,6 +193,19 @@ TEST_F(StructuredOutput, UnsupportedSchemaKeywordIs400NamingThePath) {
   EXPECT_EQ(error.at("param"), "response_format.json_schema.schema/properties/age") << response.body;
   EXPECT_NE(std::string(error.at("message").as_string()).find("minimum"), std::string::npos) << response.body;
 
+  // An invalid schema (an unknown type) is refused the same way, naming where.
+  auto invalid = chat(0.0);
+  invalid["response_format"] = json::object{
+      {"type", "json_schema"},
+      {"json_schema", json::object{{"name", "n"},
+                                   {"schema", json::parse(R"({"type":"object","properties":{"age":{"type":"integr"}}})")}}}};
+  auto invalid_refused = post_json(port_, "/v1/chat/completions", invalid);
+  EXPECT_EQ(invalid_refused.status, 400) << invalid_refused.body;
+  const auto invalid_error = parse(invalid_refused.body).at("error");
+  EXPECT_EQ(invalid_error.at("param"), "response_format.json_schema.schema/properties/age/type") << invalid_refused.body;
+  EXPECT_NE(std::string(invalid_error.at("message").as_string()).find("integr"), std::string::npos)
+      << invalid_refused.body;
+
   auto tool = chat(0.0);
   tool["tools"] = json::array{json::object{
       {"type", "function"},
