@@ -404,6 +404,7 @@ provider_actor::behavior_type provider_behavior(self_pointer self, std::shared_p
   state.aliases = std::move(aliases);
   state.client = std::move(client);
   state.monitor = options.monitor ? options.monitor : std::make_shared<ProviderMonitor>(state.provider->name, nullptr);
+  state.monitor->set_prices(state.provider->prices);
   const resilience::Clock& clock = options.clock ? *options.clock : resilience::SteadyClock::instance();
   auto monitor = state.monitor;
   state.breaker = std::make_unique<resilience::CircuitBreaker>(

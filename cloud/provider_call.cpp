@@ -270,6 +270,7 @@ void GenerateCall::on_body(std::string_view bytes) {
     std::string complete = frames.feed(bytes);
     if (!complete.empty()) {
       content_sent();
+      passthrough_usage.frames(complete);
       push(backend::RawBytes{std::move(complete)});
     }
     return;
@@ -302,6 +303,7 @@ void GenerateCall::on_done(const TransferResult& result) {
       error = api_error(ErrorKind::upstream_error,
                         "upstream '" + provider->name + "' ended its stream in the middle of an event");
     }
+    count_passthrough_usage();
   } else {
     if (!terminal) {
       auto events = std::visit([](auto& decoder) { return decoder.finish(); }, decoder);
@@ -335,7 +337,17 @@ void GenerateCall::failed_before_commit(FailureKind kind, ApiError error, bool h
   this->report(std::move(report));
 }
 
+void GenerateCall::count_passthrough_usage() {
+  if (!passthrough_usage.found()) return;
+  monitor->tokens(model, static_cast<uint64_t>(passthrough_usage.input_tokens()),
+                  static_cast<uint64_t>(passthrough_usage.output_tokens()));
+}
+
 void GenerateCall::emit_answer() {
+  if (head.status >= 200 && head.status < 300) {
+    passthrough_usage.body(body);
+    count_passthrough_usage();
+  }
   push(backend::ResponseHead{head.status, passthrough_headers(), false});
   push(backend::RawBytes{std::move(body)});
   close();

@@ -11,6 +11,7 @@
 
 #include "actors/backend/backend.h"
 #include "cloud/provider_actor.h"
+#include "schemas/usage_reader.h"
 #include "cloud/provider_monitor.h"
 #include "cloud/providers.h"
 #include "cloud/resilience/outcome.h"
@@ -74,6 +75,7 @@ struct GenerateCall {
   bool streaming = false;  // frames / events flow as they arrive (else the body is collected)
   std::string body;
   SseFrameSplitter frames;
+  schemas::UsageReader passthrough_usage;  // what a passed-through answer says it used
   std::optional<SseBodyAdapter> adapter;
   std::variant<schemas::OpenAiStreamDecoder, schemas::AnthropicStreamDecoder> decoder;
   bool terminal = false;  // a Finish or StreamError went out
@@ -89,6 +91,8 @@ struct GenerateCall {
   // the sink (a passthrough already accepted, or the upstream's own 4xx passed back as is):
   // the upstream's last answer byte for byte, or `error` in the caller's protocol.
   void emit_answer();
+  // Token metrics (and spend) of a passed-through answer, from the usage it carried.
+  void count_passthrough_usage();
   void emit_error(const schemas::ApiError& error);
 
  private:

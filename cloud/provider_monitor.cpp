@@ -58,6 +58,10 @@ CloudMetrics::CloudMetrics(std::shared_ptr<prometheus::Registry> registry)
                  .Name("tandem_upstream_tokens_total")
                  .Help("Tokens an upstream reported, by direction (input, output)")
                  .Register(*registry)),
+      spend(prometheus::BuildCounter()
+                .Name("tandem_upstream_spend_usd_total")
+                .Help("Upstream spend in US dollars, from token counts and the provider's configured prices")
+                .Register(*registry)),
       registry_(std::move(registry)) {}
 
 double breaker_gauge_value(resilience::BreakerState state) {
@@ -109,7 +113,15 @@ void ProviderMonitor::tokens(const std::string& model, uint64_t input, uint64_t 
   if (!metrics_) return;
   if (input) metrics_->tokens.Add({{"provider", provider_}, {"model", model}, {"direction", "input"}}).Increment(double(input));
   if (output) metrics_->tokens.Add({{"provider", provider_}, {"model", model}, {"direction", "output"}}).Increment(double(output));
+  for (const auto& [priced, price] : prices_) {
+    if (priced != model) continue;
+    const double usd = (double(input) * price.input_per_mtok + double(output) * price.output_per_mtok) / 1e6;
+    if (usd > 0) metrics_->spend.Add({{"provider", provider_}, {"model", model}}).Increment(usd);
+    break;
+  }
 }
+
+void ProviderMonitor::set_prices(std::vector<std::pair<std::string, ModelPrice>> prices) { prices_ = std::move(prices); }
 
 void ProviderMonitor::retry_scheduled(std::chrono::milliseconds delay) {
   if (retries_counter_) retries_counter_->Increment();

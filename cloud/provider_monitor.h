@@ -5,6 +5,7 @@
 // the breaker side, the upstream client's thread the per-attempt side.
 #pragma once
 
+#include "cloud/providers.h"
 #include "cloud/resilience/circuit_breaker.h"
 
 #include <atomic>
@@ -41,6 +42,7 @@ class CloudMetrics {
   prometheus::Family<prometheus::Gauge>& breaker_state;
   prometheus::Family<prometheus::Counter>& breaker_transitions;
   prometheus::Family<prometheus::Counter>& tokens;
+  prometheus::Family<prometheus::Counter>& spend;  // tandem_upstream_spend_usd_total{provider,model}
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -62,7 +64,10 @@ class ProviderMonitor {
   void attempt_finished(const std::string& status);
   void headers_after(std::chrono::steady_clock::duration elapsed);
   void first_token_after(std::chrono::steady_clock::duration elapsed);
+  // Tokens of an answer (and its spend when `model` has a configured price).
   void tokens(const std::string& model, uint64_t input, uint64_t output);
+  // Before the first answer (the provider actor sets its config's prices).
+  void set_prices(std::vector<std::pair<std::string, ModelPrice>> prices);
 
   // From the actor.
   void retry_scheduled(std::chrono::milliseconds delay);
@@ -96,6 +101,7 @@ class ProviderMonitor {
   std::deque<double> latencies_ms_;  // the last kLatencySamples times to headers
   std::deque<std::chrono::milliseconds> retry_delays_;
   uint64_t retries_ = 0;
+  std::vector<std::pair<std::string, ModelPrice>> prices_;  // read-only once answers flow
 };
 
 }  // namespace tandem::cloud

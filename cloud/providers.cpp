@@ -60,15 +60,35 @@ bool valid_name(std::string_view name) {
   });
 }
 
+// {"model": {"input": USD per million input tokens, "output": USD per million output tokens}}
+std::vector<std::pair<std::string, ModelPrice>> read_prices(const json::value& value, const std::string& where) {
+  if (!value.is_object()) throw CloudConfigError(where + " must be an object of model name -> {\"input\", \"output\"}");
+  std::vector<std::pair<std::string, ModelPrice>> prices;
+  for (const auto& [model, price] : value.as_object()) {
+    const std::string at = where + "." + std::string(model);
+    if (!price.is_object()) throw CloudConfigError(at + " must be an object {\"input\": USD, \"output\": USD} per million tokens");
+    ModelPrice parsed;
+    for (const auto& [key, amount] : price.as_object()) {
+      if (key != "input" && key != "output")
+        throw CloudConfigError(at + "." + std::string(key) + ": unknown key (known: input, output)");
+      if (!amount.is_number() || amount.to_number<double>() < 0)
+        throw CloudConfigError(at + "." + std::string(key) + " must be a non-negative number of US dollars per million tokens");
+      (key == "input" ? parsed.input_per_mtok : parsed.output_per_mtok) = amount.to_number<double>();
+    }
+    prices.emplace_back(std::string(model), parsed);
+  }
+  return prices;
+}
+
 ProviderConfig read_provider(const json::value& value, const std::string& where, const EnvLookup& env) {
   if (!value.is_object()) throw CloudConfigError(where + " must be an object");
   const auto& object = value.as_object();
-  static const std::vector<std::string_view> known = {"name", "protocol", "base_url", "api_key_env",
-                                                      "headers", "timeouts", "models", "breaker", "retry"};
+  static const std::vector<std::string_view> known = {"name",   "protocol", "base_url", "api_key_env", "headers",
+                                                      "timeouts", "models", "breaker", "retry", "prices"};
   for (const auto& [key, unused] : object)
     if (std::find(known.begin(), known.end(), std::string_view(key)) == known.end())
       throw CloudConfigError(where + "." + std::string(key) +
-                             ": unknown key (known: name, protocol, base_url, api_key_env, headers, timeouts, models, breaker, retry)");
+                             ": unknown key (known: name, protocol, base_url, api_key_env, headers, timeouts, models, breaker, retry, prices)");
   ProviderConfig provider;
   provider.name = require_string(object, "name", where);
   if (!valid_name(provider.name))
@@ -105,6 +125,7 @@ ProviderConfig read_provider(const json::value& value, const std::string& where,
   } catch (const resilience::ConfigError& error) {
     throw CloudConfigError(error.what());
   }
+  if (const auto* prices = object.if_contains("prices")) provider.prices = read_prices(*prices, where + ".prices");
   if (const auto* models = object.if_contains("models")) {
     if (!models->is_array()) throw CloudConfigError(where + ".models must be an array of model names");
     for (std::size_t i = 0; i < models->as_array().size(); ++i) {

@@ -21,6 +21,13 @@
 
 namespace tandem::cloud {
 
+// What one upstream model costs, in US dollars per million tokens (file key "prices": turns the
+// token counts into tandem_upstream_spend_usd_total).
+struct ModelPrice {
+  double input_per_mtok = 0;
+  double output_per_mtok = 0;
+};
+
 struct ProviderConfig {
   std::string name;  // "openai", "anthropic", "vllm", ...
   schemas::Protocol protocol = schemas::Protocol::openai;
@@ -38,6 +45,8 @@ struct ProviderConfig {
   // cloud/resilience/README.md; the built-ins get the defaults).
   resilience::BreakerConfig breaker;
   resilience::RetryConfig retry;
+  // Upstream model name -> price; models without one count tokens but no spend.
+  std::vector<std::pair<std::string, ModelPrice>> prices;
 };
 
 // A client-facing model name mapped to a provider's model.

@@ -112,11 +112,32 @@ TEST(CloudConfig, ErrorsNameTheOffendingKey) {
           {"name": "a", "protocol": "openai", "base_url": "http://b"}])", "{}", "providers[1].name: \"a\" appears twice"},
       {R"([])", R"({"x": "nobody/m"})", "model_aliases.x: no provider named \"nobody\""},
       {R"([])", R"({"x": "no-slash"})", "model_aliases.x must be \"provider/model\""},
+      {R"([{"name": "a", "protocol": "openai", "base_url": "http://a", "prices": {"m": {"input": -1}}}])", "{}",
+       "providers[0].prices.m.input must be a non-negative number"},
+      {R"([{"name": "a", "protocol": "openai", "base_url": "http://a", "prices": {"m": {"cached": 1}}}])", "{}",
+       "providers[0].prices.m.cached: unknown key (known: input, output)"},
+      {R"([{"name": "a", "protocol": "openai", "base_url": "http://a", "prices": ["m"]}])", "{}",
+       "providers[0].prices must be an object"},
   };
   for (const auto& c : cases) {
     std::string error = error_of(c.providers, c.aliases);
     EXPECT_NE(error.find(c.expected), std::string::npos) << "got: " << error << "\nexpected: " << c.expected;
   }
+}
+
+TEST(CloudConfig, PricesAreUsdPerMillionTokensPerUpstreamModel) {
+  auto providers = parse(R"([{"name": "a", "protocol": "openai", "base_url": "http://a",
+                              "prices": {"m1": {"input": 3, "output": 15}, "m2": {"output": 0.5}}}])");
+  auto aliases = parse("{}");
+  auto config = load_cloud_config(&providers, &aliases, env_of({}));
+  const auto* provider = config.find("a");
+  ASSERT_NE(provider, nullptr);
+  ASSERT_EQ(provider->prices.size(), 2u);
+  EXPECT_EQ(provider->prices[0].first, "m1");
+  EXPECT_EQ(provider->prices[0].second.input_per_mtok, 3.0);
+  EXPECT_EQ(provider->prices[0].second.output_per_mtok, 15.0);
+  EXPECT_EQ(provider->prices[1].second.input_per_mtok, 0.0);
+  EXPECT_EQ(provider->prices[1].second.output_per_mtok, 0.5);
 }
 
 TEST(CloudAddressing, WellKnownPrefixesBelongToTheBuiltInNamesAndAliasesToTheirProvider) {
