@@ -77,6 +77,25 @@ export function startTandem({
   });
 }
 
+/**
+ * Starts tandem-fake-upstream (TANDEM_FAKE_UPSTREAM_BIN; tests/fakes) on an ephemeral port: it plays
+ * both the OpenAI and the Anthropic API. Resolves with its base URL and the child process.
+ */
+export function startFakeUpstream(bin = process.env.TANDEM_FAKE_UPSTREAM_BIN) {
+  if (!bin) throw new Error('startFakeUpstream: no binary (set TANDEM_FAKE_UPSTREAM_BIN)');
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, ['--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    process.once('exit', () => child.kill('SIGKILL'));
+    let out = '';
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+      const match = /listening on (http:\/\/\S+)/.exec(out);
+      if (match) resolve({ url: match[1], child });
+    });
+    child.once('exit', (code) => reject(new Error(`fake upstream exited (${code}) before listening: ${out}`)));
+  });
+}
+
 let ownServer = null;
 
 /** The server's base URL without /v1, from TANDEM_BASE_URL or a server started from TANDEM_BIN. */

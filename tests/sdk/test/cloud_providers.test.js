@@ -5,13 +5,12 @@
 // through to its own kind of upstream, streamed and not, tool calls, and upstream errors arriving
 // as each SDK's typed error. Needs TANDEM_BIN and TANDEM_FAKE_UPSTREAM_BIN (ctest sets both).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { after, before, test } from 'node:test';
 
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 
-import { startTandem } from '../lib/tandem.js';
+import { startFakeUpstream, startTandem } from '../lib/tandem.js';
 
 const fakeBin = process.env.TANDEM_FAKE_UPSTREAM_BIN;
 const skip = !process.env.TANDEM_BIN
@@ -25,20 +24,6 @@ const skip = !process.env.TANDEM_BIN
 // get_time({"tz":"CET"}) after "Checking the weather."; "error-NNN" answers status NNN.
 const TEXT = 'Hello from the fake upstream.';
 
-function startFake() {
-  return new Promise((resolve, reject) => {
-    const child = spawn(fakeBin, ['--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    process.once('exit', () => child.kill('SIGKILL'));
-    let out = '';
-    child.stdout.on('data', (chunk) => {
-      out += chunk;
-      const match = /listening on (http:\/\/\S+)/.exec(out);
-      if (match) resolve({ url: match[1], child });
-    });
-    child.once('exit', (code) => reject(new Error(`fake upstream exited (${code}) before listening: ${out}`)));
-  });
-}
-
 let fake;
 let server;
 let openai;
@@ -46,7 +31,7 @@ let anthropic;
 
 before(async () => {
   if (skip) return;
-  fake = await startFake();
+  fake = await startFakeUpstream(fakeBin);
   const env = {
     OPENAI_API_KEY: 'sk-upstream-openai', OPENAI_BASE_URL: `${fake.url}/v1`,
     ANTHROPIC_API_KEY: 'sk-upstream-anthropic', ANTHROPIC_BASE_URL: fake.url,

@@ -6,7 +6,6 @@
 // the provider: the text is the fake's, x-tandem-backend names it and x-tandem-fallbacks the local
 // model. Needs TANDEM_BIN and TANDEM_FAKE_UPSTREAM_BIN (ctest sets both).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,7 +14,7 @@ import { after, before, test } from 'node:test';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 
-import { sharedDir, startTandem } from '../lib/tandem.js';
+import { sharedDir, startFakeUpstream, startTandem } from '../lib/tandem.js';
 
 const fakeBin = process.env.TANDEM_FAKE_UPSTREAM_BIN;
 const skip = !process.env.TANDEM_BIN
@@ -32,20 +31,6 @@ let openai;
 let anthropic;
 let busy;     // the long local stream holding the only slot
 let waiting;  // the one queued behind it
-
-function startFake() {
-  return new Promise((resolve, reject) => {
-    const child = spawn(fakeBin, ['--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    process.once('exit', () => child.kill('SIGKILL'));
-    let out = '';
-    child.stdout.on('data', (chunk) => {
-      out += chunk;
-      const match = /listening on (http:\/\/\S+)/.exec(out);
-      if (match) resolve({ url: match[1], child });
-    });
-    child.once('exit', (code) => reject(new Error(`fake upstream exited (${code}) before listening: ${out}`)));
-  });
-}
 
 async function metric(baseURL, name) {
   const text = await (await fetch(`${baseURL}/metrics`)).text();
@@ -88,7 +73,7 @@ async function takeTheQueuePlace(baseURL) {
 
 before(async () => {
   if (skip) return;
-  fake = await startFake();
+  fake = await startFakeUpstream(fakeBin);
   dir = mkdtempSync(path.join(os.tmpdir(), 'tandem-sdk-fallback-'));
   const config = path.join(dir, 'tandem.json');
   writeFileSync(config, JSON.stringify({
