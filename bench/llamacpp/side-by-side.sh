@@ -25,7 +25,9 @@ if [ ${#models[@]} -eq 0 ]; then
 fi
 [ ${#models[@]} -gt 0 ] || { echo "no model files (run tandem_engine_bench once, or pass paths)" >&2; exit 1; }
 if [ ! -d "$here/node_modules/node-llama-cpp" ]; then
-  (cd "$here" && npm ci --omit=optional --ignore-scripts --no-audit --no-fund >&2)
+  # (npm ci refuses this lock: node-llama-cpp lists optional binaries for other platforms that the
+  # lock cannot pin; install honours the locked versions of what it installs.)
+  (cd "$here" && npm install --omit=optional --ignore-scripts --no-audit --no-fund >&2)
 fi
 
 # The same prompt for both: token ids 100, 101, ... (no tokenizer difference can enter).
