@@ -5,6 +5,9 @@
 // through to its own kind of upstream, streamed and not, tool calls, and upstream errors arriving
 // as each SDK's typed error. Needs TANDEM_BIN and TANDEM_FAKE_UPSTREAM_BIN (ctest sets both).
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { after, before, test } from 'node:test';
 
 import Anthropic from '@anthropic-ai/sdk';
@@ -28,10 +31,21 @@ let fake;
 let server;
 let openai;
 let anthropic;
+let dir;
 
 before(async () => {
   if (skip) return;
   fake = await startFakeUpstream(fakeBin);
+  // The built-in providers come from the SDKs' environment variables. The error test uses two
+  // more from a config file, without retries and with a breaker that does not trip, so each
+  // upstream error reaches the client as itself, never as "breaker open" after earlier errors.
+  dir = mkdtempSync(path.join(os.tmpdir(), 'tandem-sdk-cloud-'));
+  const config = path.join(dir, 'providers.json');
+  const calm = { breaker: { consecutive_failures: 1000000, minimum_requests: 1000000 }, retry: { max_attempts: 1 } };
+  writeFileSync(config, JSON.stringify({ providers: [
+    { name: 'oai-errors', protocol: 'openai', base_url: `${fake.url}/v1`, api_key_env: 'OPENAI_API_KEY', ...calm },
+    { name: 'anth-errors', protocol: 'anthropic', base_url: fake.url, api_key_env: 'ANTHROPIC_API_KEY', ...calm },
+  ] }));
   const env = {
     OPENAI_API_KEY: 'sk-upstream-openai', OPENAI_BASE_URL: `${fake.url}/v1`,
     ANTHROPIC_API_KEY: 'sk-upstream-anthropic', ANTHROPIC_BASE_URL: fake.url,
@@ -39,7 +53,7 @@ before(async () => {
   const saved = {};
   for (const [k, v] of Object.entries(env)) { saved[k] = process.env[k]; process.env[k] = v; }
   try {
-    server = await startTandem();
+    server = await startTandem({ extraArgs: ['--config', config] });
   } finally {
     for (const [k, v] of Object.entries(saved)) { if (v === undefined) delete process.env[k]; else process.env[k] = v; }
   }
@@ -49,6 +63,7 @@ before(async () => {
 after(async () => {
   if (server) await server.stop();
   if (fake) fake.child.kill('SIGTERM');
+  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 const hello = [{ role: 'user', content: 'Say hello.' }];
@@ -155,13 +170,13 @@ for (const [label, model] of [['translated from an OpenAI upstream', 'openai/fak
 
 test('Upstream errors arrive as each SDK\'s typed error, in both directions, streamed or not', { skip }, async () => {
   const cases = [
-    [openai, 'anthropic/error-429', OpenAI.RateLimitError, 429],
-    [openai, 'openai/error-429', OpenAI.RateLimitError, 429],
-    [openai, 'anthropic/error-401', OpenAI.AuthenticationError, 401],
-    [openai, 'anthropic/error-400', OpenAI.BadRequestError, 400],
-    [anthropic, 'openai/error-429', Anthropic.RateLimitError, 429],
-    [anthropic, 'openai/error-404', Anthropic.NotFoundError, 404],
-    [anthropic, 'anthropic/error-400', Anthropic.BadRequestError, 400],
+    [openai, 'anth-errors/error-429', OpenAI.RateLimitError, 429],
+    [openai, 'oai-errors/error-429', OpenAI.RateLimitError, 429],
+    [openai, 'anth-errors/error-401', OpenAI.AuthenticationError, 401],
+    [openai, 'anth-errors/error-400', OpenAI.BadRequestError, 400],
+    [anthropic, 'oai-errors/error-429', Anthropic.RateLimitError, 429],
+    [anthropic, 'oai-errors/error-404', Anthropic.NotFoundError, 404],
+    [anthropic, 'anth-errors/error-400', Anthropic.BadRequestError, 400],
   ];
   for (const stream of [false, true]) {
     for (const [client, model, type, status] of cases) {
