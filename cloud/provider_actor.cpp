@@ -7,6 +7,7 @@
 
 #include "actors/actor_metrics.h"
 #include "cloud/provider_call.h"
+#include "cloud/provider_models.h"
 #include "schemas/refusals.h"
 #include "schemas/translate.h"
 
@@ -36,9 +37,12 @@ namespace {
 using decided_atom = caf::atom_constant<caf::atom("decided")>;
 using attempt_atom = caf::atom_constant<caf::atom("attempt")>;
 using retry_atom = caf::atom_constant<caf::atom("retry")>;
+using listed_atom = caf::atom_constant<caf::atom("listed")>;
+// (listed_atom, ids, ok): the upstream's model list arrived (ok) or could not be had.
 using provider_actor = backend::backend_actor::extend<caf::reacts_to<decided_atom, std::uint64_t>,
                                                       caf::reacts_to<attempt_atom, std::uint64_t>,
-                                                      caf::reacts_to<retry_atom, std::uint64_t>>;
+                                                      caf::reacts_to<retry_atom, std::uint64_t>,
+                                                      caf::reacts_to<listed_atom, std::vector<std::string>, bool>>;
 
 // The reply of one count call, set once on the client thread and delivered by the actor.
 struct Decision {
@@ -84,6 +88,9 @@ struct ProviderState {
   std::unordered_map<std::uint64_t, PendingGenerate> generates;
   std::unordered_map<std::uint64_t, std::shared_ptr<Decision>> decisions;
   std::unordered_map<std::uint64_t, caf::typed_response_promise<TokenCount>> count_promises;
+  // A provider configured without `models` lists its upstream's (cloud/provider_models.h).
+  std::unique_ptr<UpstreamModelCache> model_cache;
+  std::vector<caf::typed_response_promise<backend::ModelList>> model_waiters;
   static inline const char* name = "tandem.cloud";
 };
 
@@ -369,7 +376,7 @@ caf::result<TokenCount> start_count(self_pointer self, BackendRequest& request) 
   return promise;
 }
 
-backend::ModelList describe(const ProviderState& state) {
+backend::ModelList describe(const ProviderState& state, const std::vector<std::string>& models) {
   backend::ModelList list;
   backend::Capabilities capabilities;
   capabilities.chat = true;
@@ -384,7 +391,7 @@ backend::ModelList describe(const ProviderState& state) {
     info.capabilities = capabilities;
     list.models.push_back(std::move(info));
   }
-  for (const auto& model : state.provider->models) {
+  for (const auto& model : models) {
     backend::ModelInfo info;
     info.id = model;
     info.aliases.push_back(state.provider->name + "/" + model);
@@ -393,6 +400,43 @@ backend::ModelList describe(const ProviderState& state) {
     list.models.push_back(std::move(info));
   }
   return list;
+}
+
+// Asks the upstream for its model list; the answer comes back as a listed_atom message.
+void fetch_upstream_models(self_pointer self) {
+  auto head = std::make_shared<ResponseHead>();
+  auto body = std::make_shared<std::string>();
+  caf::weak_actor_ptr weak_self = caf::actor_cast<caf::weak_actor_ptr>(self);
+  auto name = self->state.provider->name;
+  TransferCallbacks callbacks;
+  callbacks.on_headers = [head](const ResponseHead& h) { *head = h; };
+  callbacks.on_body = [body](std::string_view bytes) { body->append(bytes); };
+  callbacks.on_done = [weak_self, head, body, name](const TransferResult& result) {
+    std::optional<std::vector<std::string>> ids;
+    if (!result.ok()) {
+      spdlog::warn("cannot list the models of upstream '{}': {}", name, result.message);
+    } else if (!is_success(head->status)) {
+      spdlog::warn("cannot list the models of upstream '{}': it answered {}", name, head->status);
+    } else if (!(ids = parse_model_list(*body))) {
+      spdlog::warn("cannot list the models of upstream '{}': its answer is not a model list", name);
+    }
+    auto strong = weak_self.lock();
+    if (!strong) return;
+    const bool ok = ids.has_value();
+    caf::anon_send(caf::actor_cast<provider_actor>(strong), listed_atom::value,
+                   ok ? std::move(*ids) : std::vector<std::string>{}, ok);
+  };
+  self->state.client->start(models_request(*self->state.provider), std::move(callbacks));
+}
+
+caf::result<backend::ModelList> start_describe(self_pointer self) {
+  auto& state = self->state;
+  if (!state.provider->models.empty()) return describe(state, state.provider->models);
+  if (state.model_cache->begin_fetch()) fetch_upstream_models(self);
+  if (!state.model_cache->fetching()) return describe(state, state.model_cache->models());
+  auto promise = self->make_response_promise<backend::ModelList>();
+  state.model_waiters.push_back(promise);
+  return promise;
 }
 
 provider_actor::behavior_type provider_behavior(self_pointer self, std::shared_ptr<const ProviderConfig> provider,
@@ -420,6 +464,7 @@ provider_actor::behavior_type provider_behavior(self_pointer self, std::shared_p
     random = [engine] { return std::uniform_real_distribution<double>(0.0, 1.0)(*engine); };
   }
   state.retry = std::make_unique<resilience::RetryPolicy>(state.provider->retry, clock, std::move(random));
+  state.model_cache = std::make_unique<UpstreamModelCache>(clock);
   snapshot(state);
   return {
       [self](backend::generate_atom, BackendRequest& request, EventSink& sink) -> caf::result<GenerateReply> {
@@ -436,7 +481,14 @@ provider_actor::behavior_type provider_behavior(self_pointer self, std::shared_p
           return TokenCount::cannot(api_error(ErrorKind::api_error, std::string("cloud provider failed: ") + error.what()));
         }
       },
-      [self](backend::describe_atom) -> caf::result<backend::ModelList> { return describe(self->state); },
+      [self](backend::describe_atom) -> caf::result<backend::ModelList> { return start_describe(self); },
+      [self](listed_atom, std::vector<std::string>& ids, bool ok) {
+        auto& state = self->state;
+        state.model_cache->finish_fetch(ok ? std::optional(std::move(ids)) : std::nullopt);
+        auto waiters = std::move(state.model_waiters);
+        state.model_waiters.clear();
+        for (auto& waiter : waiters) waiter.deliver(describe(state, state.model_cache->models()));
+      },
       [self](attempt_atom, std::uint64_t id) { on_report(self, id); },
       [self](retry_atom, std::uint64_t id) { start_attempt(self, id); },
       [self](decided_atom, std::uint64_t id) {

@@ -217,6 +217,12 @@ std::string openai_error_json(std::string_view type, std::string_view message, s
 }
 
 ScriptedResponse protocol_answer(const RecordedRequest& request) {
+  if (request.method == "GET" && request.target.starts_with("/v1/models")) {
+    // One list both protocols can read: OpenAI's fields and Anthropic's side by side.
+    return json_response(200, R"({"object":"list","data":[{"id":"fake-model","object":"model","type":"model",)"
+                              R"("created":1767225600,"created_at":"2026-01-01T00:00:00Z","owned_by":"fake",)"
+                              R"("display_name":"Fake model"}],"has_more":false})");
+  }
   bool anthropic = request.target.starts_with("/v1/messages");
   boost::system::error_code ec;
   json::value body = json::parse(request.body, ec);
