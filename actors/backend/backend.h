@@ -23,6 +23,7 @@
 #pragma once
 
 #include "actors/bridge.h"
+#include "actors/backend/inspect.h"
 #include "actors/event_stream.h"
 #include "schemas/internal.h"
 
@@ -234,21 +235,39 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ModelList& x) {
   return f(caf::meta::type_name("tandem::backend::ModelList"), x.models);
 }
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, BackendRequest& x) {
+  return f(caf::meta::type_name("tandem::backend::BackendRequest"), x.request, x.requested_model, x.request_id,
+           x.raw_body, x.forward_headers, x.can_fall_back);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ChoiceEvent& x) {
+  return f(caf::meta::type_name("tandem::backend::ChoiceEvent"), x.index, x.event);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, BackendEvent& x) {
+  return inspection::inspect_variant(f, x);
+}
+// A sink crosses nodes as its actor. An in-process sink is a pointer into this process: saving
+// one is an error (a remote backend must be given an actor sink, see spawn_stream_feeder).
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, EventSink& x) {
+  caf::actor actor = x.actor();
+  if constexpr (Inspector::writes_state) {
+    auto store = caf::meta::load_callback([&]() -> caf::error {
+      x = actor ? EventSink(std::move(actor)) : EventSink();
+      return caf::none;
+    });
+    return f(caf::meta::type_name("tandem::backend::EventSink"), actor, store);
+  } else {
+    if constexpr (std::is_same_v<typename Inspector::result_type, caf::error>) {
+      if (x.is_local())
+        return caf::make_error(caf::sec::invalid_argument,
+                               "an in-process event sink cannot leave its process: give a remote backend an actor sink");
+    }
+    return f(caf::meta::type_name("tandem::backend::EventSink"), actor);
+  }
+}
 
 }  // namespace tandem::backend
 
-namespace tandem::schemas {
-// schemas/ knows nothing of CAF; its error type is inspected here, where it enters messages.
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, ApiError& x) {
-  return f(caf::meta::type_name("tandem::schemas::ApiError"), x.kind, x.message, x.param, x.code, x.status,
-           x.retry_after);
-}
-}  // namespace tandem::schemas
-
-// Local-only for now: the sink holds an in-process stream handle, and the schemas request and
-// event types (variants, JSON values) get their inspect() with the remote engine node. They are
-// plain data already: no pointers into the engine.
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tandem::backend::EventSink)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tandem::backend::BackendRequest)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tandem::backend::BackendEvent)
