@@ -2,11 +2,13 @@
 // the name says otherwise: CPU time is the honest number on a shared machine.
 #include "engine/quant.h"
 #include "engine/runtime/kernels.h"
+#include "engine/runtime/kernels_gemm.h"
 #include "engine/runtime/kernels_quant.h"
 #include "engine/runtime/thread_pool.h"
 
 #include <benchmark/benchmark.h>
 
+#include <cstdint>
 #include <map>
 #include <random>
 #include <string>
@@ -171,6 +173,73 @@ void BM_MatmulQuant(benchmark::State& state) {
       benchmark::Counter(double(w.blocks.size()) * state.iterations() / 1e9, benchmark::Counter::kIsRate);
 }
 
+// Prefill-sized matmuls on the bench-110M shapes (weight rows x cols: wq/wk/wv/wo 768 x 768,
+// ffn gate/up 2048 x 768, ffn down 768 x 2048, output 32000 x 768) at 512 rows: the GEMM panels
+// (gemm 1) against the per-row tiles at the same ISA level (gemm 0). Wall time, since the
+// threads split the work.
+struct Shape {
+  uint32_t rows, cols;
+};
+constexpr Shape kShapes[] = {{768, 768}, {2048, 768}, {768, 2048}, {32000, 768}};
+constexpr GgmlType kPrefillTypes[] = {GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q5_K, GgmlType::Q4_0};
+
+struct ShapedWeights {
+  std::vector<uint8_t> blocks;
+  Matrix m;
+  ShapedWeights(GgmlType type, Shape shape) {
+    std::mt19937 rng(7);
+    std::normal_distribution<float> dist(0.0f, 0.05f);
+    std::vector<float> row(shape.cols);
+    const size_t row_bytes = ggml_row_bytes(type, shape.cols);
+    blocks.resize(shape.rows * row_bytes);
+    for (uint32_t r = 0; r < shape.rows; ++r) {
+      for (auto& v : row) v = dist(rng);
+      quantize_row(type, row.data(), blocks.data() + r * row_bytes, shape.cols);
+    }
+    m.rows = shape.rows;
+    m.cols = shape.cols;
+    m.source_type = type;
+    if (type == GgmlType::Q8_0) m.q8_0 = blocks.data();
+    else m.quant = blocks.data();
+  }
+};
+
+void run_matmul(const std::vector<float>& x, size_t m, const Matrix& w, float* y) {
+  const std::vector<F32Order> orders(m, F32Order::prompt);
+  matmul(MatmulBackend::invariant, x.data(), m, w, y, 0, true, orders.data());
+}
+
+void BM_Prefill(benchmark::State& state) {
+  static std::map<std::pair<int, int>, ShapedWeights> cache;
+  const GgmlType type = kPrefillTypes[state.range(0)];
+  const Shape shape = kShapes[state.range(1)];
+  const ShapedWeights& w =
+      cache.try_emplace({static_cast<int>(type), static_cast<int>(state.range(1))}, type, shape).first->second;
+  const size_t m = state.range(2);
+  set_compute_threads(static_cast<unsigned>(state.range(3)));
+  const bool gemm = state.range(4) != 0;
+  set_gemm_min_rows(gemm ? kGemmMinRows : SIZE_MAX);
+  state.SetLabel(std::string(ggml_type_name(type)) + " " + std::to_string(shape.rows) + "x" +
+                 std::to_string(shape.cols) + (gemm ? " gemm" : " per-row tiles"));
+  std::vector<float> x(m * shape.cols), y(m * shape.rows);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = float(i % 97) * 0.01f - 0.4f;
+  for (auto _ : state) run_matmul(x, m, w.m, y.data());
+  set_gemm_min_rows(kGemmMinRows);
+  state.counters["GOP/s"] = benchmark::Counter(2.0 * m * shape.rows * shape.cols * state.iterations() / 1e9,
+                                               benchmark::Counter::kIsRate);
+}
+
+// Where the GEMM panels start to pay: ffn_up (2048 x 768) by batch rows, one thread.
+void BM_GemmRows(benchmark::State& state) { BM_Prefill(state); }
+
+BENCHMARK(BM_Prefill)
+    ->ArgsProduct({{0, 1, 2, 3, 4}, {0, 1, 2, 3}, {512}, {2}, {0, 1}})
+    ->ArgNames({"type", "shape", "m", "threads", "gemm"})
+    ->UseRealTime()
+    ->MinTime(0.3);
+BENCHMARK(BM_GemmRows)
+    ->ArgsProduct({{0, 1, 2}, {1}, {2, 4, 6, 8, 12, 16, 32}, {1}, {0, 1}})
+    ->ArgNames({"type", "shape", "m", "threads", "gemm"});
 BENCHMARK(BM_MatmulQuant)
     ->ArgsProduct({{0, 1, 2, 3}, {1, 4, 16, 64}, {1, 2}, {0, 1, 2}})
     ->ArgNames({"type", "m", "threads", "isa"});

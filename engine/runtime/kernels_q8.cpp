@@ -3,6 +3,7 @@
 // Decode at small batch is memory-bound, and this reads ~1.06 bytes per weight instead of 4.
 #include "engine/quant.h"
 #include "engine/runtime/kernels.h"
+#include "engine/runtime/kernels_gemm.h"
 #include "engine/runtime/thread_pool.h"
 
 // GCC 12's AVX-512 intrinsics start from _mm512_undefined_*() and trip -Wuninitialized once
@@ -268,6 +269,22 @@ void matmul_q8_0_q8(const Q8Rows& x, size_t m, const Matrix& w, float* y) {
   if (level == 0) return matmul_q8_0_q8_reference(x, m, w, y);
   const TileSet& tiles = level >= 3 ? kAvx512 : level == 2 ? kAvxVnni : kAvx2;
   auto pool = compute_pool();
+  if (level >= 3 && m >= gemm_min_rows() && gemm_kernels_available()) {
+    // Many rows: GEMM panels of 16 weight rows (kernels_gemm.h); the rows past the last full
+    // panel take the tiles above. Same bits either way.
+    // (A reference: inside the lambda the thread_local's name would be each worker's own copy.)
+    static thread_local GemmActivations caller_activations;
+    GemmActivations& prepared = caller_activations;
+    prepared.q8_0 = &x;
+    prepare_gemm_activations(GgmlType::Q8_0, prepared);
+    const uint32_t panels = w.rows / kGemmPanelRows, full = panels * kGemmPanelRows;
+    pool->parallel_for(panels + (full < w.rows ? 1 : 0), [&](size_t t) {
+      const uint32_t c0 = static_cast<uint32_t>(t) * kGemmPanelRows;
+      if (t < panels) gemm_panel_avx512(prepared, m, w, c0, c0 + kGemmPanelRows, y, w.rows);
+      else panel(tiles, x, m, w, full, w.rows, y);
+    });
+    return;
+  }
   // Panels small enough to stay in L2 while the batch passes, and enough of them to balance the
   // threads; the split never changes what an element computes.
   const size_t row_bytes = w.cols / kQ8Block * kQ8BlockBytes;

@@ -2,6 +2,7 @@
 // (the arithmetic every path must reproduce, see kernels_quant.h) and the threaded dispatch.
 #include "engine/runtime/kernels_quant.h"
 #include "engine/runtime/kernels_quant_blocks.h"
+#include "engine/runtime/kernels_gemm.h"
 
 #include "engine/quant.h"
 #include "engine/runtime/thread_pool.h"
@@ -26,83 +27,16 @@ namespace {
 constexpr size_t kQK = 256;
 
 using quant_blocks::read_u16;
-
-// The 6-bit scale and min of sub-block j of a Q4_K / Q5_K block's 12 scale bytes.
-void scale_min_k4(int j, const uint8_t* q, int& d, int& m) {
-  if (j < 4) {
-    d = q[j] & 63;
-    m = q[j + 4] & 63;
-  } else {
-    d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
-    m = (q[j + 4] >> 4) | ((q[j - 0] >> 6) << 4);
-  }
-}
+using quant_blocks::KBlock;
+using quant_blocks::unpack_q4_k;
+using quant_blocks::unpack_q5_k;
+using quant_blocks::unpack_q6_k;
 
 // The AVX2 horizontal sum's order: lane i + lane i+4, then (0+2) + (1+3).
 float sum_lanes(const float* lanes) {
   float quad[4];
   for (size_t i = 0; i < 4; ++i) quad[i] = lanes[i + 4] + lanes[i];
   return (quad[0] + quad[2]) + (quad[1] + quad[3]);
-}
-
-// Weight values of one 256-block, unpacked: level[e] for element e, and the integer scale
-// (and min) that element's sub-block gets.
-struct KBlock {
-  int level[kQK];
-  int scale[kQK];
-  int min_of_sub32[8];  // Q4_K / Q5_K only
-  float d, dmin;
-};
-
-void unpack_q4_k(const uint8_t* b, KBlock& k) {
-  k.d = fp16_to_fp32(read_u16(b));
-  k.dmin = fp16_to_fp32(read_u16(b + 2));
-  const uint8_t* scales = b + 4;
-  const uint8_t* qs = b + 16;
-  for (int s = 0; s < 8; ++s) {
-    int sc, mn;
-    scale_min_k4(s, scales, sc, mn);
-    k.min_of_sub32[s] = mn;
-    for (int i = 0; i < 32; ++i) {
-      const uint8_t byte = qs[32 * (s / 2) + i];
-      k.level[32 * s + i] = (s & 1) ? byte >> 4 : byte & 0xF;
-      k.scale[32 * s + i] = sc;
-    }
-  }
-}
-
-void unpack_q5_k(const uint8_t* b, KBlock& k) {
-  unpack_q4_k(b, k);  // same header and low nibbles, shifted: qh sits before qs
-  const uint8_t* scales = b + 4;
-  const uint8_t* qh = b + 16;
-  const uint8_t* qs = b + 48;
-  for (int s = 0; s < 8; ++s) {
-    int sc, mn;
-    scale_min_k4(s, scales, sc, mn);
-    for (int i = 0; i < 32; ++i) {
-      const uint8_t byte = qs[32 * (s / 2) + i];
-      k.level[32 * s + i] = ((s & 1) ? byte >> 4 : byte & 0xF) + (((qh[i] >> s) & 1) << 4);
-    }
-  }
-}
-
-void unpack_q6_k(const uint8_t* b, KBlock& k) {
-  const uint8_t* ql = b;
-  const uint8_t* qh = b + 128;
-  const int8_t* sc = reinterpret_cast<const int8_t*>(b + 192);
-  k.d = fp16_to_fp32(read_u16(b + 208));
-  k.dmin = 0.0f;
-  for (int n = 0; n < 2; ++n)
-    for (int l = 0; l < 32; ++l) {
-      const uint8_t* L = ql + 64 * n;
-      const uint8_t h = qh[32 * n + l];
-      const int e = 128 * n + l;
-      k.level[e + 0] = ((L[l] & 0xF) | (((h >> 0) & 3) << 4)) - 32;
-      k.level[e + 32] = ((L[l + 32] & 0xF) | (((h >> 2) & 3) << 4)) - 32;
-      k.level[e + 64] = ((L[l] >> 4) | (((h >> 4) & 3) << 4)) - 32;
-      k.level[e + 96] = ((L[l + 32] >> 4) | (((h >> 6) & 3) << 4)) - 32;
-    }
-  for (int e = 0; e < static_cast<int>(kQK); ++e) k.scale[e] = sc[e / 16];
 }
 
 float dot_kquant_reference(GgmlType type, const uint8_t* row, const Q8KRows& x, size_t r, size_t cols) {
@@ -251,6 +185,23 @@ void matmul_quant(const float* x, size_t m, const Matrix& w, float* y) {
   quantize_activations(x, m, w, q);
   const QuantActivations view = q.view(w.source_type);
   auto pool = compute_pool();
+  if (level == 2 && m >= gemm_min_rows() && gemm_kernels_available()) {
+    // Many rows: GEMM panels of 16 weight rows (kernels_gemm.h); the rows past the last full
+    // panel take the tiles below. Same bits either way.
+    // (A reference: inside the lambda the thread_local's name would be each worker's own copy.)
+    static thread_local GemmActivations caller_activations;
+    GemmActivations& prepared = caller_activations;
+    prepared.q8_0 = view.q8_0;
+    prepared.q8_k = view.q8_k;
+    prepare_gemm_activations(w.source_type, prepared);
+    const uint32_t panels = w.rows / kGemmPanelRows, full = panels * kGemmPanelRows;
+    pool->parallel_for(panels + (full < w.rows ? 1 : 0), [&](size_t t) {
+      const uint32_t c0 = static_cast<uint32_t>(t) * kGemmPanelRows;
+      if (t < panels) gemm_panel_avx512(prepared, m, w, c0, c0 + kGemmPanelRows, y, w.rows);
+      else quant_panel_avx512(view, 0, m, w, full, w.rows, y, w.rows);
+    });
+    return;
+  }
   // Panels of weight rows small enough to stay in L2 while the batch passes over them, and
   // enough of them to balance the threads; the split never changes what an element computes.
   const size_t row_bytes = ggml_row_bytes(w.source_type, w.cols);
