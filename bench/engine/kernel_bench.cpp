@@ -218,18 +218,18 @@ void BM_Prefill(benchmark::State& state) {
   const size_t m = state.range(2);
   set_compute_threads(static_cast<unsigned>(state.range(3)));
   const bool gemm = state.range(4) != 0;
-  set_gemm_min_rows(gemm ? kGemmMinRows : SIZE_MAX);
+  set_gemm_min_rows(gemm ? 1 : SIZE_MAX);
   state.SetLabel(std::string(ggml_type_name(type)) + " " + std::to_string(shape.rows) + "x" +
                  std::to_string(shape.cols) + (gemm ? " gemm" : " per-row tiles"));
   std::vector<float> x(m * shape.cols), y(m * shape.rows);
   for (size_t i = 0; i < x.size(); ++i) x[i] = float(i % 97) * 0.01f - 0.4f;
   for (auto _ : state) run_matmul(x, m, w.m, y.data());
-  set_gemm_min_rows(kGemmMinRows);
+  set_gemm_min_rows(0);
   state.counters["GOP/s"] = benchmark::Counter(2.0 * m * shape.rows * shape.cols * state.iterations() / 1e9,
                                                benchmark::Counter::kIsRate);
 }
 
-// Where the GEMM panels start to pay: ffn_up (2048 x 768) by batch rows, one thread.
+// Where the GEMM panels start to pay (gemm_min_rows): ffn_up (2048 x 768) by batch rows, one thread.
 void BM_GemmRows(benchmark::State& state) { BM_Prefill(state); }
 
 BENCHMARK(BM_Prefill)
@@ -238,7 +238,7 @@ BENCHMARK(BM_Prefill)
     ->UseRealTime()
     ->MinTime(0.3);
 BENCHMARK(BM_GemmRows)
-    ->ArgsProduct({{0, 1, 2}, {1}, {2, 4, 6, 8, 12, 16, 32}, {1}, {0, 1}})
+    ->ArgsProduct({{0, 1, 2, 3, 4}, {1}, {8, 16, 24, 32, 64, 128, 512}, {1}, {0, 1}})
     ->ArgNames({"type", "shape", "m", "threads", "gemm"});
 BENCHMARK(BM_MatmulQuant)
     ->ArgsProduct({{0, 1, 2, 3}, {1, 4, 16, 64}, {1, 2}, {0, 1, 2}})

@@ -5,7 +5,8 @@
 // one register and pay a scale multiply per output and block. Here a zmm holds the same lane of
 // 16 outputs (16 weight rows) instead: each panel of 16 weight rows is repacked once per call so
 // that a 32-bit slot holds 4 consecutive weights of one row, 4 activation bytes are broadcast,
-// and one dpbusd (or maddubs + dpwssd for the K-quants) gives lane u of 16 outputs. The panel is
+// and one dpbusd (or maddubs + dpwssd for the K-quants) gives lane u of 16 outputs (Q8_0 and
+// Q4_0 weights get +128 to be dpbusd's unsigned operand; a per-activation seed takes it back). The panel is
 // then swept over every activation row, 2 rows at a time, while the repacked weights stay in L1/L2.
 // Each output's arithmetic is unchanged: the same exact integer lanes, one FMA per lane and block
 // in block order, the same final sums; so the bits are the reference's and the per-row paths'.
@@ -23,12 +24,11 @@ namespace tandem::engine::detail {
 // Weight rows per panel: one per 32-bit slot of a zmm.
 constexpr uint32_t kGemmPanelRows = 16;
 
-// Batches of at least this many rows take the GEMM panels (bench/engine/kernel_bench.cpp
-// BM_GemmRows: the repack is paid back from about this many rows on).
-constexpr size_t kGemmMinRows = 8;
-// The threshold the dispatch uses (kGemmMinRows unless changed: benchmarks and tests compare
-// the per-row tiles at the top ISA level by raising it).
-size_t gemm_min_rows();
+// Batches of at least this many rows take the GEMM panels: where they overtake the per-row
+// tiles (bench/engine/kernel_bench.cpp BM_GemmRows, ffn_up 2048 x 768, one thread: Q8_0 from
+// ~24 rows, the K-quants from ~16, Q4_0 from 8). Benchmarks and tests may override it for every
+// type (SIZE_MAX: per-row tiles only; 0: back to these defaults).
+size_t gemm_min_rows(GgmlType type);
 void set_gemm_min_rows(size_t rows);
 
 // True when this CPU has what the panels use (AVX-512 F/BW/DQ/VL and VNNI).
@@ -38,7 +38,7 @@ bool gemm_kernels_available();
 struct GemmActivations {
   const Q8Rows* q8_0 = nullptr;   // Q8_0, Q4_0
   const Q8KRows* q8_k = nullptr;  // the K-quants
-  std::vector<uint8_t> biased;    // q8_0's values + 128: dpbusd's unsigned operand
+  std::vector<int32_t> seeds;     // Q8_0, Q4_0: -128 * (sum of each 4 values), cancels the weights' +128
   std::vector<int16_t> offset32;  // Q6_K: 32 * (q[2i] + q[2i + 1]), the share of its -32 offset
 };
 // Fills the derived arrays for weights of this type (Q8_0 for a matrix kept in w.q8_0).

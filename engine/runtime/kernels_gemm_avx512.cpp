@@ -52,38 +52,46 @@ inline int32_t load4(const void* p) {
 }
 
 // ---- Blocks of 32 with one fp16 scale: Q8_0 and Q4_0 ----------------------------------------
-// Per block: [0] the 16 rows' scales as floats, [1 + u] lane u's weights (4 int8 per row),
-// [9 + u] lane u's dpbusd seed: -128 * (sum of those 4 weights), which cancels the +128 bias
-// of the activations.
-constexpr size_t kQ32Slots = 1 + 2 * kLanes;
+// Per block: [0] the 16 rows' scales as floats, [1 + u] lane u's weights + 128 (4 bytes per row:
+// dpbusd's unsigned operand; the activations' seeds cancel the bias).
+constexpr size_t kQ32Slots = 1 + kLanes;
 
-void repack_q32(GgmlType type, const Matrix& w, uint32_t c0, size_t nb, Slot* out) {
-  const size_t block_bytes = type == GgmlType::Q8_0 ? kQ8BlockBytes : 18;
+// words[w].i32[j] = bytes 4w..4w+3 from `from` in row j's block: the panel's quants transposed
+// by plain copies (_mm512_i32gather_epi32 was slower).
+inline void transpose_words(const uint8_t* from, size_t row_bytes, int n_words, Slot* words) {
+  for (uint32_t j = 0; j < kGemmPanelRows; ++j) {
+    const uint8_t* row = from + j * row_bytes;
+    for (int w = 0; w < n_words; ++w) words[w].i32[j] = load4(row + 4 * w);
+  }
+}
+
+TANDEM_AVX512 void repack_q32(GgmlType type, const Matrix& w, uint32_t c0, size_t nb, Slot* out) {
+  const bool q8 = type == GgmlType::Q8_0;
+  const size_t block_bytes = q8 ? kQ8BlockBytes : 18;
   const size_t row_bytes = nb * block_bytes;
-  const uint8_t* base = type == GgmlType::Q8_0 ? w.q8_0 : w.quant;
+  const uint8_t* base = (q8 ? w.q8_0 : w.quant) + c0 * row_bytes;
+  const __m512i low4 = _mm512_set1_epi8(0xF), eight = _mm512_set1_epi8(8);
+  const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
   for (size_t b = 0; b < nb; ++b) {
     Slot* slots = out + b * kQ32Slots;
-    for (uint32_t j = 0; j < kGemmPanelRows; ++j) {
-      const uint8_t* blk = base + (c0 + j) * row_bytes + b * block_bytes;
-      slots[0].f32[j] = fp16_to_fp32(read_u16(blk));
-      int8_t levels[32];
-      if (type == GgmlType::Q8_0) {
-        std::memcpy(levels, blk + 2, 32);
-      } else {  // Q4_0: element i < 16 is byte i's low nibble, i >= 16 byte i - 16's high one
-        for (int i = 0; i < 16; ++i) {
-          levels[i] = static_cast<int8_t>((blk[2 + i] & 0xF) - 8);
-          levels[i + 16] = static_cast<int8_t>((blk[2 + i] >> 4) - 8);
-        }
-      }
-      for (int u = 0; u < kLanes; ++u) {
-        int32_t sum = 0;
-        for (int k = 0; k < 4; ++k) {
-          slots[1 + u].i8[4 * j + k] = levels[4 * u + k];
-          sum += levels[4 * u + k];
-        }
-        slots[1 + kLanes + u].i32[j] = -128 * sum;
+    const uint8_t* blk = base + b * block_bytes;
+    for (uint32_t j = 0; j < kGemmPanelRows; ++j) slots[0].f32[j] = fp16_to_fp32(read_u16(blk + j * row_bytes));
+    __m512i levels[kLanes];
+    if (q8) {
+      transpose_words(blk + 2, row_bytes, kLanes, slots + 1);
+#pragma GCC unroll 8
+      for (int u = 0; u < kLanes; ++u) levels[u] = _mm512_load_si512(&slots[1 + u].v);
+    } else {  // Q4_0: element i < 16 is byte i's low nibble, i >= 16 byte i - 16's high one
+      transpose_words(blk + 2, row_bytes, 4, slots + 1);
+#pragma GCC unroll 4
+      for (int u = 0; u < 4; ++u) {
+        const __m512i bits = _mm512_load_si512(&slots[1 + u].v);
+        levels[u] = _mm512_sub_epi8(_mm512_and_si512(bits, low4), eight);
+        levels[u + 4] = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi32(bits, 4), low4), eight);
       }
     }
+#pragma GCC unroll 8
+    for (int u = 0; u < kLanes; ++u) _mm512_store_si512(&slots[1 + u].v, _mm512_xor_si512(levels[u], bias));
   }
 }
 
@@ -96,8 +104,8 @@ TANDEM_AVX512 inline __m512 sum_lanes(const __m512* acc) {
 }
 
 template <int R>
-TANDEM_AVX512 void q32_tile(const Slot* pack, size_t nb, const uint8_t* const* xu, const float* const* xd, float* y,
-                            size_t ldy) {
+TANDEM_AVX512 void q32_tile(const Slot* pack, size_t nb, const int8_t* const* xq, const int32_t* const* seeds,
+                            const float* const* xd, float* y, size_t ldy) {
   __m512 acc[R][kLanes];
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
@@ -112,11 +120,11 @@ TANDEM_AVX512 void q32_tile(const Slot* pack, size_t nb, const uint8_t* const* x
 #pragma GCC unroll 8
     for (int u = 0; u < kLanes; ++u) {
       const __m512i weights = _mm512_load_si512(&blk[1 + u].v);
-      const __m512i seed = _mm512_load_si512(&blk[1 + kLanes + u].v);
 #pragma GCC unroll 8
       for (int r = 0; r < R; ++r) {
-        const __m512i x4 = _mm512_set1_epi32(load4(xu[r] + 32 * b + 4 * u));
-        const __m512i lanes = _mm512_dpbusd_epi32(seed, x4, weights);
+        const __m512i seed = _mm512_set1_epi32(seeds[r][kLanes * b + u]);
+        const __m512i x4 = _mm512_set1_epi32(load4(xq[r] + 32 * b + 4 * u));
+        const __m512i lanes = _mm512_dpbusd_epi32(seed, weights, x4);
         acc[r][u] = _mm512_fmadd_ps(scale[r], _mm512_cvtepi32_ps(lanes), acc[r][u]);
       }
     }
@@ -131,33 +139,81 @@ TANDEM_AVX512 void q32_tile(const Slot* pack, size_t nb, const uint8_t* const* x
 // sub-block s (the same for both halves but in Q6_K); [82 + l] the mins of sub-blocks 2l, 2l+1.
 constexpr size_t kLevelSlot = 2, kScaleSlot = 66, kMinSlot = 82, kKSlots = 86;
 
-void repack_kquant(GgmlType type, const Matrix& w, uint32_t c0, size_t nb, Slot* out) {
+// Q6_K's two high bits of each level at `shift` in qh, moved to bits 4-5.
+TANDEM_AVX512 inline __m512i q6_high(__m512i qh, unsigned shift, __m512i low2) {
+  return _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(qh, shift), low2), 4);
+}
+
+TANDEM_AVX512 void repack_kquant(GgmlType type, const Matrix& w, uint32_t c0, size_t nb, Slot* out) {
   const size_t block_bytes = ggml_type_size(type);
   const size_t row_bytes = nb * block_bytes;
-  quant_blocks::KBlock k;
+  const uint8_t* base = w.quant + c0 * row_bytes;
+  const __m512i low4 = _mm512_set1_epi8(0xF), low2 = _mm512_set1_epi8(3), low1 = _mm512_set1_epi8(1);
   for (size_t b = 0; b < nb; ++b) {
     Slot* slots = out + b * kKSlots;
+    const uint8_t* blk = base + b * block_bytes;
+    // The per-row header: fp16 d (and dmin), the scales and mins.
     for (uint32_t j = 0; j < kGemmPanelRows; ++j) {
-      const uint8_t* blk = w.quant + (c0 + j) * row_bytes + b * block_bytes;
-      if (type == GgmlType::Q4_K) quant_blocks::unpack_q4_k(blk, k);
-      else if (type == GgmlType::Q5_K) quant_blocks::unpack_q5_k(blk, k);
-      else quant_blocks::unpack_q6_k(blk, k);
-      const int level_offset = type == GgmlType::Q6_K ? 32 : 0;
-      slots[0].f32[j] = k.d;
-      slots[1].f32[j] = k.dmin;
-      for (int e = 0; e < 256; ++e) {
-        const int s = e / 32, u = (e % 32) / 4;
-        slots[kLevelSlot + 8 * s + u].u8[4 * j + e % 4] = static_cast<uint8_t>(k.level[e] + level_offset);
+      const uint8_t* row = blk + j * row_bytes;
+      if (type == GgmlType::Q6_K) {
+        slots[0].f32[j] = fp16_to_fp32(read_u16(row + 208));
+        slots[1].f32[j] = 0.0f;
+        for (int h = 0; h < 16; ++h) {
+          const int16_t scale = static_cast<int8_t>(row[192 + h]);
+          slots[kScaleSlot + h].i16[2 * j] = slots[kScaleSlot + h].i16[2 * j + 1] = scale;
+        }
+        for (int l = 0; l < 4; ++l) slots[kMinSlot + l].i32[j] = 0;
+      } else {
+        slots[0].f32[j] = fp16_to_fp32(read_u16(row));
+        slots[1].f32[j] = fp16_to_fp32(read_u16(row + 2));
+        uint8_t scales_and_mins[16];
+        quant_blocks::k4_scales_and_mins(row + 4, scales_and_mins);
+        for (int h = 0; h < 16; ++h)
+          slots[kScaleSlot + h].i16[2 * j] = slots[kScaleSlot + h].i16[2 * j + 1] = scales_and_mins[h / 2];
+        for (int l = 0; l < 4; ++l) {
+          slots[kMinSlot + l].i16[2 * j] = scales_and_mins[8 + 2 * l];
+          slots[kMinSlot + l].i16[2 * j + 1] = scales_and_mins[8 + 2 * l + 1];
+        }
       }
-      for (int half = 0; half < 16; ++half) {
-        const auto scale = static_cast<int16_t>(k.scale[16 * half]);
-        slots[kScaleSlot + half].i16[2 * j] = scale;
-        slots[kScaleSlot + half].i16[2 * j + 1] = scale;
-      }
-      for (int l = 0; l < 4; ++l) {
-        const bool has_mins = type != GgmlType::Q6_K;
-        slots[kMinSlot + l].i16[2 * j] = static_cast<int16_t>(has_mins ? k.min_of_sub32[2 * l] : 0);
-        slots[kMinSlot + l].i16[2 * j + 1] = static_cast<int16_t>(has_mins ? k.min_of_sub32[2 * l + 1] : 0);
+    }
+    // The levels, 4 per row and slot (unsigned; Q6_K's keep their +32), from the quant bytes
+    // transposed to words[(byte offset - 16) / 4] (Q6_K: [byte offset / 4]).
+    Slot* levels = slots + kLevelSlot;  // [8 * s + u]
+    alignas(64) Slot words[48];
+    if (type == GgmlType::Q6_K) {
+      transpose_words(blk, row_bytes, 48, words);
+      for (int n = 0; n < 2; ++n)
+#pragma GCC unroll 8
+        for (int u = 0; u < kLanes; ++u) {
+          const __m512i l0 = words[16 * n + u].v;
+          const __m512i l1 = words[16 * n + 8 + u].v;
+          const __m512i h = words[32 + 8 * n + u].v;
+          _mm512_store_si512(&levels[8 * (4 * n + 0) + u].v, _mm512_or_si512(_mm512_and_si512(l0, low4), q6_high(h, 0, low2)));
+          _mm512_store_si512(&levels[8 * (4 * n + 1) + u].v, _mm512_or_si512(_mm512_and_si512(l1, low4), q6_high(h, 2, low2)));
+          _mm512_store_si512(&levels[8 * (4 * n + 2) + u].v,
+                             _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(l0, 4), low4), q6_high(h, 4, low2)));
+          _mm512_store_si512(&levels[8 * (4 * n + 3) + u].v,
+                             _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(l1, 4), low4), q6_high(h, 6, low2)));
+        }
+      continue;
+    }
+    const bool q5 = type == GgmlType::Q5_K;
+    transpose_words(blk + 16, row_bytes, q5 ? 40 : 32, words);
+    const Slot* qs = words + (q5 ? 8 : 0);
+#pragma GCC unroll 8
+    for (int u = 0; u < kLanes; ++u) {
+      // Q5_K's fifth bit of element 4u + k of sub-block s: bit s of qh[4u + k].
+      const __m512i qh = q5 ? words[u].v : _mm512_setzero_si512();
+      for (int pair = 0; pair < 4; ++pair) {
+        const __m512i bits = qs[8 * pair + u].v;
+        __m512i even = _mm512_and_si512(bits, low4);
+        __m512i odd = _mm512_and_si512(_mm512_srli_epi32(bits, 4), low4);
+        if (q5) {
+          even = _mm512_or_si512(even, _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(qh, 2 * pair), low1), 4));
+          odd = _mm512_or_si512(odd, _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(qh, 2 * pair + 1), low1), 4));
+        }
+        _mm512_store_si512(&levels[8 * (2 * pair) + u].v, even);
+        _mm512_store_si512(&levels[8 * (2 * pair + 1) + u].v, odd);
       }
     }
   }
@@ -236,13 +292,15 @@ TANDEM_AVX512 void kquant_tile(const Slot* pack, size_t nb, const Q8KRows& x, co
 
 template <int R>
 TANDEM_AVX512 void q32_rows(const Slot* pack, size_t nb, const GemmActivations& x, size_t r0, float* y, size_t ldy) {
-  const uint8_t* xu[R];
+  const int8_t* xq[R];
+  const int32_t* seeds[R];
   const float* xd[R];
   for (int r = 0; r < R; ++r) {
-    xu[r] = x.biased.data() + (r0 + r) * x.q8_0->cols;
+    xq[r] = x.q8_0->q.data() + (r0 + r) * x.q8_0->cols;
+    seeds[r] = x.seeds.data() + (r0 + r) * nb * kLanes;
     xd[r] = x.q8_0->d.data() + (r0 + r) * nb;
   }
-  q32_tile<R>(pack, nb, xu, xd, y + r0 * ldy, ldy);
+  q32_tile<R>(pack, nb, xq, seeds, xd, y + r0 * ldy, ldy);
 }
 
 TANDEM_AVX512 void panel_q32(GgmlType type, const GemmActivations& x, size_t m, const Matrix& w, uint32_t c0,
@@ -274,11 +332,18 @@ TANDEM_AVX512 void panel_kquant(GgmlType type, const GemmActivations& x, size_t 
 }  // namespace
 
 namespace {
-std::atomic<size_t> g_min_rows{kGemmMinRows};
+std::atomic<size_t> g_min_rows_override{0};
 }  // namespace
 
-size_t gemm_min_rows() { return g_min_rows.load(std::memory_order_relaxed); }
-void set_gemm_min_rows(size_t rows) { g_min_rows.store(rows); }
+size_t gemm_min_rows(GgmlType type) {
+  if (const size_t rows = g_min_rows_override.load(std::memory_order_relaxed)) return rows;
+  switch (type) {
+    case GgmlType::Q8_0: return 24;
+    case GgmlType::Q4_0: return 8;
+    default: return 16;
+  }
+}
+void set_gemm_min_rows(size_t rows) { g_min_rows_override.store(rows); }
 
 bool gemm_kernels_available() {
   static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
@@ -291,8 +356,8 @@ bool gemm_kernels_available() {
 void prepare_gemm_activations(GgmlType type, GemmActivations& x) {
   if (type == GgmlType::Q8_0 || type == GgmlType::Q4_0) {
     const std::vector<int8_t>& q = x.q8_0->q;
-    x.biased.resize(q.size());
-    for (size_t i = 0; i < q.size(); ++i) x.biased[i] = static_cast<uint8_t>(q[i] + 128);
+    x.seeds.resize(q.size() / 4);
+    for (size_t i = 0; i < x.seeds.size(); ++i) x.seeds[i] = -128 * (q[4 * i] + q[4 * i + 1] + q[4 * i + 2] + q[4 * i + 3]);
   } else if (type == GgmlType::Q6_K) {
     const std::vector<int8_t>& q = x.q8_k->q;
     x.offset32.resize(q.size() / 2);

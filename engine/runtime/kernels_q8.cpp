@@ -269,7 +269,7 @@ void matmul_q8_0_q8(const Q8Rows& x, size_t m, const Matrix& w, float* y) {
   if (level == 0) return matmul_q8_0_q8_reference(x, m, w, y);
   const TileSet& tiles = level >= 3 ? kAvx512 : level == 2 ? kAvxVnni : kAvx2;
   auto pool = compute_pool();
-  if (level >= 3 && m >= gemm_min_rows() && gemm_kernels_available()) {
+  if (level >= 3 && m >= gemm_min_rows(GgmlType::Q8_0) && gemm_kernels_available()) {
     // Many rows: GEMM panels of 16 weight rows (kernels_gemm.h); the rows past the last full
     // panel take the tiles above. Same bits either way.
     // (A reference: inside the lambda the thread_local's name would be each worker's own copy.)

@@ -185,7 +185,7 @@ void matmul_quant(const float* x, size_t m, const Matrix& w, float* y) {
   quantize_activations(x, m, w, q);
   const QuantActivations view = q.view(w.source_type);
   auto pool = compute_pool();
-  if (level == 2 && m >= gemm_min_rows() && gemm_kernels_available()) {
+  if (level == 2 && m >= gemm_min_rows(w.source_type) && gemm_kernels_available()) {
     // Many rows: GEMM panels of 16 weight rows (kernels_gemm.h); the rows past the last full
     // panel take the tiles below. Same bits either way.
     // (A reference: inside the lambda the thread_local's name would be each worker's own copy.)

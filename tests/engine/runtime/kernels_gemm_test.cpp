@@ -159,19 +159,20 @@ TEST(GemmKernel, PanelsGiveTheReferenceBits) {
   RecordProperty("gemm_isa", "avx512vnni");
 }
 
-// Through the dispatch: batches below and above kGemmMinRows, weight rows that leave a partial
+// Through the dispatch: batches below and above gemm_min_rows, weight rows that leave a partial
 // panel to the per-row tiles, 1-3 threads, each ISA level (the GEMM panels run at the top one).
 TEST(GemmKernel, DispatchGivesTheReferenceBitsAtEveryIsaLevelBatchAndThreadCount) {
   std::set<std::string> ran;
   for (GgmlType type : kTypes) {
     SCOPED_TRACE(std::string(ggml_type_name(type)));
     QuantMatrix w(type, 53, 512, 5);  // 3 full panels + 5 rows for the per-row tiles
-    for (size_t m : {kGemmMinRows - 1, kGemmMinRows, size_t{33}}) {
+    const size_t threshold = gemm_min_rows(type);
+    for (size_t m : {threshold - 1, threshold, size_t{33}}) {
       const auto x = activations(m, w.m.cols, 11 + static_cast<uint32_t>(m));
       const auto expected = reference(x, m, w.m);
       for (int level : isa_levels(type)) {
         ScopedIsa isa(type, level);
-        ran.insert(isa_name(type) + (level > 0 && m >= kGemmMinRows && gemm_kernels_available() &&
+        ran.insert(isa_name(type) + (level > 0 && m >= threshold && gemm_kernels_available() &&
                                              isa_name(type) == "avx512vnni"
                                          ? "+gemm"
                                          : ""));
