@@ -68,9 +68,6 @@ __attribute__((target("avx2,fma,f16c"))) float dot_f16_ggml_avx2(const uint16_t*
   return static_cast<float>(sum);
 }
 
-float dot_f16_ggml(const uint16_t* a, const uint16_t* b, size_t n) {
-  return cpu_has_avx2_f16c() ? dot_f16_ggml_avx2(a, b, n) : dot_f16_ggml_reference(a, b, n);
-}
 
 __attribute__((target("avx2,fma,f16c"))) inline __m256 round_f16(__m256 v) {
   return _mm256_cvtph_ps(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
@@ -125,6 +122,10 @@ __attribute__((target("avx2,fma,f16c"))) void attend(const KvCache& cache, uint3
 }
 
 }  // namespace
+
+float dot_f16_ggml(const uint16_t* a, const uint16_t* b, size_t n) {
+  return cpu_has_avx2_f16c() ? dot_f16_ggml_avx2(a, b, n) : dot_f16_ggml_reference(a, b, n);
+}
 
 void attend_head_f16_reference(const KvCache& cache, uint32_t layer, const BlockId* blocks, uint32_t n_keys,
                                size_t kv_off, const float* q, uint32_t head_dim, float scale, float* out) {

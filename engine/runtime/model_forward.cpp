@@ -92,6 +92,8 @@ void Model::Impl::rope(float* vec, uint32_t n_heads, uint32_t pos) const {
 // runs for batches under 64 rows and decodes under 512 cached cells): q rounded to fp16, scores by
 // ggml_vec_dot_f16 against the fp16 keys, online softmax, and the weighted sum of fp16 values
 // accumulated in fp16 (f16(fma(v, w, acc)), rescales f16(acc * ms)) — kernels_attention.cpp.
+// From kBlockedAttentionMinKeys keys on, the blocked kernel (same scores, fp32 accumulation,
+// vectorized exp) — kernels_attention_blocked.cpp.
 // Every (row, head) is independent, so they are spread over the compute pool: which thread runs
 // one changes nothing.
 void Model::Impl::attention(const ForwardBatch& batch, uint32_t layer, const KvCache& cache) {
@@ -106,10 +108,15 @@ void Model::Impl::attention(const ForwardBatch& batch, uint32_t layer, const KvC
     const float* qh = q.data() + row * q_dim + static_cast<size_t>(h) * hd;
     const size_t kv_off = static_cast<size_t>(h / group) * hd;
     float* out = att_out.data() + row * q_dim + static_cast<size_t>(h) * hd;
-    if (backend != MatmulBackend::reference &&
-        attend_head_f16(cache, layer, seq.blocks->blocks.data(), n_keys, kv_off, qh, hd, scale, out))
+    const BlockId* blocks = seq.blocks->blocks.data();
+    if (n_keys >= kBlockedAttentionMinKeys) {  // by position only: the same path in any batch
+      if (backend != MatmulBackend::reference && attend_head_blocked(cache, layer, blocks, n_keys, kv_off, qh, hd, scale, out))
+        return;
+      return attend_head_blocked_reference(cache, layer, blocks, n_keys, kv_off, qh, hd, scale, out);
+    }
+    if (backend != MatmulBackend::reference && attend_head_f16(cache, layer, blocks, n_keys, kv_off, qh, hd, scale, out))
       return;
-    attend_head_f16_reference(cache, layer, seq.blocks->blocks.data(), n_keys, kv_off, qh, hd, scale, out);
+    attend_head_f16_reference(cache, layer, blocks, n_keys, kv_off, qh, hd, scale, out);
   };
 
   // Work items: (row, head) over the whole batch, in chunks so the pool's task count stays small.
