@@ -1,5 +1,6 @@
 // The matmul kernels alone on bench-110M shapes (ffn_up: 2048 x 768), single thread unless
 // the name says otherwise: CPU time is the honest number on a shared machine.
+#include "engine/kv_cache.h"
 #include "engine/quant.h"
 #include "engine/runtime/kernels.h"
 #include "engine/runtime/kernels_gemm.h"
@@ -8,6 +9,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <random>
@@ -231,6 +233,49 @@ void BM_Prefill(benchmark::State& state) {
 
 // Where the GEMM panels start to pay (gemm_min_rows): ffn_up (2048 x 768) by batch rows, one thread.
 void BM_GemmRows(benchmark::State& state) { BM_Prefill(state); }
+
+// Attention of one head (head_dim 64, bench-110M's) over a whole 512-token prompt's queries,
+// one thread: path 0 the per-key kernel (llama.cpp's flash-attention numerics), 1 the blocked one
+// query at a time, 2 the blocked kernel on groups of kMaxGroupQueries consecutive queries.
+void BM_PromptAttention(benchmark::State& state) {
+  const uint32_t n = static_cast<uint32_t>(state.range(0)), hd = 64;
+  const int path = static_cast<int>(state.range(1));
+  KvCacheShape shape;
+  shape.n_layer = 1;
+  shape.n_head_kv = 1;
+  shape.head_dim = hd;
+  shape.block_tokens = 16;
+  shape.total_tokens = n;
+  KvCache cache(shape);
+  BlockTable table;
+  cache.reserve(table, n);
+  std::mt19937 rng(3);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  for (uint32_t pos = 0; pos < n; ++pos)
+    for (uint32_t i = 0; i < hd; ++i) {
+      cache.key_at(0, table, pos)[i] = fp32_to_fp16(dist(rng));
+      cache.value_at(0, table, pos)[i] = fp32_to_fp16(dist(rng));
+    }
+  std::vector<float> q(size_t(n) * hd), out(size_t(n) * hd);
+  for (auto& v : q) v = dist(rng);
+  const float scale = 0.125f;
+  for (auto _ : state) {
+    if (path == 2) {
+      for (uint32_t i = 0; i < n; i += kMaxGroupQueries)
+        attend_heads_blocked(cache, 0, table.blocks.data(), i + 1, std::min(kMaxGroupQueries, n - i), 0,
+                             q.data() + size_t(i) * hd, hd, hd, scale, out.data() + size_t(i) * hd, hd);
+    } else {
+      for (uint32_t i = 0; i < n; ++i)
+        (path == 0 ? attend_head_f16 : attend_head_blocked)(cache, 0, table.blocks.data(), i + 1, 0,
+                                                            q.data() + size_t(i) * hd, hd, scale,
+                                                            out.data() + size_t(i) * hd);
+    }
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.counters["keys/s"] =
+      benchmark::Counter(double(n) * (n + 1) / 2 * state.iterations(), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_PromptAttention)->ArgsProduct({{512, 2048}, {0, 1, 2}})->ArgNames({"tokens", "path"});
 
 BENCHMARK(BM_Prefill)
     ->ArgsProduct({{0, 1, 2, 3, 4}, {0, 1, 2, 3}, {512}, {2}, {0, 1}})

@@ -60,6 +60,13 @@ bool attend_head_blocked(const KvCache& cache, uint32_t layer, const BlockId* bl
                          const float* q, uint32_t head_dim, float scale, float* out);
 void attend_head_blocked_reference(const KvCache& cache, uint32_t layer, const BlockId* blocks, uint32_t n_keys,
                                    size_t kv_off, const float* q, uint32_t head_dim, float scale, float* out);
+// Up to kMaxGroupQueries queries of one head at consecutive positions at once (query i at
+// q + i * q_stride sees first_keys + i keys, writes out + i * out_stride): each key block is read
+// once for the group; every query gets attend_head_blocked's bits.
+constexpr uint32_t kMaxGroupQueries = 16;
+bool attend_heads_blocked(const KvCache& cache, uint32_t layer, const BlockId* blocks, uint32_t first_keys,
+                          uint32_t n_queries, size_t kv_off, const float* q, size_t q_stride, uint32_t head_dim,
+                          float scale, float* out, size_t out_stride);
 
 // gate_out[i] = silu(gate_out[i]) * up[i] as ggml_vec_swiglu_f32 in llama.cpp's AVX-512 build
 // (its ggml_v_expf on 16-wide blocks, libm's expf on the tail); the vector path must give the

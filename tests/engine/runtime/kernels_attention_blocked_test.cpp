@@ -73,6 +73,30 @@ TEST(BlockedAttention, FastPathGivesTheReferenceBits) {
   }
 }
 
+// A group of queries at consecutive positions (the prefill's shape): each gets the one-query
+// reference's bits, whatever the group size and where the group starts in a key block.
+TEST(BlockedAttention, AGroupOfQueriesGivesEachQuerysReferenceBits) {
+  for (uint32_t head_dim : {64u, 128u}) {
+    Filled f(head_dim);
+    const size_t stride = 3 * head_dim;  // rows of a wider q matrix, as in the forward pass
+    const auto queries = random_floats(kMaxGroupQueries * stride, 17);
+    for (uint32_t first_keys : {1u, 60u, 128u, 250u})
+      for (uint32_t n_queries : {1u, 5u, kMaxGroupQueries}) {
+        if (first_keys + n_queries - 1 > kPositions) continue;
+        std::vector<float> out(kMaxGroupQueries * stride, -1.0f), ref(head_dim);
+        if (!attend_heads_blocked(f.cache, 1, f.table.blocks.data(), first_keys, n_queries, head_dim, queries.data(),
+                                  stride, head_dim, f.scale(), out.data(), stride))
+          GTEST_SKIP() << "no AVX2/F16C on this CPU: only the reference runs here";
+        for (uint32_t i = 0; i < n_queries; ++i) {
+          attend_head_blocked_reference(f.cache, 1, f.table.blocks.data(), first_keys + i, head_dim,
+                                        queries.data() + i * stride, head_dim, f.scale(), ref.data());
+          ASSERT_EQ(std::memcmp(ref.data(), out.data() + i * stride, head_dim * sizeof(float)), 0)
+              << "head_dim " << head_dim << ", group of " << n_queries << " from " << first_keys << " keys, query " << i;
+        }
+      }
+  }
+}
+
 // softmax(q16 . k / sqrt(d)) . v in double over the cache's fp16 values: the blocked kernel is
 // attention (fp32 accumulation: close), and so is the per-key path (fp16 accumulation: looser).
 TEST(BlockedAttention, ComputesSoftmaxAttention) {
