@@ -23,6 +23,9 @@ struct Q8Rows {
   size_t cols = 0;
 };
 void quantize_rows_q8_0(const float* x, size_t m, size_t cols, Q8Rows& out);
+// Plain loops; quantize_rows_q8_0 runs AVX-512 when the CPU has it (and the Q8 ISA limit allows)
+// and must give these bits.
+void quantize_rows_q8_0_reference(const float* x, size_t m, size_t cols, Q8Rows& out);
 
 // Y[m x w.rows] = X * W^T for a Q8_0-kept matrix, X quantized as above: per element the integer
 // dot of each block pair, scaled by d_w * d_x and summed into 8 fp32 lanes in block order, then
