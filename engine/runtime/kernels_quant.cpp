@@ -7,6 +7,12 @@
 #include "engine/quant.h"
 #include "engine/runtime/thread_pool.h"
 
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+#pragma GCC diagnostic pop
+
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -126,7 +132,71 @@ bool quant_kernel_supports(GgmlType type) {
   return type == GgmlType::Q4_0 || type == GgmlType::Q4_K || type == GgmlType::Q5_K || type == GgmlType::Q6_K;
 }
 
+namespace {
+
+// The plain loops' rounding 16 lanes at a time: the largest magnitude is exact in any order and
+// the signed max is its first occurrence, as the scalar scan finds it; each lane's product,
+// round-to-nearest-even and clamp are the scalar ones; the 16-sums are exact integer sums.
+__attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma"))) void quantize_rows_q8_k_avx512(const float* x, size_t m,
+                                                                                           size_t cols, Q8KRows& out) {
+  const size_t nb = cols / kQK;
+  for (size_t r = 0; r < m; ++r)
+    for (size_t b = 0; b < nb; ++b) {
+      const float* xb = x + r * cols + b * kQK;
+      int8_t* qb = out.q.data() + r * cols + b * kQK;
+      int16_t* sums = out.bsums.data() + (r * cols + b * kQK) / 16;
+      int16_t* sums32 = out.sums32.data() + (r * cols + b * kQK) / 32;
+      __m512 v[16];
+      __m512 amax_v = _mm512_setzero_ps();
+      for (int j = 0; j < 16; ++j) {
+        v[j] = _mm512_loadu_ps(xb + 16 * j);
+        amax_v = _mm512_max_ps(amax_v, _mm512_abs_ps(v[j]));
+      }
+      const float amax = _mm512_reduce_max_ps(amax_v);
+      if (amax == 0.0f) {
+        out.d[r * nb + b] = 0.0f;
+        std::fill_n(qb, kQK, int8_t{0});
+        std::fill_n(sums, kQK / 16, int16_t{0});
+        std::fill_n(sums32, kQK / 32, int16_t{0});
+        continue;
+      }
+      float max = 0.0f;
+      for (int j = 0; j < 16; ++j) {
+        const __mmask16 at = _mm512_cmp_ps_mask(_mm512_abs_ps(v[j]), _mm512_set1_ps(amax), _CMP_EQ_OQ);
+        if (at) {
+          max = xb[16 * j + __builtin_ctz(at)];
+          break;
+        }
+      }
+      const float iscale = -127.0f / max;
+      const __m512 scale = _mm512_set1_ps(iscale);
+      const __m512i top = _mm512_set1_epi32(127);
+      for (int j = 0; j < 16; ++j) {
+        const __m512i q = _mm512_min_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(v[j], scale)), top);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(qb + 16 * j), _mm512_cvtepi32_epi8(q));
+        sums[j] = static_cast<int16_t>(_mm512_reduce_add_epi32(q));
+      }
+      for (size_t j = 0; j < kQK / 32; ++j) sums32[j] = static_cast<int16_t>(sums[2 * j] + sums[2 * j + 1]);
+      out.d[r * nb + b] = 1.0f / iscale;
+    }
+}
+
+}  // namespace
+
 void quantize_rows_q8_k(const float* x, size_t m, size_t cols, Q8KRows& out) {
+  static const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx2") &&
+                             __builtin_cpu_supports("fma");
+  if (!avx512 || isa() < 2) return quantize_rows_q8_k_reference(x, m, cols, out);
+  out.cols = cols;
+  out.q.resize(m * cols);
+  out.d.resize(m * cols / kQK);
+  out.bsums.resize(m * cols / 16);
+  out.sums32.resize(m * cols / 32);
+  quantize_rows_q8_k_avx512(x, m, cols, out);
+}
+
+void quantize_rows_q8_k_reference(const float* x, size_t m, size_t cols, Q8KRows& out) {
   const size_t nb = cols / kQK;
   out.cols = cols;
   out.q.resize(m * cols);
