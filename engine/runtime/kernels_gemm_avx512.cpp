@@ -65,33 +65,35 @@ inline void transpose_words(const uint8_t* from, size_t row_bytes, int n_words, 
   }
 }
 
+// Scalar word moves straight into the slots, the +128 applied per word (XOR 0x80 on each int8;
+// Q4_0's nibble - 8 + 128 = nibble + 120, no carries): reloading stored words into SIMD
+// registers stalled on store forwarding.
 TANDEM_AVX512 void repack_q32(GgmlType type, const Matrix& w, uint32_t c0, size_t nb, Slot* out) {
   const bool q8 = type == GgmlType::Q8_0;
   const size_t block_bytes = q8 ? kQ8BlockBytes : 18;
   const size_t row_bytes = nb * block_bytes;
   const uint8_t* base = (q8 ? w.q8_0 : w.quant) + c0 * row_bytes;
-  const __m512i low4 = _mm512_set1_epi8(0xF), eight = _mm512_set1_epi8(8);
-  const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
+  constexpr uint32_t kBias = 0x80808080u, kLow4 = 0x0F0F0F0Fu, kNibbleBias = 0x78787878u;
   for (size_t b = 0; b < nb; ++b) {
     Slot* slots = out + b * kQ32Slots;
-    const uint8_t* blk = base + b * block_bytes;
-    for (uint32_t j = 0; j < kGemmPanelRows; ++j) slots[0].f32[j] = fp16_to_fp32(read_u16(blk + j * row_bytes));
-    __m512i levels[kLanes];
-    if (q8) {
-      transpose_words(blk + 2, row_bytes, kLanes, slots + 1);
+    alignas(32) uint16_t scales[kGemmPanelRows];
+    for (uint32_t j = 0; j < kGemmPanelRows; ++j) {
+      const uint8_t* blk = base + j * row_bytes + b * block_bytes;
+      scales[j] = read_u16(blk);
+      if (q8) {
 #pragma GCC unroll 8
-      for (int u = 0; u < kLanes; ++u) levels[u] = _mm512_load_si512(&slots[1 + u].v);
-    } else {  // Q4_0: element i < 16 is byte i's low nibble, i >= 16 byte i - 16's high one
-      transpose_words(blk + 2, row_bytes, 4, slots + 1);
+        for (int u = 0; u < kLanes; ++u)
+          slots[1 + u].i32[j] = static_cast<int32_t>(static_cast<uint32_t>(load4(blk + 2 + 4 * u)) ^ kBias);
+      } else {  // Q4_0: element i < 16 is byte i's low nibble, i >= 16 byte i - 16's high one
 #pragma GCC unroll 4
-      for (int u = 0; u < 4; ++u) {
-        const __m512i bits = _mm512_load_si512(&slots[1 + u].v);
-        levels[u] = _mm512_sub_epi8(_mm512_and_si512(bits, low4), eight);
-        levels[u + 4] = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi32(bits, 4), low4), eight);
+        for (int u = 0; u < 4; ++u) {
+          const auto bits = static_cast<uint32_t>(load4(blk + 2 + 4 * u));
+          slots[1 + u].i32[j] = static_cast<int32_t>((bits & kLow4) + kNibbleBias);
+          slots[5 + u].i32[j] = static_cast<int32_t>(((bits >> 4) & kLow4) + kNibbleBias);
+        }
       }
     }
-#pragma GCC unroll 8
-    for (int u = 0; u < kLanes; ++u) _mm512_store_si512(&slots[1 + u].v, _mm512_xor_si512(levels[u], bias));
+    _mm512_store_ps(slots[0].f32, _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(scales))));
   }
 }
 
