@@ -6,10 +6,11 @@
 // 16 outputs (16 weight rows) instead: each panel of 16 weight rows is repacked once per call so
 // that a 32-bit slot holds 4 consecutive weights of one row, 4 activation bytes are broadcast,
 // and one dpbusd (or maddubs + dpwssd for the K-quants) gives lane u of 16 outputs (Q8_0 and
-// Q4_0 weights get +128 to be dpbusd's unsigned operand; a per-activation seed takes it back). The panel is
-// then swept over every activation row, 2 rows at a time, while the repacked weights stay in L1/L2.
-// Each output's arithmetic is unchanged: the same exact integer lanes, one FMA per lane and block
-// in block order, the same final sums; so the bits are the reference's and the per-row paths'.
+// Q4_0 weights get +128 to be dpbusd's unsigned operand; a per-activation seed takes it back).
+// The panel is then swept over every activation row, 3 (Q8_0, Q4_0) or 2 (K-quants) rows at a
+// time, while the repacked weights stay in L1/L2. Each output's arithmetic is unchanged: the same
+// exact integer lanes, one FMA per lane and block in block order, the same final sums; so the
+// bits are the reference's and the per-row paths'.
 #pragma once
 
 #include "engine/runtime/kernels.h"

@@ -312,6 +312,7 @@ TANDEM_AVX512 void panel_q32(GgmlType type, const GemmActivations& x, size_t m, 
   for (uint32_t c = c0; c < c1; c += kGemmPanelRows) {
     repack_q32(type, w, c, nb, pack);
     size_t r = 0;
+    for (; r + 3 <= m; r += 3) q32_rows<3>(pack, nb, x, r, y + c, ldy);
     for (; r + 2 <= m; r += 2) q32_rows<2>(pack, nb, x, r, y + c, ldy);
     for (; r < m; ++r) q32_rows<1>(pack, nb, x, r, y + c, ldy);
   }
