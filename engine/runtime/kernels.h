@@ -23,6 +23,9 @@ struct Q8Rows {
   size_t cols = 0;
 };
 void quantize_rows_q8_0(const float* x, size_t m, size_t cols, Q8Rows& out);
+// Plain loops; quantize_rows_q8_0 runs AVX-512 when the CPU has it (and the Q8 ISA limit allows)
+// and must give these bits.
+void quantize_rows_q8_0_reference(const float* x, size_t m, size_t cols, Q8Rows& out);
 
 // Y[m x w.rows] = X * W^T for a Q8_0-kept matrix, X quantized as above: per element the integer
 // dot of each block pair, scaled by d_w * d_x and summed into 8 fp32 lanes in block order, then
@@ -45,6 +48,28 @@ bool attend_head_f16(const KvCache& cache, uint32_t layer, const BlockId* blocks
                      const float* q, uint32_t head_dim, float scale, float* out);
 void attend_head_f16_reference(const KvCache& cache, uint32_t layer, const BlockId* blocks, uint32_t n_keys,
                                size_t kv_off, const float* q, uint32_t head_dim, float scale, float* out);
+
+// ggml_vec_dot_f16 of two fp16 vectors in its AVX-512 build's order (the scores of both paths).
+float dot_f16_ggml(const uint16_t* a, const uint16_t* b, size_t n);
+
+// The same attention for long contexts, blocked over keys (kernels_attention_blocked.cpp): scores
+// of 64 keys, one softmax max per block, ggml_v_expf weights, fp32 accumulation with one rescale
+// per block. Chosen by position alone (n_keys >= kBlockedAttentionMinKeys), never by the batch, so
+// a position gives the same bits in a prompt slice, a decode step or after a prefix-cache hit.
+// The per-key path above stays for shorter contexts (the golden files' prompts). The fast path
+// returns false when this CPU or head_dim has none; it must give the reference's bits.
+constexpr uint32_t kBlockedAttentionMinKeys = 128;
+bool attend_head_blocked(const KvCache& cache, uint32_t layer, const BlockId* blocks, uint32_t n_keys, size_t kv_off,
+                         const float* q, uint32_t head_dim, float scale, float* out);
+void attend_head_blocked_reference(const KvCache& cache, uint32_t layer, const BlockId* blocks, uint32_t n_keys,
+                                   size_t kv_off, const float* q, uint32_t head_dim, float scale, float* out);
+// Up to kMaxGroupQueries queries of one head at consecutive positions at once (query i at
+// q + i * q_stride sees first_keys + i keys, writes out + i * out_stride): each key block is read
+// once for the group; every query gets attend_head_blocked's bits.
+constexpr uint32_t kMaxGroupQueries = 16;
+bool attend_heads_blocked(const KvCache& cache, uint32_t layer, const BlockId* blocks, uint32_t first_keys,
+                          uint32_t n_queries, size_t kv_off, const float* q, size_t q_stride, uint32_t head_dim,
+                          float scale, float* out, size_t out_stride);
 
 // gate_out[i] = silu(gate_out[i]) * up[i] as ggml_vec_swiglu_f32 in llama.cpp's AVX-512 build
 // (its ggml_v_expf on 16-wide blocks, libm's expf on the tail); the vector path must give the

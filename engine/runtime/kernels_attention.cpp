@@ -68,9 +68,6 @@ __attribute__((target("avx2,fma,f16c"))) float dot_f16_ggml_avx2(const uint16_t*
   return static_cast<float>(sum);
 }
 
-float dot_f16_ggml(const uint16_t* a, const uint16_t* b, size_t n) {
-  return cpu_has_avx2_f16c() ? dot_f16_ggml_avx2(a, b, n) : dot_f16_ggml_reference(a, b, n);
-}
 
 __attribute__((target("avx2,fma,f16c"))) inline __m256 round_f16(__m256 v) {
   return _mm256_cvtph_ps(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
@@ -83,6 +80,7 @@ __attribute__((target("avx2,fma,f16c"))) void attend(const KvCache& cache, uint3
                                                       float* out) {
   const uint32_t bt = cache.block_tokens();
   __m256 qv[G], acc[G];
+#pragma GCC unroll 16
   for (int g = 0; g < G; ++g) {
     qv[g] = round_f16(_mm256_loadu_ps(q + 8 * g));  // the scalar path's fp16 copy of q
     acc[g] = _mm256_setzero_ps();
@@ -96,7 +94,9 @@ __attribute__((target("avx2,fma,f16c"))) void attend(const KvCache& cache, uint3
     // ggml_vec_dot_f16's order (AVX-512): 16-lane accumulators j = (g % 8) / 2 over 64-element
     // steps, (a0 + a2) + (a1 + a3), then the 16 -> 1 tree.
     __m256 d[8];
+#pragma GCC unroll 8
     for (auto& v : d) v = _mm256_setzero_ps();
+#pragma GCC unroll 16
     for (int g = 0; g < G; ++g) {
       const __m256 kv = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(key + 8 * g)));
       d[g % 8] = _mm256_fmadd_ps(kv, qv[g], d[g % 8]);
@@ -109,11 +109,13 @@ __attribute__((target("avx2,fma,f16c"))) void attend(const KvCache& cache, uint3
       old_scale = std::exp(max_score - s);
       max_score = s;
       const __m256 os = _mm256_set1_ps(old_scale);
+#pragma GCC unroll 16
       for (int g = 0; g < G; ++g) acc[g] = round_f16(_mm256_mul_ps(acc[g], os));
     } else {
       weight = std::exp(s - max_score);
     }
     const __m256 w = _mm256_set1_ps(weight);
+#pragma GCC unroll 16
     for (int g = 0; g < G; ++g) {
       const __m256 vv = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(value + 8 * g)));
       acc[g] = round_f16(_mm256_fmadd_ps(vv, w, acc[g]));
@@ -121,10 +123,15 @@ __attribute__((target("avx2,fma,f16c"))) void attend(const KvCache& cache, uint3
     sum = std::fma(sum, old_scale, weight);  // ggml's S = S*ms + vs, contracted
   }
   const __m256 inv_sum = _mm256_set1_ps(1.0f / sum);
+#pragma GCC unroll 16
   for (int g = 0; g < G; ++g) _mm256_storeu_ps(out + 8 * g, _mm256_mul_ps(acc[g], inv_sum));
 }
 
 }  // namespace
+
+float dot_f16_ggml(const uint16_t* a, const uint16_t* b, size_t n) {
+  return cpu_has_avx2_f16c() ? dot_f16_ggml_avx2(a, b, n) : dot_f16_ggml_reference(a, b, n);
+}
 
 void attend_head_f16_reference(const KvCache& cache, uint32_t layer, const BlockId* blocks, uint32_t n_keys,
                                size_t kv_off, const float* q, uint32_t head_dim, float scale, float* out) {

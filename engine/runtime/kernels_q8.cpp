@@ -3,6 +3,7 @@
 // Decode at small batch is memory-bound, and this reads ~1.06 bytes per weight instead of 4.
 #include "engine/quant.h"
 #include "engine/runtime/kernels.h"
+#include "engine/runtime/kernels_gemm.h"
 #include "engine/runtime/thread_pool.h"
 
 // GCC 12's AVX-512 intrinsics start from _mm512_undefined_*() and trip -Wuninitialized once
@@ -221,7 +222,43 @@ void panel(const TileSet& t, const Q8Rows& x, size_t m, const Matrix& w, uint32_
 
 }  // namespace
 
+namespace {
+
+// The scalar rounding 16 lanes at a time: max |x| is exact in any order, and each lane's product
+// and round-to-nearest-even conversion are the scalar ones (a prefill quantizes every
+// activation of every matmul, and the scalar loop called nearbyintf per element).
+__attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c"))) void quantize_rows_q8_0_avx512(const float* x,
+                                                                                                size_t m, size_t cols,
+                                                                                                Q8Rows& out) {
+  const size_t nb = cols / kQ8Block;
+  for (size_t r = 0; r < m; ++r)
+    for (size_t b = 0; b < nb; ++b) {
+      const float* xb = x + r * cols + b * kQ8Block;
+      int8_t* qb = out.q.data() + r * cols + b * kQ8Block;
+      const __m512 lo = _mm512_loadu_ps(xb), hi = _mm512_loadu_ps(xb + 16);
+      const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(lo), _mm512_abs_ps(hi)));
+      const __m512 id = _mm512_set1_ps(amax != 0.0f ? 127.0f / amax : 0.0f);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(qb), _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(lo, id))));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(qb + 16),
+                       _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(hi, id))));
+      out.d[r * nb + b] = fp16_to_fp32(fp32_to_fp16(amax / 127.0f));
+    }
+}
+
+}  // namespace
+
 void quantize_rows_q8_0(const float* x, size_t m, size_t cols, Q8Rows& out) {
+  static const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx2") &&
+                             __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  if (!avx512 || g_isa_limit.load(std::memory_order_relaxed) < 3) return quantize_rows_q8_0_reference(x, m, cols, out);
+  out.cols = cols;
+  out.q.resize(m * cols);
+  out.d.resize(m * cols / kQ8Block);
+  quantize_rows_q8_0_avx512(x, m, cols, out);
+}
+
+void quantize_rows_q8_0_reference(const float* x, size_t m, size_t cols, Q8Rows& out) {
   const size_t nb = cols / kQ8Block;
   out.cols = cols;
   out.q.resize(m * cols);
@@ -268,6 +305,22 @@ void matmul_q8_0_q8(const Q8Rows& x, size_t m, const Matrix& w, float* y) {
   if (level == 0) return matmul_q8_0_q8_reference(x, m, w, y);
   const TileSet& tiles = level >= 3 ? kAvx512 : level == 2 ? kAvxVnni : kAvx2;
   auto pool = compute_pool();
+  if (level >= 3 && m >= gemm_min_rows(GgmlType::Q8_0) && gemm_kernels_available()) {
+    // Many rows: GEMM panels of 16 weight rows (kernels_gemm.h); the rows past the last full
+    // panel take the tiles above. Same bits either way.
+    // (A reference: inside the lambda the thread_local's name would be each worker's own copy.)
+    static thread_local GemmActivations caller_activations;
+    GemmActivations& prepared = caller_activations;
+    prepared.q8_0 = &x;
+    prepare_gemm_activations(GgmlType::Q8_0, prepared);
+    const uint32_t panels = w.rows / kGemmPanelRows, full = panels * kGemmPanelRows;
+    pool->parallel_for(panels + (full < w.rows ? 1 : 0), [&](size_t t) {
+      const uint32_t c0 = static_cast<uint32_t>(t) * kGemmPanelRows;
+      if (t < panels) gemm_panel_avx512(prepared, m, w, c0, c0 + kGemmPanelRows, y, w.rows);
+      else panel(tiles, x, m, w, full, w.rows, y);
+    });
+    return;
+  }
   // Panels small enough to stay in L2 while the batch passes, and enough of them to balance the
   // threads; the split never changes what an element computes.
   const size_t row_bytes = w.cols / kQ8Block * kQ8BlockBytes;

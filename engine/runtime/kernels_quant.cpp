@@ -2,9 +2,16 @@
 // (the arithmetic every path must reproduce, see kernels_quant.h) and the threaded dispatch.
 #include "engine/runtime/kernels_quant.h"
 #include "engine/runtime/kernels_quant_blocks.h"
+#include "engine/runtime/kernels_gemm.h"
 
 #include "engine/quant.h"
 #include "engine/runtime/thread_pool.h"
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+#pragma GCC diagnostic pop
 
 #include <algorithm>
 #include <atomic>
@@ -26,83 +33,16 @@ namespace {
 constexpr size_t kQK = 256;
 
 using quant_blocks::read_u16;
-
-// The 6-bit scale and min of sub-block j of a Q4_K / Q5_K block's 12 scale bytes.
-void scale_min_k4(int j, const uint8_t* q, int& d, int& m) {
-  if (j < 4) {
-    d = q[j] & 63;
-    m = q[j + 4] & 63;
-  } else {
-    d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
-    m = (q[j + 4] >> 4) | ((q[j - 0] >> 6) << 4);
-  }
-}
+using quant_blocks::KBlock;
+using quant_blocks::unpack_q4_k;
+using quant_blocks::unpack_q5_k;
+using quant_blocks::unpack_q6_k;
 
 // The AVX2 horizontal sum's order: lane i + lane i+4, then (0+2) + (1+3).
 float sum_lanes(const float* lanes) {
   float quad[4];
   for (size_t i = 0; i < 4; ++i) quad[i] = lanes[i + 4] + lanes[i];
   return (quad[0] + quad[2]) + (quad[1] + quad[3]);
-}
-
-// Weight values of one 256-block, unpacked: level[e] for element e, and the integer scale
-// (and min) that element's sub-block gets.
-struct KBlock {
-  int level[kQK];
-  int scale[kQK];
-  int min_of_sub32[8];  // Q4_K / Q5_K only
-  float d, dmin;
-};
-
-void unpack_q4_k(const uint8_t* b, KBlock& k) {
-  k.d = fp16_to_fp32(read_u16(b));
-  k.dmin = fp16_to_fp32(read_u16(b + 2));
-  const uint8_t* scales = b + 4;
-  const uint8_t* qs = b + 16;
-  for (int s = 0; s < 8; ++s) {
-    int sc, mn;
-    scale_min_k4(s, scales, sc, mn);
-    k.min_of_sub32[s] = mn;
-    for (int i = 0; i < 32; ++i) {
-      const uint8_t byte = qs[32 * (s / 2) + i];
-      k.level[32 * s + i] = (s & 1) ? byte >> 4 : byte & 0xF;
-      k.scale[32 * s + i] = sc;
-    }
-  }
-}
-
-void unpack_q5_k(const uint8_t* b, KBlock& k) {
-  unpack_q4_k(b, k);  // same header and low nibbles, shifted: qh sits before qs
-  const uint8_t* scales = b + 4;
-  const uint8_t* qh = b + 16;
-  const uint8_t* qs = b + 48;
-  for (int s = 0; s < 8; ++s) {
-    int sc, mn;
-    scale_min_k4(s, scales, sc, mn);
-    for (int i = 0; i < 32; ++i) {
-      const uint8_t byte = qs[32 * (s / 2) + i];
-      k.level[32 * s + i] = ((s & 1) ? byte >> 4 : byte & 0xF) + (((qh[i] >> s) & 1) << 4);
-    }
-  }
-}
-
-void unpack_q6_k(const uint8_t* b, KBlock& k) {
-  const uint8_t* ql = b;
-  const uint8_t* qh = b + 128;
-  const int8_t* sc = reinterpret_cast<const int8_t*>(b + 192);
-  k.d = fp16_to_fp32(read_u16(b + 208));
-  k.dmin = 0.0f;
-  for (int n = 0; n < 2; ++n)
-    for (int l = 0; l < 32; ++l) {
-      const uint8_t* L = ql + 64 * n;
-      const uint8_t h = qh[32 * n + l];
-      const int e = 128 * n + l;
-      k.level[e + 0] = ((L[l] & 0xF) | (((h >> 0) & 3) << 4)) - 32;
-      k.level[e + 32] = ((L[l + 32] & 0xF) | (((h >> 2) & 3) << 4)) - 32;
-      k.level[e + 64] = ((L[l] >> 4) | (((h >> 4) & 3) << 4)) - 32;
-      k.level[e + 96] = ((L[l + 32] >> 4) | (((h >> 6) & 3) << 4)) - 32;
-    }
-  for (int e = 0; e < static_cast<int>(kQK); ++e) k.scale[e] = sc[e / 16];
 }
 
 float dot_kquant_reference(GgmlType type, const uint8_t* row, const Q8KRows& x, size_t r, size_t cols) {
@@ -192,7 +132,71 @@ bool quant_kernel_supports(GgmlType type) {
   return type == GgmlType::Q4_0 || type == GgmlType::Q4_K || type == GgmlType::Q5_K || type == GgmlType::Q6_K;
 }
 
+namespace {
+
+// The plain loops' rounding 16 lanes at a time: the largest magnitude is exact in any order and
+// the signed max is its first occurrence, as the scalar scan finds it; each lane's product,
+// round-to-nearest-even and clamp are the scalar ones; the 16-sums are exact integer sums.
+__attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma"))) void quantize_rows_q8_k_avx512(const float* x, size_t m,
+                                                                                           size_t cols, Q8KRows& out) {
+  const size_t nb = cols / kQK;
+  for (size_t r = 0; r < m; ++r)
+    for (size_t b = 0; b < nb; ++b) {
+      const float* xb = x + r * cols + b * kQK;
+      int8_t* qb = out.q.data() + r * cols + b * kQK;
+      int16_t* sums = out.bsums.data() + (r * cols + b * kQK) / 16;
+      int16_t* sums32 = out.sums32.data() + (r * cols + b * kQK) / 32;
+      __m512 v[16];
+      __m512 amax_v = _mm512_setzero_ps();
+      for (int j = 0; j < 16; ++j) {
+        v[j] = _mm512_loadu_ps(xb + 16 * j);
+        amax_v = _mm512_max_ps(amax_v, _mm512_abs_ps(v[j]));
+      }
+      const float amax = _mm512_reduce_max_ps(amax_v);
+      if (amax == 0.0f) {
+        out.d[r * nb + b] = 0.0f;
+        std::fill_n(qb, kQK, int8_t{0});
+        std::fill_n(sums, kQK / 16, int16_t{0});
+        std::fill_n(sums32, kQK / 32, int16_t{0});
+        continue;
+      }
+      float max = 0.0f;
+      for (int j = 0; j < 16; ++j) {
+        const __mmask16 at = _mm512_cmp_ps_mask(_mm512_abs_ps(v[j]), _mm512_set1_ps(amax), _CMP_EQ_OQ);
+        if (at) {
+          max = xb[16 * j + __builtin_ctz(at)];
+          break;
+        }
+      }
+      const float iscale = -127.0f / max;
+      const __m512 scale = _mm512_set1_ps(iscale);
+      const __m512i top = _mm512_set1_epi32(127);
+      for (int j = 0; j < 16; ++j) {
+        const __m512i q = _mm512_min_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(v[j], scale)), top);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(qb + 16 * j), _mm512_cvtepi32_epi8(q));
+        sums[j] = static_cast<int16_t>(_mm512_reduce_add_epi32(q));
+      }
+      for (size_t j = 0; j < kQK / 32; ++j) sums32[j] = static_cast<int16_t>(sums[2 * j] + sums[2 * j + 1]);
+      out.d[r * nb + b] = 1.0f / iscale;
+    }
+}
+
+}  // namespace
+
 void quantize_rows_q8_k(const float* x, size_t m, size_t cols, Q8KRows& out) {
+  static const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx2") &&
+                             __builtin_cpu_supports("fma");
+  if (!avx512 || isa() < 2) return quantize_rows_q8_k_reference(x, m, cols, out);
+  out.cols = cols;
+  out.q.resize(m * cols);
+  out.d.resize(m * cols / kQK);
+  out.bsums.resize(m * cols / 16);
+  out.sums32.resize(m * cols / 32);
+  quantize_rows_q8_k_avx512(x, m, cols, out);
+}
+
+void quantize_rows_q8_k_reference(const float* x, size_t m, size_t cols, Q8KRows& out) {
   const size_t nb = cols / kQK;
   out.cols = cols;
   out.q.resize(m * cols);
@@ -251,6 +255,23 @@ void matmul_quant(const float* x, size_t m, const Matrix& w, float* y) {
   quantize_activations(x, m, w, q);
   const QuantActivations view = q.view(w.source_type);
   auto pool = compute_pool();
+  if (level == 2 && m >= gemm_min_rows(w.source_type) && gemm_kernels_available()) {
+    // Many rows: GEMM panels of 16 weight rows (kernels_gemm.h); the rows past the last full
+    // panel take the tiles below. Same bits either way.
+    // (A reference: inside the lambda the thread_local's name would be each worker's own copy.)
+    static thread_local GemmActivations caller_activations;
+    GemmActivations& prepared = caller_activations;
+    prepared.q8_0 = view.q8_0;
+    prepared.q8_k = view.q8_k;
+    prepare_gemm_activations(w.source_type, prepared);
+    const uint32_t panels = w.rows / kGemmPanelRows, full = panels * kGemmPanelRows;
+    pool->parallel_for(panels + (full < w.rows ? 1 : 0), [&](size_t t) {
+      const uint32_t c0 = static_cast<uint32_t>(t) * kGemmPanelRows;
+      if (t < panels) gemm_panel_avx512(prepared, m, w, c0, c0 + kGemmPanelRows, y, w.rows);
+      else quant_panel_avx512(view, 0, m, w, full, w.rows, y, w.rows);
+    });
+    return;
+  }
   // Panels of weight rows small enough to stay in L2 while the batch passes over them, and
   // enough of them to balance the threads; the split never changes what an element computes.
   const size_t row_bytes = ggml_row_bytes(w.source_type, w.cols);

@@ -31,6 +31,8 @@ struct Q8KRows {
   size_t cols = 0;
 };
 void quantize_rows_q8_k(const float* x, size_t m, size_t cols, Q8KRows& out);
+// Plain loops; quantize_rows_q8_k runs AVX-512 at the top ISA level and must give these bits.
+void quantize_rows_q8_k_reference(const float* x, size_t m, size_t cols, Q8KRows& out);
 
 // Y[m x w.rows] = X * W^T for a matrix kept in w.quant (type w.source_type).
 void matmul_quant(const float* x, size_t m, const Matrix& w, float* y);

@@ -92,8 +92,10 @@ void Model::Impl::rope(float* vec, uint32_t n_heads, uint32_t pos) const {
 // runs for batches under 64 rows and decodes under 512 cached cells): q rounded to fp16, scores by
 // ggml_vec_dot_f16 against the fp16 keys, online softmax, and the weighted sum of fp16 values
 // accumulated in fp16 (f16(fma(v, w, acc)), rescales f16(acc * ms)) — kernels_attention.cpp.
+// From kBlockedAttentionMinKeys keys on, the blocked kernel (same scores, fp32 accumulation,
+// vectorized exp) — kernels_attention_blocked.cpp.
 // Every (row, head) is independent, so they are spread over the compute pool: which thread runs
-// one changes nothing.
+// one, and which rows share a blocked group, changes nothing.
 void Model::Impl::attention(const ForwardBatch& batch, uint32_t layer, const KvCache& cache) {
   const ModelConfig& c = config;
   const uint32_t hd = c.head_dim;
@@ -106,24 +108,48 @@ void Model::Impl::attention(const ForwardBatch& batch, uint32_t layer, const KvC
     const float* qh = q.data() + row * q_dim + static_cast<size_t>(h) * hd;
     const size_t kv_off = static_cast<size_t>(h / group) * hd;
     float* out = att_out.data() + row * q_dim + static_cast<size_t>(h) * hd;
-    if (backend != MatmulBackend::reference &&
-        attend_head_f16(cache, layer, seq.blocks->blocks.data(), n_keys, kv_off, qh, hd, scale, out))
+    const BlockId* blocks = seq.blocks->blocks.data();
+    if (n_keys >= kBlockedAttentionMinKeys)  // by position only: the same path in any batch
+      return attend_head_blocked_reference(cache, layer, blocks, n_keys, kv_off, qh, hd, scale, out);
+    if (backend != MatmulBackend::reference && attend_head_f16(cache, layer, blocks, n_keys, kv_off, qh, hd, scale, out))
       return;
-    attend_head_f16_reference(cache, layer, seq.blocks->blocks.data(), n_keys, kv_off, qh, hd, scale, out);
+    attend_head_f16_reference(cache, layer, blocks, n_keys, kv_off, qh, hd, scale, out);
+  };
+  // A unit of one sequence and head: one row, or consecutive long-context rows whose key blocks
+  // the blocked kernel reads once for all of them (each row's bits as if alone).
+  auto head_of_unit = [&](const AttentionRow& unit, uint32_t h) {
+    const ForwardSequence& seq = batch.sequences[unit.sequence];
+    const uint32_t first_keys = seq.start_pos + unit.index + 1;
+    if (first_keys >= kBlockedAttentionMinKeys && backend != MatmulBackend::reference) {
+      const size_t at = unit.row * q_dim + static_cast<size_t>(h) * hd;
+      if (attend_heads_blocked(cache, layer, seq.blocks->blocks.data(), first_keys, unit.count,
+                               static_cast<size_t>(h / group) * hd, q.data() + at, q_dim, hd, scale,
+                               att_out.data() + at, q_dim))
+        return;
+    }
+    for (uint32_t k = 0; k < unit.count; ++k) one_head(seq, unit.row + k, unit.index + k, h);
   };
 
-  // Work items: (row, head) over the whole batch, in chunks so the pool's task count stays small.
+  // Work items: (unit, head) over the whole batch, in chunks so the pool's task count stays
+  // small; a unit is one row, or up to kMaxGroupQueries rows past kBlockedAttentionMinKeys keys.
   att_rows.clear();
-  for (uint32_t s = 0; s < batch.sequences.size(); ++s)
-    for (uint32_t i = 0; i < batch.sequences[s].n_tokens; ++i) att_rows.push_back({s, i});
+  uint32_t row_of_first = 0;
+  for (uint32_t s = 0; s < batch.sequences.size(); ++s) {
+    const ForwardSequence& seq = batch.sequences[s];
+    for (uint32_t i = 0; i < seq.n_tokens;) {
+      uint32_t count = 1;
+      if (seq.start_pos + i + 1 >= kBlockedAttentionMinKeys)
+        count = std::min(kMaxGroupQueries, seq.n_tokens - i);
+      att_rows.push_back({s, i, count, row_of_first + i});
+      i += count;
+    }
+    row_of_first += seq.n_tokens;
+  }
   const size_t n_items = att_rows.size() * c.n_head;
   const size_t n_tasks = std::min<size_t>(n_items, 4096);
   compute_pool()->parallel_for(n_tasks, [&](size_t task) {
-    for (size_t item = task * n_items / n_tasks; item < (task + 1) * n_items / n_tasks; ++item) {
-      const size_t row = item / c.n_head;
-      const auto [s, i] = att_rows[row];
-      one_head(batch.sequences[s], row, i, static_cast<uint32_t>(item % c.n_head));
-    }
+    for (size_t item = task * n_items / n_tasks; item < (task + 1) * n_items / n_tasks; ++item)
+      head_of_unit(att_rows[item / c.n_head], static_cast<uint32_t>(item % c.n_head));
   });
 }
 

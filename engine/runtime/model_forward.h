@@ -21,6 +21,8 @@ struct Model::Impl {
   std::vector<float> x, xb, q, k, v, att_out, hb, hb2, logit_rows;
   struct AttentionRow {
     uint32_t sequence, index;  // batch.sequences[sequence], its index-th token
+    uint32_t count;            // with the count - 1 tokens after it (one blocked-attention group)
+    uint32_t row;              // its row in the batch
   };
   std::vector<AttentionRow> att_rows;
   std::vector<detail::F32Order> row_orders, logit_orders;  // per activation / logit row

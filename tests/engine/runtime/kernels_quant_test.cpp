@@ -142,6 +142,28 @@ TEST(QuantKernel, Q8KActivationsAreGgmlsRoundingWithBlockSums) {
   for (size_t j = 0; j < 16; ++j) EXPECT_EQ(q.sums32[j], q.bsums[2 * j] + q.bsums[2 * j + 1]) << j;
 }
 
+// The vector quantization (AVX-512) against the plain loops: magnitudes from 1e-6 to 1e6, an
+// all-zero block, a block whose largest magnitude occurs first as a negative then as a positive
+// value (the first one is the signed max), and halfway products.
+TEST(QuantKernel, Q8KVectorQuantizationGivesTheReferenceBits) {
+  auto x = random_floats(8 * 768, 29, 1.0f);
+  for (size_t i = 0; i < x.size(); ++i) x[i] *= std::pow(10.0f, float(int(i / 256) % 13 - 6));
+  std::fill_n(x.begin() + 256, 256, 0.0f);
+  x[512 + 7] = -50.0f;
+  x[512 + 200] = 50.0f;
+  x[1024] = -127.0f;  // scale -1: x + 0.5 are ties
+  for (int i = 1; i < 256; ++i) x[1024 + i] = float(i % 200 - 100) + 0.5f;
+  Q8KRows fast, reference;
+  quantize_rows_q8_k(x.data(), 8, 768, fast);
+  quantize_rows_q8_k_reference(x.data(), 8, 768, reference);
+  EXPECT_EQ(fast.q, reference.q);
+  EXPECT_EQ(fast.bsums, reference.bsums);
+  EXPECT_EQ(fast.sums32, reference.sums32);
+  ASSERT_EQ(fast.d.size(), reference.d.size());
+  EXPECT_EQ(std::memcmp(fast.d.data(), reference.d.data(), fast.d.size() * sizeof(float)), 0);
+  RecordProperty("quant_isa", quant_kernel_isa());
+}
+
 TEST(QuantKernel, SupportsExactlyTheTypesItKeeps) {
   for (GgmlType type : kTypes) EXPECT_TRUE(quant_kernel_supports(type));
   for (GgmlType type : {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_1, GgmlType::Q5_0})

@@ -91,6 +91,24 @@ TEST(Q8Kernel, QuantizedActivationsEqualLlamaCppRounding) {
   }
 }
 
+// The vector quantization (AVX-512) against the plain loops: blocks at many magnitudes, an
+// all-zero block, exact halfway products (ties round to even) and tiny values.
+TEST(Q8Kernel, QuantizationGivesTheReferenceBits) {
+  auto x = random_floats(8 * 256, 3);
+  for (size_t i = 0; i < x.size(); ++i) x[i] *= std::pow(10.0f, float(int(i / 32) % 13 - 6));
+  std::fill_n(x.begin() + 64, 32, 0.0f);
+  x[96] = 127.0f;  // amax 127: the scale is 1 and each x + 0.5 below is a tie
+  for (int i = 1; i < 32; ++i) x[96 + i] = float(i - 16) + 0.5f;
+  for (int i = 0; i < 32; ++i) x[128 + i] = 1e-41f * float(i + 1);  // denormals
+  Q8Rows fast, reference;
+  quantize_rows_q8_0(x.data(), 8, 256, fast);
+  quantize_rows_q8_0_reference(x.data(), 8, 256, reference);
+  EXPECT_EQ(fast.q, reference.q);
+  ASSERT_EQ(fast.d.size(), reference.d.size());
+  EXPECT_EQ(std::memcmp(fast.d.data(), reference.d.data(), fast.d.size() * sizeof(float)), 0);
+  RecordProperty("q8_isa", q8_kernel_isa());
+}
+
 TEST(Q8Kernel, FastPathsMatchScalarReferenceAndEachOther) {
   Q8Matrix w(37, 256, 2);  // odd row count: every tile shape and leftover path
   const size_t m = 7;
