@@ -334,7 +334,9 @@ void LocalAnswer::convert_output(GenerationEvent& event, std::vector<schemas::St
     finish.usage.output_tokens = output.completion_tokens;
     // Chat answers say how many of them were reasoning (0 without a reasoning block), as OpenAI's
     // completion_tokens_details does; legacy completions never split the output.
-    if (plan_.endpoint != schemas::Endpoint::completions) finish.usage.reasoning_tokens = budget_ ? budget_->reasoning_tokens() : 0;
+    if (plan_.endpoint != schemas::Endpoint::completions) {
+      finish.usage.reasoning_tokens = budget_ ? budget_->reasoning_tokens() : 0;
+    }
     out.push_back(std::move(finish));
   }
 }

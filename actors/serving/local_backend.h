@@ -49,9 +49,10 @@ backend::ModelInfo describe_local_model(const LocalModel& model);
 // max_tokens), invalid -> invalid_request, shutting_down -> unavailable (retry-after 5).
 schemas::ApiError submit_refusal(actors::SubmitStatus status, const std::string& message);
 
-// The choices of one n > 1 request (OpenAI chat or legacy completions): they share the client's sink. Each choice's
-// events go out as ChoiceEvents with its index; the sink closes after the last choice closes, or
-// fails once with the first error (the other choices then stop: their consumer is gone).
+// The choices of one n > 1 request (OpenAI chat or legacy completions): they share the client's
+// sink. Each choice's events go out as ChoiceEvents with its index; the sink closes after the
+// last choice closes, or fails once with the first error (the other choices then stop: their
+// consumer is gone).
 class ChoiceGroup : public std::enable_shared_from_this<ChoiceGroup> {
  public:
   ChoiceGroup(backend::EventSink sink, int choices, schemas::Endpoint endpoint);

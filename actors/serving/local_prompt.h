@@ -44,7 +44,8 @@ schemas::Result<std::vector<engine::TokenId>> completion_prompt_tokens(const eng
 // The tool-call syntax `model`'s chat template teaches (none for the ChatML fallback).
 ToolCallFormat tool_call_format(const engine::LoadedModel& model);
 
-// Refusals of what local models do not implement (n > 1 outside chat, several prompts, images);
+// Refusals of what local models do not implement (n > 1 outside OpenAI chat and legacy
+// completions, several prompts, images);
 // nullopt when fine.
 std::optional<schemas::ApiError> unsupported_options(const schemas::InternalRequest& request);
 

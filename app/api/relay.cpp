@@ -182,7 +182,7 @@ asio::awaitable<void> stream_answer(http::RequestContext& ctx, const AnswerShape
   options.include_usage = request.include_usage;
   auto writer = request.responses_request ? schemas::make_stream_writer(*request.responses_request, options)
                                           : schemas::make_stream_writer(protocol, request.endpoint, options);
-  bool choice_writer = false;  // remade for `request.choices` at the first ChoiceEvent
+  bool per_choice_writer = false;  // remade for `request.choices` at the first ChoiceEvent
   std::optional<http::SseStream> sse;
   std::optional<backend::ResponseHead> raw_head;  // passthrough that is not an event stream
   std::string raw_body;
@@ -254,8 +254,8 @@ asio::awaitable<void> stream_answer(http::RequestContext& ctx, const AnswerShape
     if (auto* choice = std::get_if<backend::ChoiceEvent>(&*event)) {
       // A backend that serves n > 1 itself (the local one) tags each choice's events: the stream
       // then interleaves `request.choices` choices (its first event is a choice's MessageStart).
-      if (!choice_writer) {
-        choice_writer = true;
+      if (!per_choice_writer) {
+        per_choice_writer = true;
         options.choices = request.choices;
         writer = schemas::make_stream_writer(protocol, request.endpoint, options);
       }
