@@ -384,8 +384,7 @@ backend::GenerateReply submit_generation(const LocalModel& model, PreparedGenera
     actors::GenerationRequest request = prepared.request;
     if (request.sampling.seed) request.sampling.seed = *request.sampling.seed + static_cast<uint64_t>(i);
     request.shared_prompt = shared_prompt;
-    // Scoring only (max_tokens 0) computes no prompt in the batch: nothing to wait for.
-    request.waits_for_shared_prompt = i > 0 && request.max_tokens > 0;
+    request.waits_for_shared_prompt = i > 0;
     answers.push_back(std::make_shared<LocalAnswer>(prepared.plan, model.model, group, i));
     requests.emplace_back(std::move(request), actors::GenerationSink(answers.back()));
   }

@@ -249,9 +249,9 @@ TEST_F(Endpoints, RefusesWhatItDoesNotImplementClearly) {
   EXPECT_NE(out_of_vocab.body.find("prompt[1]"), std::string::npos) << out_of_vocab.body;
 }
 
-TEST_F(Endpoints, LegacyChoicesScoreOnlyAndGenerateWithoutWaitingForEachOther) {
-  // n = 2 with echo + logprobs + max_tokens 0: no choice computes a prompt in the batch, so none
-  // may wait for another's (a wait would hang the queue); both echo the same scored prompt.
+TEST_F(Endpoints, LegacyChoicesScoreOnlyOrGenerateSharingThePrompt) {
+  // n = 2 with echo + logprobs + max_tokens 0: each choice is scored and done without joining the
+  // batch (the scheduler never makes a scoring-only choice wait); both echo the same prompt.
   json::object score = completion("Once upon a time", 0);
   score["n"] = 2;
   score["echo"] = true;
