@@ -134,6 +134,13 @@ class Engine {
   // Drops a sequence and frees its blocks at once. False if unknown (or already finished).
   bool cancel(SequenceId id);
 
+  // Forced continuation: the sequence's next generated tokens are `tokens`, in order, instead of
+  // sampled ones (a reasoning budget closing the thinking block with its end marker). They are
+  // generated tokens in every other way: they count against max_tokens, are detokenized, matched
+  // against stop strings and end the sequence if one is an end-of-generation token. False if the
+  // sequence is unknown (or finished) or an id is outside the vocabulary.
+  bool force(SequenceId id, std::span<const TokenId> tokens);
+
   EngineStats stats() const;
   bool has_work() const;
   uint32_t context_size() const { return context_size_; }

@@ -71,6 +71,9 @@ class Sampler {
 
   // Picks a token from `logits` (vocab-sized; not modified) and records it in the history.
   SampleResult sample(std::span<const float> logits);
+  // Takes `token` without drawing (a forced continuation, see Engine::force): its raw logprob
+  // and alternatives are reported as sample() would, the history records it, the RNG is untouched.
+  SampleResult take(std::span<const float> logits, TokenId token);
 
   const SamplingParams& params() const { return params_; }
   // The constraint's state (null without one): whether the value is complete so far.

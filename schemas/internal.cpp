@@ -82,6 +82,7 @@ void ResultBuilder::add(const StreamEvent& event) {
     // Anthropic reports input tokens at the start and output tokens at the end.
     if (finish->usage.input_tokens > 0) result_.usage.input_tokens = finish->usage.input_tokens;
     result_.usage.output_tokens = finish->usage.output_tokens;
+    if (finish->usage.reasoning_tokens) result_.usage.reasoning_tokens = finish->usage.reasoning_tokens;
     if (finish->usage.cache_read_tokens) result_.usage.cache_read_tokens = finish->usage.cache_read_tokens;
     if (finish->usage.cache_creation_tokens) {
       result_.usage.cache_creation_tokens = finish->usage.cache_creation_tokens;

@@ -187,6 +187,9 @@ struct Usage {
   int64_t output_tokens = 0;
   std::optional<int64_t> cache_read_tokens;
   std::optional<int64_t> cache_creation_tokens;
+  // Of output_tokens, those generated inside the reasoning section, when known (a local model's
+  // count, or an OpenAI upstream's completion_tokens_details); never estimated.
+  std::optional<int64_t> reasoning_tokens = std::nullopt;  // initialized: Usage{in, out, read, creation} stays warning-free
 
   int64_t prompt_tokens() const;  // OpenAI's meaning: input + cache read + cache creation
 };

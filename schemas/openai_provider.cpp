@@ -57,6 +57,9 @@ Usage usage_from_json(const Fields& usage) {
   if (auto details = usage.object("prompt_tokens_details")) {
     if (auto cached = details->integer_at_least("cached_tokens", 0)) out.cache_read_tokens = *cached;
   }
+  if (auto details = usage.object("completion_tokens_details")) {
+    out.reasoning_tokens = details->integer_at_least("reasoning_tokens", 0);
+  }
   // OpenAI's prompt_tokens include cached ones; ours count them separately.
   out.input_tokens = std::max<int64_t>(0, prompt - out.cache_read_tokens.value_or(0));
   return out;

@@ -37,6 +37,8 @@ json::object openai_usage_json(const Usage& usage) {
                    {"total_tokens", prompt + usage.output_tokens}};
   // Always present, as OpenAI sends it: 0 until a prefix cache serves tokens.
   out["prompt_tokens_details"] = json::object{{"cached_tokens", usage.cache_read_tokens.value_or(0)}};
+  // Only when counted (a local model, or an OpenAI upstream that said): never estimated.
+  if (usage.reasoning_tokens) out["completion_tokens_details"] = json::object{{"reasoning_tokens", *usage.reasoning_tokens}};
   return out;
 }
 
@@ -115,7 +117,10 @@ static json::object assistant_message_json(const TextResult& result) {
 
 static Usage summed_usage(const std::vector<TextResult>& choices) {
   Usage usage = choices.empty() ? Usage{} : choices.front().usage;
-  for (size_t i = 1; i < choices.size(); ++i) usage.output_tokens += choices[i].usage.output_tokens;
+  for (size_t i = 1; i < choices.size(); ++i) {
+    usage.output_tokens += choices[i].usage.output_tokens;
+    if (choices[i].usage.reasoning_tokens) usage.reasoning_tokens = usage.reasoning_tokens.value_or(0) + *choices[i].usage.reasoning_tokens;
+  }
   return usage;
 }
 

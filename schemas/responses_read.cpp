@@ -66,6 +66,10 @@ Result<TextResult> responses_result_from_json(const json::object& response) {
   if (const auto* usage = response.if_contains("usage"); usage != nullptr && usage->is_object()) {
     result.usage.input_tokens = integer_at(usage->get_object(), "input_tokens");
     result.usage.output_tokens = integer_at(usage->get_object(), "output_tokens");
+    const auto* details = usage->get_object().if_contains("output_tokens_details");
+    if (details != nullptr && details->is_object() && details->get_object().contains("reasoning_tokens")) {
+      result.usage.reasoning_tokens = integer_at(details->get_object(), "reasoning_tokens");
+    }
   }
   return result;
 }

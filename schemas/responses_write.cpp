@@ -80,11 +80,14 @@ std::string_view responses_status(FinishReason reason) {
 
 json::object responses_usage_json(const Usage& usage) {
   int64_t input = usage.prompt_tokens();
-  return json::object{{"input_tokens", input},
-                      {"input_tokens_details", json::object{{"cached_tokens", usage.cache_read_tokens.value_or(0)}}},
-                      {"output_tokens", usage.output_tokens},
-                      {"output_tokens_details", json::object{{"reasoning_tokens", 0}}},
-                      {"total_tokens", input + usage.output_tokens}};
+  json::object out{{"input_tokens", input},
+                   {"input_tokens_details", json::object{{"cached_tokens", usage.cache_read_tokens.value_or(0)}}},
+                   {"output_tokens", usage.output_tokens}};
+  // The reasoning count only when known (a local model's, an OpenAI upstream's): an Anthropic
+  // upstream does not report one, and it is never made up.
+  if (usage.reasoning_tokens) out["output_tokens_details"] = json::object{{"reasoning_tokens", *usage.reasoning_tokens}};
+  out["total_tokens"] = input + usage.output_tokens;
+  return out;
 }
 
 json::object responses_deleted(std::string_view id) {
@@ -316,6 +319,7 @@ std::string ResponsesStreamWriter::write(const StreamEvent& stream_event) {
     if (finish->usage.cache_read_tokens) usage_.cache_read_tokens = finish->usage.cache_read_tokens;
     if (finish->usage.cache_creation_tokens) usage_.cache_creation_tokens = finish->usage.cache_creation_tokens;
     usage_.output_tokens = finish->usage.output_tokens;
+    if (finish->usage.reasoning_tokens) usage_.reasoning_tokens = finish->usage.reasoning_tokens;
     std::string_view status = responses_status(finish->reason);
     response_ = snapshot(status);
     finished_ = true;

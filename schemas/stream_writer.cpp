@@ -96,6 +96,9 @@ std::string OpenAiChatStreamWriter::write_choice(int choice, const StreamEvent& 
     if (finish->usage.cache_read_tokens) usage_.cache_read_tokens = finish->usage.cache_read_tokens;
     if (finish->usage.cache_creation_tokens) usage_.cache_creation_tokens = finish->usage.cache_creation_tokens;
     usage_.output_tokens += finish->usage.output_tokens;
+    if (finish->usage.reasoning_tokens) {
+      usage_.reasoning_tokens = usage_.reasoning_tokens.value_or(0) + *finish->usage.reasoning_tokens;
+    }
     if (--unfinished_ > 0) return out;
     finished_ = true;
     if (options_.include_usage) {
@@ -112,53 +115,64 @@ std::string OpenAiChatStreamWriter::write_choice(int choice, const StreamEvent& 
 // ---------------------------------------------------------------- OpenAI legacy completions
 
 OpenAiCompletionStreamWriter::OpenAiCompletionStreamWriter(StreamWriterOptions options)
-    : options_(std::move(options)) {}
+    : options_(std::move(options)),
+      choices_(size_t(std::max(1, options_.choices))),
+      unfinished_(int(choices_.size())) {}
 
 void OpenAiCompletionStreamWriter::start(const MessageStart& event) {
   started_ = true;
   adopt_start(options_, event, "cmpl-");
+  if (usage_.input_tokens == 0) usage_.input_tokens = event.usage.input_tokens;  // shared by the choices
 }
 
-std::string OpenAiCompletionStreamWriter::chunk(std::string_view text, json::value finish_reason,
+std::string OpenAiCompletionStreamWriter::chunk(int choice, std::string_view text, json::value finish_reason,
                                                 json::value logprobs) const {
-  json::object choice{{"text", text}, {"index", 0}, {"logprobs", std::move(logprobs)},
-                      {"finish_reason", std::move(finish_reason)}};
+  json::object choice_json{{"text", text}, {"index", choice}, {"logprobs", std::move(logprobs)},
+                           {"finish_reason", std::move(finish_reason)}};
   json::object body{{"id", options_.id},
                     {"object", "text_completion"},
                     {"created", options_.created},
                     {"model", options_.model},
-                    {"choices", json::array{std::move(choice)}}};
+                    {"choices", json::array{std::move(choice_json)}}};
   if (options_.include_usage) body["usage"] = nullptr;
   return format_sse_data(json::serialize(body));
 }
 
-std::string OpenAiCompletionStreamWriter::write(const StreamEvent& event) {
+std::string OpenAiCompletionStreamWriter::write_choice(int choice, const StreamEvent& event) {
   if (finished_) return {};
-  if (auto* start_event = std::get_if<MessageStart>(&event)) {
-    if (!started_) start(*start_event);
-    return {};
-  }
   if (auto* error = std::get_if<StreamError>(&event)) {
     finished_ = true;
     return openai_error_frame(error->error);
   }
+  if (choice < 0 || size_t(choice) >= choices_.size() || choices_[choice].finished) return {};
+  if (auto* start_event = std::get_if<MessageStart>(&event)) {
+    if (!started_) start(*start_event);
+    return {};
+  }
   if (!started_) start(MessageStart{});
   std::string out;
+  auto& state = choices_[choice];
   if (auto* text = std::get_if<TextDelta>(&event)) {
     if (text->text.empty() && text->logprobs.empty()) return out;
     json::value logprobs;
     if (!text->logprobs.empty()) {
-      logprobs = openai_completion_logprobs_json(text->logprobs, text_offset_);
-      for (const auto& token : text->logprobs) text_offset_ += int64_t(token.token.size());
+      logprobs = openai_completion_logprobs_json(text->logprobs, state.text_offset);
+      for (const auto& token : text->logprobs) state.text_offset += int64_t(token.token.size());
     }
-    out += chunk(text->text, nullptr, std::move(logprobs));
+    out += chunk(choice, text->text, nullptr, std::move(logprobs));
   } else if (auto* finish = std::get_if<Finish>(&event)) {
+    state.finished = true;
+    out += chunk(choice, "", json::value(openai_finish_reason(finish->reason)), nullptr);
+    if (finish->usage.input_tokens > 0) usage_.input_tokens = finish->usage.input_tokens;
+    if (finish->usage.cache_read_tokens) usage_.cache_read_tokens = finish->usage.cache_read_tokens;
+    if (finish->usage.cache_creation_tokens) usage_.cache_creation_tokens = finish->usage.cache_creation_tokens;
+    usage_.output_tokens += finish->usage.output_tokens;
+    if (--unfinished_ > 0) return out;
     finished_ = true;
-    out += chunk("", json::value(openai_finish_reason(finish->reason)), nullptr);
     if (options_.include_usage) {
       json::object usage_chunk{{"id", options_.id},         {"object", "text_completion"},
                                {"created", options_.created}, {"model", options_.model},
-                               {"choices", json::array{}},   {"usage", openai_usage_json(finish->usage)}};
+                               {"choices", json::array{}},   {"usage", openai_usage_json(usage_)}};
       out += format_sse_data(json::serialize(usage_chunk));
     }
     out += format_sse_data("[DONE]");

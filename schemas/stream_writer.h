@@ -30,6 +30,9 @@ class StreamWriter {
   // The SSE bytes for this event. Deltas before a MessageStart get an implicit one; events after
   // Finish or StreamError produce nothing.
   virtual std::string write(const StreamEvent& event) = 0;
+  // The events of choice `choice` of an n > 1 answer (see the OpenAI writers); a writer of one
+  // choice takes choice 0 only.
+  virtual std::string write_choice(int choice, const StreamEvent& event) { return choice == 0 ? write(event) : std::string(); }
   bool finished() const { return finished_; }
 
  protected:
@@ -43,7 +46,7 @@ class OpenAiChatStreamWriter final : public StreamWriter {
  public:
   explicit OpenAiChatStreamWriter(StreamWriterOptions options);
   std::string write(const StreamEvent& event) override { return write_choice(0, event); }
-  std::string write_choice(int choice, const StreamEvent& event);
+  std::string write_choice(int choice, const StreamEvent& event) override;
 
  private:
   struct ChoiceState {
@@ -60,17 +63,27 @@ class OpenAiChatStreamWriter final : public StreamWriter {
   Usage usage_;  // summed over the choices' Finish events
 };
 
+// Legacy completions; with `choices` = n > 1 like the chat writer: each chunk carries its
+// choice's `index`, and the usage chunk (prompt once) and `[DONE]` follow the last Finish.
 class OpenAiCompletionStreamWriter final : public StreamWriter {
  public:
   explicit OpenAiCompletionStreamWriter(StreamWriterOptions options);
-  std::string write(const StreamEvent& event) override;
+  std::string write(const StreamEvent& event) override { return write_choice(0, event); }
+  std::string write_choice(int choice, const StreamEvent& event) override;
 
  private:
+  struct ChoiceState {
+    bool finished = false;
+    int64_t text_offset = 0;  // legacy logprobs' text_offset continues across chunks
+  };
   void start(const MessageStart& event);
-  std::string chunk(std::string_view text, boost::json::value finish_reason, boost::json::value logprobs) const;
+  std::string chunk(int choice, std::string_view text, boost::json::value finish_reason,
+                    boost::json::value logprobs) const;
   StreamWriterOptions options_;
   bool started_ = false;
-  int64_t text_offset_ = 0;  // legacy logprobs' text_offset continues across chunks
+  std::vector<ChoiceState> choices_;
+  int unfinished_ = 0;
+  Usage usage_;  // the prompt once, the completions summed
 };
 
 class AnthropicStreamWriter final : public StreamWriter {

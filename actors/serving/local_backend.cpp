@@ -7,6 +7,7 @@
 
 #include <iterator>
 #include <limits>
+#include <utility>
 
 namespace tandem::local {
 
@@ -74,8 +75,8 @@ schemas::ApiError submit_refusal(actors::SubmitStatus status, const std::string&
 
 // ---------------------------------------------------------------- ChoiceGroup
 
-ChoiceGroup::ChoiceGroup(backend::EventSink sink, int choices)
-    : sink_(std::move(sink)), message_id_(schemas::generate_id("chatcmpl-")), open_(choices) {}
+ChoiceGroup::ChoiceGroup(backend::EventSink sink, int choices, schemas::Endpoint endpoint)
+    : sink_(std::move(sink)), message_id_(schemas::generate_id(message_id_prefix(endpoint))), open_(choices) {}
 
 bool ChoiceGroup::push(int choice, schemas::StreamEvent event) {
   {
@@ -144,14 +145,20 @@ void ChoiceGroup::on_cancel(std::function<void()> callback) {
 
 LocalAnswer::LocalAnswer(OutputPlan plan, std::shared_ptr<const engine::LoadedModel> model, backend::EventSink sink)
     : plan_(std::move(plan)), model_(std::move(model)), sink_(std::move(sink)) {
-  if (plan_.reasoning) reasoning_.emplace(plan_.opens_reasoning);
+  if (plan_.reasoning) {
+    reasoning_.emplace(plan_.opens_reasoning);
+    budget_.emplace(plan_.opens_reasoning, plan_.reasoning_budget, plan_.reasoning_end_marker);
+  }
   if (plan_.tool_calls != ToolCallFormat::none) tool_calls_.emplace(plan_.tool_calls, plan_.protocol);
 }
 
 LocalAnswer::LocalAnswer(OutputPlan plan, std::shared_ptr<const engine::LoadedModel> model,
                          std::shared_ptr<ChoiceGroup> group, int choice)
     : plan_(std::move(plan)), model_(std::move(model)), sink_(group->sink()), group_(std::move(group)), choice_(choice) {
-  if (plan_.reasoning) reasoning_.emplace(plan_.opens_reasoning);
+  if (plan_.reasoning) {
+    reasoning_.emplace(plan_.opens_reasoning);
+    budget_.emplace(plan_.opens_reasoning, plan_.reasoning_budget, plan_.reasoning_end_marker);
+  }
   if (plan_.tool_calls != ToolCallFormat::none) tool_calls_.emplace(plan_.tool_calls, plan_.protocol);
 }
 
@@ -198,6 +205,13 @@ void LocalAnswer::end_with(std::optional<std::exception_ptr> failure) {
 bool LocalAnswer::try_push(GenerationEvent&& event) {
   std::lock_guard lock(mutex_);
   if (closed_ || early_end_) return false;
+  // Counted as generated (the budget acts on the next step), whether delivered now or at start().
+  if (budget_ && event.kind == GenerationEvent::Kind::output) {
+    for (const auto& token : event.output.tokens) {
+      auto forced = budget_->add(token.text);
+      if (!forced.empty()) forced_ = std::move(forced);
+    }
+  }
   if (!started_) {
     early_.push_back(std::move(event));
     return group_ ? !group_->gone() : !sink_.consumer_gone();
@@ -234,6 +248,11 @@ void LocalAnswer::on_cancel(std::function<void(actors::BridgeErrc)> callback) {
   } else {
     sink_.on_cancel(std::move(run));
   }
+}
+
+std::vector<engine::TokenId> LocalAnswer::take_forced_tokens() {
+  std::lock_guard lock(mutex_);
+  return std::exchange(forced_, {});
 }
 
 bool LocalAnswer::accepting() const {
@@ -313,6 +332,11 @@ void LocalAnswer::convert_output(GenerationEvent& event, std::vector<schemas::St
     finish.usage.input_tokens = plan_.prompt_tokens - cached;
     if (cached > 0) finish.usage.cache_read_tokens = cached;
     finish.usage.output_tokens = output.completion_tokens;
+    // Chat answers say how many of them were reasoning (0 without a reasoning block), as OpenAI's
+    // completion_tokens_details does; legacy completions never split the output.
+    if (plan_.endpoint != schemas::Endpoint::completions) {
+      finish.usage.reasoning_tokens = budget_ ? budget_->reasoning_tokens() : 0;
+    }
     out.push_back(std::move(finish));
   }
 }
@@ -352,7 +376,7 @@ backend::GenerateReply submit_generation(const LocalModel& model, PreparedGenera
   // n choices of one prompt: the first computes it, the others wait for it in the queue and take
   // its KV blocks from the prefix cache. Each choice samples with its own seed (seed + i) so
   // they differ at T > 0 and repeat with the same seed.
-  auto group = std::make_shared<ChoiceGroup>(std::move(sink), choices);
+  auto group = std::make_shared<ChoiceGroup>(std::move(sink), choices, prepared.plan.endpoint);
   auto shared_prompt = std::make_shared<std::atomic<bool>>(false);
   std::vector<std::shared_ptr<LocalAnswer>> answers;
   std::vector<std::pair<actors::GenerationRequest, actors::GenerationSink>> requests;
@@ -404,9 +428,9 @@ backend::backend_actor spawn_local_backend(caf::actor_system& system, LocalModel
             auto prepared = prepare_generation(*local.model, local.id, local.context_size, request.request,
                                                request.request_id, local.constraints.get());
             if (!prepared) return backend::GenerateReply::refuse(prepared.error());
-            const int choices = request.request.endpoint == schemas::Endpoint::chat_completions
-                                    ? std::max(1, static_cast<int>(request.request.sampling.n))
-                                    : 1;
+            const bool several = request.request.endpoint == schemas::Endpoint::chat_completions ||
+                                 request.request.endpoint == schemas::Endpoint::completions;
+            const int choices = several ? std::max(1, static_cast<int>(request.request.sampling.n)) : 1;
             return submit_generation(local, std::move(*prepared), choices, std::move(sink));
           } catch (const std::exception& e) {
             return backend::GenerateReply::refuse(

@@ -36,7 +36,7 @@ struct LocalModel {
 backend::backend_actor spawn_local_backend(caf::actor_system& system, LocalModel model);
 
 // Submits a prepared generation to `model`'s scheduler, its events going into `sink`: one answer,
-// or for an OpenAI chat `n` > 1 that many choices sharing the prompt (seed + i per choice), all
+// or for an OpenAI chat or legacy completions `n` > 1 that many choices sharing the prompt (seed + i per choice), all
 // queued or none. The reply to send back (accepted, or the refusal).
 backend::GenerateReply submit_generation(const LocalModel& model, PreparedGeneration prepared, int choices,
                                          backend::EventSink sink);
@@ -49,12 +49,13 @@ backend::ModelInfo describe_local_model(const LocalModel& model);
 // max_tokens), invalid -> invalid_request, shutting_down -> unavailable (retry-after 5).
 schemas::ApiError submit_refusal(actors::SubmitStatus status, const std::string& message);
 
-// The choices of one n > 1 request (OpenAI chat): they share the client's sink. Each choice's
-// events go out as ChoiceEvents with its index; the sink closes after the last choice closes, or
-// fails once with the first error (the other choices then stop: their consumer is gone).
+// The choices of one n > 1 request (OpenAI chat or legacy completions): they share the client's
+// sink. Each choice's events go out as ChoiceEvents with its index; the sink closes after the
+// last choice closes, or fails once with the first error (the other choices then stop: their
+// consumer is gone).
 class ChoiceGroup : public std::enable_shared_from_this<ChoiceGroup> {
  public:
-  ChoiceGroup(backend::EventSink sink, int choices);
+  ChoiceGroup(backend::EventSink sink, int choices, schemas::Endpoint endpoint);
 
   const backend::EventSink& sink() const { return sink_; }
   const std::string& message_id() const { return message_id_; }
@@ -91,6 +92,8 @@ class LocalAnswer final : public actors::GenerationSink::Target {
   void close_with_error(std::exception_ptr error) override;
   void on_cancel(std::function<void(actors::BridgeErrc)> callback) override;
   bool accepting() const override;
+  // The end-of-reasoning marker once the thinking budget is spent (see ReasoningBudget).
+  std::vector<engine::TokenId> take_forced_tokens() override;
 
   // The echoed prompt; with scores, each token's logprob (the first token has none: null).
   schemas::TextDelta echo_delta(const std::vector<engine::Engine::ScoredPosition>* scored) const;
@@ -109,6 +112,7 @@ class LocalAnswer final : public actors::GenerationSink::Target {
   const std::shared_ptr<ChoiceGroup> group_;  // null for a single answer
   const int choice_ = 0;
   std::optional<ReasoningRewriter> reasoning_;  // before tool calls: reasoning is never a call
+  std::optional<ReasoningBudget> budget_;       // reasoning templates: counts (and bounds) the block
   std::optional<ToolCallRewriter> tool_calls_;
 
   mutable std::mutex mutex_;  // the CAF worker (start) and the step thread (the rest)
@@ -116,6 +120,7 @@ class LocalAnswer final : public actors::GenerationSink::Target {
   bool closed_ = false;
   std::vector<actors::GenerationEvent> early_;  // arrived before start()
   std::optional<std::exception_ptr> early_end_;   // closed before start(): null = clean close
+  std::vector<engine::TokenId> forced_;           // for take_forced_tokens
 };
 
 }  // namespace tandem::local

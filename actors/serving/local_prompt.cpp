@@ -97,11 +97,12 @@ ToolCallFormat tool_call_format(const engine::LoadedModel& model) {
 
 std::optional<schemas::ApiError> unsupported_options(const schemas::InternalRequest& request) {
   // Local text models: no images or non-text documents, one prompt — each refused naming its
-  // field rather than ignored. logit_bias, structured output and chat's n > 1 are honoured.
+  // field rather than ignored. logit_bias, structured output and n > 1 (chat and legacy completions) are honoured.
   schemas::BackendSupport support;
   support.logit_bias = true;
   support.structured_output = true;
-  support.multiple_choices = request.endpoint == schemas::Endpoint::chat_completions;
+  support.multiple_choices = request.endpoint == schemas::Endpoint::chat_completions ||
+                             request.endpoint == schemas::Endpoint::completions;
   return schemas::refuse_unsupported(request, support);
 }
 
@@ -127,6 +128,20 @@ actors::GenerationRequest generation_request(const schemas::InternalRequest& req
   out.prompt = std::move(prompt);
   out.request_id = request_id;
   return out;
+}
+
+std::vector<engine::TokenId> end_marker_tokens(const engine::Tokenizer& tokenizer) {
+  const std::string marker(reasoning_end_marker);
+  auto direct = tokenizer.encode(marker, false, true);
+  if (!tokenizer.strips_leading_space()) return direct;
+  // SentencePiece starts a text with a word-start space: tokenize the marker after a letter and
+  // keep what follows the letter's tokens.
+  const auto head = tokenizer.encode("a", false, true);
+  const auto joined = tokenizer.encode("a" + marker, false, true);
+  if (joined.size() > head.size() && std::equal(head.begin(), head.end(), joined.begin())) {
+    return {joined.begin() + static_cast<std::ptrdiff_t>(head.size()), joined.end()};
+  }
+  return direct;
 }
 
 std::vector<std::string> token_pieces(const engine::Tokenizer& tokenizer, const std::vector<engine::TokenId>& tokens) {
@@ -174,6 +189,10 @@ schemas::Result<PreparedGeneration> prepare_generation(const engine::LoadedModel
     const ToolCallFormat format = tool_call_format(model);
     if (wants_tool_calls(request)) plan.tool_calls = format;
     out.request = generation_request(request, std::move(prompt->tokens), context_size, request_id);
+    if (plan.reasoning && !constrained) {
+      plan.reasoning_budget = reasoning_budget(request.thinking, out.request.max_tokens);
+      if (plan.reasoning_budget) plan.reasoning_end_marker = end_marker_tokens(model.tokenizer());
+    }
     if (constraints != nullptr) {
       if (auto refused = constrain_generation(request, format, *constraints, out.request)) return *refused;
     } else if (request.response_format.type != schemas::ResponseFormat::Type::text || forces_tool_call(request)) {

@@ -44,7 +44,8 @@ schemas::Result<std::vector<engine::TokenId>> completion_prompt_tokens(const eng
 // The tool-call syntax `model`'s chat template teaches (none for the ChatML fallback).
 ToolCallFormat tool_call_format(const engine::LoadedModel& model);
 
-// Refusals of what local models do not implement (n > 1 outside chat, several prompts, images);
+// Refusals of what local models do not implement (n > 1 outside OpenAI chat and legacy
+// completions, several prompts, images);
 // nullopt when fine.
 std::optional<schemas::ApiError> unsupported_options(const schemas::InternalRequest& request);
 
@@ -74,7 +75,16 @@ struct OutputPlan {
   // The output is split into reasoning and answer (see ChatPrompt).
   bool reasoning = false;
   bool opens_reasoning = false;
+  // The thinking budget (see reasoning_budget in reasoning.h; nullopt: unbounded) and the
+  // tokens of the end marker it forces when spent (end_marker_tokens).
+  std::optional<int64_t> reasoning_budget;
+  std::vector<engine::TokenId> reasoning_end_marker;
 };
+
+// The tokens of reasoning.h's end marker as the model writes it after other text: its own token
+// when the vocabulary has one (Qwen3, DeepSeek-R1), else the pieces that continue a word
+// (a SentencePiece vocabulary would put a word-start space before the text on its own).
+std::vector<engine::TokenId> end_marker_tokens(const engine::Tokenizer& tokenizer);
 
 struct PreparedGeneration {
   actors::GenerationRequest request;

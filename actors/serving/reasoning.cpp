@@ -1,6 +1,7 @@
 // Reasoning in a local model's output (see reasoning.h).
 #include "actors/serving/reasoning.h"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace tandem::local {
@@ -52,6 +53,25 @@ std::optional<bool> enable_thinking(const schemas::ThinkingConfig& thinking) {
   if (thinking.mode == Mode::enabled || thinking.mode == Mode::adaptive) return true;
   if (thinking.effort != schemas::Effort::unset) return true;
   return std::nullopt;
+}
+
+std::optional<int64_t> reasoning_budget(const schemas::ThinkingConfig& thinking, int64_t max_tokens) {
+  using Mode = schemas::ThinkingConfig::Mode;
+  using schemas::Effort;
+  if (enable_thinking(thinking) != true) return std::nullopt;
+  if (thinking.mode == Mode::enabled && thinking.budget_tokens > 0) return thinking.budget_tokens;
+  Effort effort = thinking.effort;
+  if (effort == Effort::unset && thinking.mode == Mode::adaptive) effort = Effort::high;
+  int64_t sixteenths = 0;  // the share of max_tokens, in 1/16ths
+  switch (effort) {
+    case Effort::minimal: sixteenths = 1; break;
+    case Effort::low: sixteenths = 4; break;
+    case Effort::medium: sixteenths = 8; break;
+    case Effort::high: sixteenths = 12; break;
+    case Effort::xhigh: sixteenths = 14; break;
+    default: return std::nullopt;  // max, or no effort: bounded by max_tokens alone
+  }
+  return std::max<int64_t>(1, max_tokens * sixteenths / 16);
 }
 
 bool prompt_opens_reasoning(std::string_view rendered_prompt) {
@@ -158,6 +178,51 @@ void ReasoningSplitter::finish(std::vector<schemas::StreamEvent>& out) {
     close_reasoning(out);
   }
   state_ = State::answer;
+}
+
+// ---------------------------------------------------------------- ReasoningBudget
+
+ReasoningBudget::ReasoningBudget(bool in_reasoning, std::optional<int64_t> budget, std::vector<int32_t> end_marker)
+    : state_(in_reasoning ? State::reasoning : State::start), budget_(budget), end_marker_(std::move(end_marker)) {}
+
+std::vector<int32_t> ReasoningBudget::add(std::string_view token_text) {
+  switch (state_) {
+    case State::none:
+    case State::closed:
+      return {};
+    case State::start: {
+      ++tokens_;
+      text_.append(token_text);
+      const auto body = std::string_view(text_).substr(first_non_space(text_));
+      if (body.size() < open_tag.size() && open_tag.substr(0, body.size()) == body) return {};  // undecided
+      if (body.substr(0, open_tag.size()) != open_tag) {
+        state_ = State::none;  // the output is all answer
+        text_.clear();
+        return {};
+      }
+      state_ = State::reasoning;
+      text_ = std::string(body.substr(open_tag.size()));
+      break;
+    }
+    case State::reasoning:
+      ++tokens_;
+      text_.append(token_text);
+      break;
+  }
+  if (text_.find(close_tag) != std::string::npos) {
+    state_ = State::closed;
+    text_.clear();
+    return {};
+  }
+  if (text_.size() >= close_tag.size()) text_.erase(0, text_.size() - (close_tag.size() - 1));
+  return check_budget();
+}
+
+std::vector<int32_t> ReasoningBudget::check_budget() {
+  if (!budget_ || forced_ || end_marker_.empty()) return {};
+  if (tokens_ + static_cast<int64_t>(end_marker_.size()) < *budget_) return {};
+  forced_ = true;
+  return end_marker_;
 }
 
 // ---------------------------------------------------------------- ReasoningRewriter

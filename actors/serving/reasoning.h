@@ -22,6 +22,16 @@ bool template_has_reasoning(std::string_view template_source);
 // `adaptive`, any other effort), nullopt when it said nothing (the template's own default).
 std::optional<bool> enable_thinking(const schemas::ThinkingConfig& thinking);
 
+// The end-of-reasoning marker a thinking budget forces when it is spent.
+inline constexpr std::string_view reasoning_end_marker = "</think>";
+
+// How many tokens the reasoning block may take, its tags included, for `thinking` on a
+// generation of at most `max_tokens` tokens; nullopt: no bound but max_tokens. An explicit budget
+// (Anthropic `enabled` + `budget_tokens`) is taken as is. An effort is a share of max_tokens:
+// minimal 1/16, low 1/4, medium 1/2, high 3/4, xhigh 7/8, max (Anthropic) unbounded; Anthropic
+// `adaptive` without an effort is `high` (its default effort). Nothing said, or thinking off: nullopt.
+std::optional<int64_t> reasoning_budget(const schemas::ThinkingConfig& thinking, int64_t max_tokens);
+
 // Whether a rendered prompt ends inside an open <think> block (the template prefilled it, as
 // DeepSeek-R1's does), so the model's first words are reasoning.
 bool prompt_opens_reasoning(std::string_view rendered_prompt);
@@ -60,6 +70,39 @@ class ReasoningSplitter {
   std::string held_;       // undecided text (a possible tag prefix, or whitespace)
   std::string thinking_;   // the reasoning emitted so far, for the signature
   bool thinking_started_ = false;  // non-whitespace reasoning seen (leading whitespace is dropped)
+};
+
+// Follows one generation token by token: counts the tokens it spends in its reasoning block (the
+// <think> and </think> tags included; the whitespace before an opening tag too) and, with a
+// budget, ends the block when only room for its end marker is left: add() then hands back the
+// marker's tokens for the engine to force (Engine::force), once. The marker's tokens are generated
+// tokens like any: they are counted here, in max_tokens and in usage, and the splitter sees the
+// closing tag in the text as if the model had written it. Works on token texts (special tokens
+// spelled out), so it is exact where the text splitter may still hold text back.
+class ReasoningBudget {
+ public:
+  // `in_reasoning`: as ReasoningSplitter. `budget`: see reasoning_budget (nullopt: count only).
+  // `end_marker`: the token ids of reasoning_end_marker in the model's vocabulary.
+  ReasoningBudget(bool in_reasoning, std::optional<int64_t> budget, std::vector<int32_t> end_marker);
+
+  // One generated token's text. Returns the tokens to force next (the end marker) when this token
+  // left only room for it in an open block; empty otherwise.
+  std::vector<int32_t> add(std::string_view token_text);
+
+  // Tokens generated inside the reasoning block so far (0 when the output has none).
+  int64_t reasoning_tokens() const { return state_ == State::start || state_ == State::none ? 0 : tokens_; }
+  bool forced() const { return forced_; }
+
+ private:
+  enum class State { start, reasoning, closed, none };
+  std::vector<int32_t> check_budget();
+
+  State state_;
+  std::optional<int64_t> budget_;
+  std::vector<int32_t> end_marker_;
+  std::string text_;      // start: the output so far; reasoning: a tail that may hold a split tag
+  int64_t tokens_ = 0;    // tokens of the block (at the start: of the output, until it is decided)
+  bool forced_ = false;
 };
 
 // Rewrites one generation's events for a reasoning template: TextDeltas go through a

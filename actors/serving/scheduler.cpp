@@ -357,7 +357,11 @@ void Scheduler::step_once() {
       finishing.emplace_back(std::move(it->second.sink), std::move(event));
     } else {
       event.output = std::move(output);
-      if (it->second.sink.try_push(std::move(event))) continue;
+      if (it->second.sink.try_push(std::move(event))) {
+        auto forced = it->second.sink.take_forced_tokens();
+        if (!forced.empty()) engine_.force(it->first, forced);
+        continue;
+      }
       engine_.cancel(it->first);  // the client went away or fell behind
       ++cancelled;
     }

@@ -101,6 +101,10 @@ class GenerationSink {
     virtual void close_with_error(std::exception_ptr error) = 0;
     virtual void on_cancel(std::function<void(BridgeErrc)> callback) = 0;
     virtual bool accepting() const = 0;
+    // Asked on the step thread after each delivered output event: tokens the sequence must
+    // generate next instead of sampling (Engine::force), e.g. the end-of-reasoning marker once a
+    // thinking budget is spent. Empty: keep sampling.
+    virtual std::vector<engine::TokenId> take_forced_tokens() { return {}; }
   };
 
   GenerationSink() = default;
@@ -118,6 +122,9 @@ class GenerationSink {
     if (target_) target_->on_cancel(std::move(callback));
   }
   bool accepting() const { return target_ && target_->accepting(); }
+  std::vector<engine::TokenId> take_forced_tokens() const {
+    return target_ ? target_->take_forced_tokens() : std::vector<engine::TokenId>{};
+  }
 
  private:
   std::shared_ptr<Target> target_;

@@ -51,7 +51,7 @@ struct AnswerShape {
   schemas::Endpoint endpoint = schemas::Endpoint::chat_completions;
   bool stream = false;
   bool include_usage = false;
-  int choices = 1;  // OpenAI chat `n`: a local backend answers with that many ChoiceEvent streams
+  int choices = 1;  // OpenAI chat / legacy `n`: a local backend answers with that many ChoiceEvent streams
   // Responses API only: the request its answer echoes, and the store `store: true` keeps it in.
   std::shared_ptr<const schemas::InternalRequest> responses_request;
   schemas::ResponseStore* store = nullptr;
@@ -182,7 +182,7 @@ asio::awaitable<void> stream_answer(http::RequestContext& ctx, const AnswerShape
   options.include_usage = request.include_usage;
   auto writer = request.responses_request ? schemas::make_stream_writer(*request.responses_request, options)
                                           : schemas::make_stream_writer(protocol, request.endpoint, options);
-  schemas::OpenAiChatStreamWriter* choice_writer = nullptr;  // set by the first ChoiceEvent
+  bool per_choice_writer = false;  // remade for `request.choices` at the first ChoiceEvent
   std::optional<http::SseStream> sse;
   std::optional<backend::ResponseHead> raw_head;  // passthrough that is not an event stream
   std::string raw_body;
@@ -254,14 +254,13 @@ asio::awaitable<void> stream_answer(http::RequestContext& ctx, const AnswerShape
     if (auto* choice = std::get_if<backend::ChoiceEvent>(&*event)) {
       // A backend that serves n > 1 itself (the local one) tags each choice's events: the stream
       // then interleaves `request.choices` choices (its first event is a choice's MessageStart).
-      if (!choice_writer) {
+      if (!per_choice_writer) {
+        per_choice_writer = true;
         options.choices = request.choices;
-        auto made = schemas::make_stream_writer(protocol, request.endpoint, options);
-        choice_writer = dynamic_cast<schemas::OpenAiChatStreamWriter*>(made.get());
-        if (choice_writer) writer = std::move(made);
+        writer = schemas::make_stream_writer(protocol, request.endpoint, options);
       }
       stream_event = &choice->event;
-      frames = choice_writer ? choice_writer->write_choice(choice->index, choice->event) : writer->write(choice->event);
+      frames = writer->write_choice(choice->index, choice->event);
     } else {
       stream_event = &std::get<schemas::StreamEvent>(*event);
       frames = writer->write(*stream_event);
@@ -340,7 +339,9 @@ asio::awaitable<void> complete_answer(http::RequestContext& ctx, const AnswerSha
   if (!choices.empty() && !builder.error() && !failure && all_finished()) {
     std::vector<schemas::TextResult> results;
     for (const auto& choice : choices) results.push_back(choice.result());
-    co_await ctx.respond(200, boost::json::serialize(schemas::openai_chat_response(results)));
+    const auto body = request.endpoint == schemas::Endpoint::completions ? schemas::openai_completion_response(results)
+                                                                        : schemas::openai_chat_response(results);
+    co_await ctx.respond(200, boost::json::serialize(body), with_routing(request));
     co_return;
   }
   if (raw_head && !failure) {
@@ -391,7 +392,9 @@ asio::awaitable<void> relay_generation(ApiState& api, http::RequestContext& ctx,
   shape.endpoint = request.endpoint;
   shape.stream = request.stream;
   shape.include_usage = request.include_usage;
-  if (request.endpoint == schemas::Endpoint::chat_completions && request.sampling.n > 1) {
+  const bool several = request.endpoint == schemas::Endpoint::chat_completions ||
+                       request.endpoint == schemas::Endpoint::completions;
+  if (several && request.sampling.n > 1) {
     shape.choices = static_cast<int>(request.sampling.n);
   }
   if (request.endpoint == schemas::Endpoint::responses) {

@@ -1,6 +1,7 @@
 #include "engine/engine.h"
 
 #include <algorithm>
+#include <deque>
 
 namespace tandem::engine {
 
@@ -28,6 +29,7 @@ struct Engine::Sequence {
   Sampler sampler;
   std::unique_ptr<IncrementalDetokenizer> detokenizer;
   StopStringMatcher stops;
+  std::deque<TokenId> forced;   // next tokens to emit instead of sampling (Engine::force)
   bool finished = false;
 
   Sequence(SequenceRequest r, const Tokenizer* tokenizer)
@@ -103,6 +105,19 @@ bool Engine::cancel(SequenceId id) {
       sequences_.erase(it);
       return true;
     }
+  }
+  return false;
+}
+
+bool Engine::force(SequenceId id, std::span<const TokenId> tokens) {
+  const uint32_t n_vocab = model_.config().n_vocab;
+  for (TokenId token : tokens)
+    if (token < 0 || static_cast<uint32_t>(token) >= n_vocab) return false;
+  for (auto& seq : sequences_) {
+    if (seq->id != id) continue;
+    if (seq->finished) return false;
+    seq->forced.insert(seq->forced.end(), tokens.begin(), tokens.end());
+    return true;
   }
   return false;
 }
@@ -348,7 +363,13 @@ std::vector<SequenceEvent> Engine::step(size_t token_budget) {
     event.id = seq.id;
     event.prompt_tokens = static_cast<uint32_t>(seq.request.prompt.size());
     event.cached_tokens = seq.cached_tokens;
-    emit_token(seq, seq.sampler.sample(row), event);
+    if (seq.forced.empty()) {
+      emit_token(seq, seq.sampler.sample(row), event);
+    } else {
+      const TokenId token = seq.forced.front();
+      seq.forced.pop_front();
+      emit_token(seq, seq.sampler.take(row, token), event);
+    }
     events.push_back(std::move(event));
   }
   sequences_.remove_if([](const std::unique_ptr<Sequence>& seq) { return seq->finished; });

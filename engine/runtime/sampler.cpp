@@ -206,4 +206,14 @@ SampleResult Sampler::sample(std::span<const float> raw_logits) {
   return result;
 }
 
+SampleResult Sampler::take(std::span<const float> raw_logits, TokenId token) {
+  SampleResult result;
+  result.token = token;
+  result.logprob = static_cast<float>(raw_logits[static_cast<size_t>(token)] - log_sum_exp(raw_logits));
+  if (params_.top_logprobs > 0) result.top = top_logprobs(raw_logits, static_cast<size_t>(params_.top_logprobs));
+  accept(token);
+  if (constraint_) constraint_->accept(token);
+  return result;
+}
+
 }  // namespace tandem::engine

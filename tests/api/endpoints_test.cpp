@@ -233,18 +233,47 @@ TEST_F(Endpoints, ContextOverflowIs400NamingTheLimit) {
 }
 
 TEST_F(Endpoints, RefusesWhatItDoesNotImplementClearly) {
-  // n > 1 is served for chat (tests/sdk/test/choices.test.js), not for legacy completions.
+  // best_of (server-side ranking of candidates) is not implemented: refused by name unless it
+  // equals n (tests/sdk/test/choices.test.js covers n > 1 itself).
   auto request = completion("Once", 4);
   request["n"] = 2;
+  request["best_of"] = 3;
   auto response = post_json(port_, "/v1/completions", request);
   EXPECT_EQ(response.status, 400);
-  EXPECT_EQ(parse(response.body).at("error").at("param"), "n");
+  EXPECT_EQ(parse(response.body).at("error").at("param"), "best_of");
 
   json::object bad_id = completion("", 4);
   bad_id["prompt"] = json::array{1, 99999};
   auto out_of_vocab = post_json(port_, "/v1/completions", bad_id);
   EXPECT_EQ(out_of_vocab.status, 400);
   EXPECT_NE(out_of_vocab.body.find("prompt[1]"), std::string::npos) << out_of_vocab.body;
+}
+
+TEST_F(Endpoints, LegacyChoicesScoreOnlyOrGenerateSharingThePrompt) {
+  // n = 2 with echo + logprobs + max_tokens 0: each choice is scored and done without joining the
+  // batch (the scheduler never makes a scoring-only choice wait); both echo the same prompt.
+  json::object score = completion("Once upon a time", 0);
+  score["n"] = 2;
+  score["echo"] = true;
+  score["logprobs"] = 1;
+  auto scored = post_json(port_, "/v1/completions", score);
+  ASSERT_EQ(scored.status, 200) << scored.body;
+  auto body = parse(scored.body);
+  ASSERT_EQ(body.at("choices").as_array().size(), 2u);
+  EXPECT_EQ(body.at("choices").at(0).at("text"), body.at("choices").at(1).at("text"));
+  EXPECT_EQ(body.at("choices").at(1).at("index"), 1);
+  // Generating: greedy choices are equal; the prompt is counted once.
+  json::object two = completion("Once upon a time", 6);
+  two["n"] = 2;
+  auto generated = post_json(port_, "/v1/completions", two);
+  ASSERT_EQ(generated.status, 200) << generated.body;
+  auto answer = parse(generated.body);
+  auto one = parse(post_json(port_, "/v1/completions", completion("Once upon a time", 6)).body);
+  EXPECT_EQ(answer.at("choices").at(0).at("text"), one.at("choices").at(0).at("text"));
+  EXPECT_EQ(answer.at("choices").at(1).at("text"), one.at("choices").at(0).at("text"));
+  EXPECT_EQ(answer.at("usage").at("prompt_tokens"), one.at("usage").at("prompt_tokens"));
+  EXPECT_EQ(answer.at("usage").at("completion_tokens").to_number<int>(),
+            2 * one.at("usage").at("completion_tokens").to_number<int>());
 }
 
 TEST_F(Endpoints, EchoWithLogprobsScoresThePrompt) {

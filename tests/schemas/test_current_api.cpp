@@ -4,6 +4,7 @@
 #include "schema_test_util.h"
 #include "schemas/anthropic.h"
 #include "schemas/openai.h"
+#include "schemas/responses.h"
 #include "schemas/sse.h"
 #include "schemas/stream_writer.h"
 
@@ -246,6 +247,137 @@ TEST(OpenAiChatStream, ErrorEndsEveryChoice) {
   EXPECT_TRUE(writer.finished());
   EXPECT_NE(out.find("\"message\":\"boom\""), std::string::npos);
   EXPECT_NE(out.find("data: [DONE]"), std::string::npos);
+}
+
+// Reasoning token counts: written where the protocol has the field and only when counted.
+TEST(UsageFields, ReasoningTokensOnlyWhenCounted) {
+  Usage counted{8, 12, std::nullopt, std::nullopt, 9};
+  Usage unknown{8, 12, std::nullopt, std::nullopt};
+  EXPECT_EQ(openai_usage_json(counted).at("completion_tokens_details").at("reasoning_tokens").as_int64(), 9);
+  EXPECT_FALSE(openai_usage_json(unknown).contains("completion_tokens_details"));
+  EXPECT_EQ(responses_usage_json(counted).at("output_tokens_details").at("reasoning_tokens").as_int64(), 9);
+  EXPECT_FALSE(responses_usage_json(unknown).contains("output_tokens_details"));
+  // Anthropic's usage has no such field: nothing is added.
+  EXPECT_FALSE(json::serialize(anthropic_usage_json(counted)).find("reasoning") != std::string::npos);
+  // A zero count is a count (a local answer that did not reason).
+  Usage zero{8, 12, std::nullopt, std::nullopt, 0};
+  EXPECT_EQ(openai_usage_json(zero).at("completion_tokens_details").at("reasoning_tokens").as_int64(), 0);
+}
+
+TEST(UsageFields, ReasoningTokensCarriedFromAnOpenAiUpstream) {
+  auto result = parse_openai_chat_response(R"({"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"o4",
+      "choices":[{"index":0,"message":{"role":"assistant","content":"Hi"},"finish_reason":"stop"}],
+      "usage":{"prompt_tokens":5,"completion_tokens":40,"total_tokens":45,
+               "completion_tokens_details":{"reasoning_tokens":32}}})");
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result->usage.reasoning_tokens.value_or(-1), 32);
+  // Streamed: the usage chunk's count reaches the Finish event.
+  OpenAiStreamDecoder decoder;
+  std::vector<StreamEvent> events;
+  auto feed = [&](std::string data) {
+    SseEvent event;
+    event.data = std::move(data);
+    for (auto& e : decoder.decode(event)) events.push_back(std::move(e));
+  };
+  feed(R"({"id":"c","object":"chat.completion.chunk","created":1,"model":"o4","choices":[{"index":0,"delta":{"role":"assistant","content":"Hi"},"finish_reason":null}]})");
+  feed(R"({"id":"c","object":"chat.completion.chunk","created":1,"model":"o4","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]})");
+  feed(R"({"id":"c","object":"chat.completion.chunk","created":1,"model":"o4","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":40,"completion_tokens_details":{"reasoning_tokens":32}}})");
+  feed("[DONE]");
+  ASSERT_FALSE(events.empty());
+  ASSERT_TRUE(std::holds_alternative<Finish>(events.back()));
+  EXPECT_EQ(std::get<Finish>(events.back()).usage.reasoning_tokens.value_or(-1), 32);
+  // An upstream that does not say leaves it unknown.
+  auto silent = parse_openai_chat_response(R"({"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"m",
+      "choices":[{"index":0,"message":{"role":"assistant","content":"Hi"},"finish_reason":"stop"}],
+      "usage":{"prompt_tokens":5,"completion_tokens":4,"total_tokens":9}})");
+  ASSERT_TRUE(silent.ok());
+  EXPECT_FALSE(silent->usage.reasoning_tokens.has_value());
+}
+
+TEST(UsageFields, ReasoningTokensSumOverChoicesStreamedAndComplete) {
+  StreamWriterOptions options;
+  options.id = "chatcmpl-n";
+  options.model = "m";
+  options.created = 1;
+  options.include_usage = true;
+  options.choices = 2;
+  OpenAiChatStreamWriter writer(options);
+  Finish a, b;
+  a.usage = Usage{8, 10, std::nullopt, std::nullopt, 6};
+  b.usage = Usage{8, 7, std::nullopt, std::nullopt, 3};
+  std::string out = writer.write_choice(0, a);
+  out += writer.write_choice(1, b);
+  auto events = SseParser().feed(out);
+  ASSERT_GE(events.size(), 2u) << out;
+  json::value usage = json::parse(events[events.size() - 2].data).at("usage");
+  EXPECT_EQ(usage.at("completion_tokens_details").at("reasoning_tokens").as_int64(), 9) << out;
+
+  TextResult first, second;
+  first.usage = a.usage;
+  second.usage = b.usage;
+  json::object complete = openai_chat_response(std::vector<TextResult>{first, second});
+  EXPECT_EQ(complete.at("usage").at("completion_tokens_details").at("reasoning_tokens").as_int64(), 9);
+}
+
+// Legacy completions with n > 1: chunks carry their choice's index; usage and [DONE] come after
+// the last choice's finish, the prompt counted once.
+TEST(OpenAiCompletionStream, TwoChoicesInterleaveWithTheirIndex) {
+  StreamWriterOptions options;
+  options.id = "cmpl-n";
+  options.model = "m";
+  options.created = 1700000000;
+  options.include_usage = true;
+  options.choices = 2;
+  OpenAiCompletionStreamWriter writer(options);
+  MessageStart start;
+  start.usage.input_tokens = 5;
+  Finish finish_a, finish_b;
+  finish_a.usage = Usage{5, 2, std::nullopt, std::nullopt};
+  finish_b.reason = FinishReason::length;
+  finish_b.usage = Usage{5, 3, std::nullopt, std::nullopt};
+
+  std::string out;
+  out += writer.write_choice(0, start);
+  out += writer.write_choice(1, start);
+  out += writer.write_choice(1, TextDelta{" B", {{" B", -0.5, {}}}});
+  out += writer.write_choice(0, TextDelta{" A", {{" A", -0.25, {}}}});
+  out += writer.write_choice(1, TextDelta{"b", {{"b", -0.5, {}}}});
+  out += writer.write_choice(0, finish_a);
+  EXPECT_FALSE(writer.finished());
+  out += writer.write_choice(1, finish_b);
+  EXPECT_TRUE(writer.finished());
+  EXPECT_EQ(writer.write_choice(1, TextDelta{"late", {}}), "");
+
+  auto events = SseParser().feed(out);
+  ASSERT_EQ(events.size(), 7u);  // 3 texts, 2 finishes, usage, [DONE]
+  std::vector<int64_t> indexes;
+  for (size_t i = 0; i < 5; ++i) indexes.push_back(json::parse(events[i].data).at("choices").at(0).at("index").as_int64());
+  EXPECT_EQ(indexes, (std::vector<int64_t>{1, 0, 1, 0, 1}));
+  // Each choice's logprobs text_offset runs on its own text.
+  EXPECT_EQ(json::parse(events[2].data).at("choices").at(0).at("logprobs").at("text_offset").at(0).as_int64(), 2);
+  EXPECT_EQ(json::parse(events[1].data).at("choices").at(0).at("logprobs").at("text_offset").at(0).as_int64(), 0);
+  EXPECT_EQ(json::parse(events[3].data).at("choices").at(0).at("finish_reason").as_string(), "stop");
+  EXPECT_EQ(json::parse(events[4].data).at("choices").at(0).at("finish_reason").as_string(), "length");
+  json::value usage = json::parse(events[5].data).at("usage");
+  EXPECT_EQ(usage.at("prompt_tokens").as_int64(), 5);
+  EXPECT_EQ(usage.at("completion_tokens").as_int64(), 5);
+  EXPECT_EQ(events[6].data, "[DONE]");
+}
+
+TEST(OpenAiCompletionResponse, SeveralChoicesCountThePromptOnce) {
+  TextResult a, b;
+  a.id = "cmpl-1";
+  a.content = {TextPart{" A"}};
+  a.usage = Usage{5, 2, std::nullopt, std::nullopt};
+  b.content = {TextPart{" B"}};
+  b.finish_reason = FinishReason::length;
+  b.usage = Usage{5, 3, std::nullopt, std::nullopt};
+  json::object response = openai_completion_response(std::vector<TextResult>{a, b});
+  ASSERT_EQ(response.at("choices").as_array().size(), 2u);
+  EXPECT_EQ(response.at("choices").at(1).at("index").as_int64(), 1);
+  EXPECT_EQ(response.at("choices").at(1).at("text").as_string(), " B");
+  EXPECT_EQ(response.at("usage").at("prompt_tokens").as_int64(), 5);
+  EXPECT_EQ(response.at("usage").at("completion_tokens").as_int64(), 5);
 }
 
 }  // namespace

@@ -146,6 +146,7 @@ std::vector<StreamEvent> weather_events() {
   Finish finish;
   finish.reason = FinishReason::tool_calls;
   finish.usage.output_tokens = 9;
+  finish.usage.reasoning_tokens = 3;  // "Plan." and its tags, as a local model counts them
   return {start,
           ThinkingDelta{"Plan.", ""},
           TextDelta{"Hel", {}},
@@ -262,9 +263,14 @@ TEST(ResponsesResponse, StatusUsageAndDeletion) {
   usage.input_tokens = 10;
   usage.cache_read_tokens = 4;
   usage.output_tokens = 3;
+  // No reasoning count known (e.g. translated from an Anthropic upstream): none is made up.
   EXPECT_JSON_EQ(responses_usage_json(usage),
                  json::parse(R"({"input_tokens":14,"input_tokens_details":{"cached_tokens":4},"output_tokens":3,
-                                 "output_tokens_details":{"reasoning_tokens":0},"total_tokens":17})"));
+                                 "total_tokens":17})"));
+  usage.reasoning_tokens = 2;
+  EXPECT_JSON_EQ(responses_usage_json(usage),
+                 json::parse(R"({"input_tokens":14,"input_tokens_details":{"cached_tokens":4},"output_tokens":3,
+                                 "output_tokens_details":{"reasoning_tokens":2},"total_tokens":17})"));
   EXPECT_JSON_EQ(responses_deleted("resp_1"), json::parse(R"({"id":"resp_1","object":"response","deleted":true})"));
 }
 

@@ -60,7 +60,8 @@ TEST(LocalPrompt, ChatUsesTheTemplateAndCompletionsTheRawPrompt) {
 
 TEST(LocalPrompt, RefusalsNameTheField) {
   auto model = stories();
-  // n > 1 is served for chat; legacy completions answer with one choice only.
+  // n > 1 is served for chat and legacy completions; not for Anthropic messages (no such field
+  // there, but an internal request could carry it from elsewhere).
   auto two = chat("hi");
   two.sampling.n = 2;
   EXPECT_TRUE(prepare_generation(*model, "m", 512, two, "r"));
@@ -68,7 +69,10 @@ TEST(LocalPrompt, RefusalsNameTheField) {
   two_completions.endpoint = schemas::Endpoint::completions;
   two_completions.prompts.push_back(schemas::Prompt{"Once", {}, false});
   two_completions.sampling.n = 2;
-  EXPECT_EQ(prepare_generation(*model, "m", 512, two_completions, "r").error().param, "n");
+  EXPECT_TRUE(prepare_generation(*model, "m", 512, two_completions, "r"));
+  auto two_messages = chat("hi", schemas::Protocol::anthropic);
+  two_messages.sampling.n = 2;
+  EXPECT_EQ(prepare_generation(*model, "m", 512, two_messages, "r").error().param, "n");
 
   schemas::InternalRequest legacy;
   legacy.endpoint = schemas::Endpoint::completions;

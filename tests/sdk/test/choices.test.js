@@ -1,6 +1,7 @@
-// OpenAI chat `n` > 1 on the local model, through the official SDK: complete and streamed (each
-// chunk names its choice `index`), usage counts the prompt once, and choice i samples with
-// seed + i (so it equals an n = 1 request with that seed, and choices differ at T > 0).
+// OpenAI chat and legacy completions `n` > 1 on the local model, through the official SDK:
+// complete and streamed (each chunk names its choice `index`), usage counts the prompt once, and
+// choice i samples with seed + i (so it equals an n = 1 request with that seed, and choices
+// differ at T > 0).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
@@ -58,8 +59,53 @@ test('n: 3 streamed: chunks carry their choice index, each choice finishes, one 
   assert.equal(usage.completion_tokens, complete.usage.completion_tokens);
 });
 
-test('n: 2 on legacy completions is refused naming n', async () => {
-  const err = await rejection(() => openai.completions.create({ model, prompt: 'Once', max_tokens: 4, n: 2 }));
+// Legacy completions: the same sharing of the prompt, the same seed + i per choice.
+const legacy = { prompt: 'Tom had a red ball and a small boat', temperature: 1, max_tokens: 16 };
+
+test('legacy completions n: 2 complete: two choices with their index, seed + i, the prompt counted once', async () => {
+  const two = await openai.completions.create({ model, ...legacy, n: 2, seed: 5 });
+  assert.equal(two.object, 'text_completion');
+  assert.deepEqual(two.choices.map((choice) => choice.index), [0, 1]);
+  const [first, second] = two.choices.map((choice) => choice.text);
+  assert.notEqual(first, second, 'choices with seeds 5 and 6 should differ at temperature 1');
+  const five = await openai.completions.create({ model, ...legacy, seed: 5 });
+  const six = await openai.completions.create({ model, ...legacy, seed: 6 });
+  assert.equal(first, five.choices[0].text);
+  assert.equal(second, six.choices[0].text);
+  assert.equal(two.usage.prompt_tokens, five.usage.prompt_tokens);
+  assert.equal(two.usage.completion_tokens, five.usage.completion_tokens + six.usage.completion_tokens);
+});
+
+test('legacy completions n: 3 streamed: chunks carry their index, one usage chunk, equal to complete', async () => {
+  const stream = await openai.completions.create({
+    model, ...legacy, n: 3, seed: 13, stream: true, stream_options: { include_usage: true },
+  });
+  const text = ['', '', ''];
+  const finished = [null, null, null];
+  let usage = null;
+  for await (const chunk of stream) {
+    if (chunk.usage) {
+      assert.equal(usage, null, 'one usage chunk');
+      usage = chunk.usage;
+    }
+    for (const choice of chunk.choices) {
+      assert.ok(choice.index >= 0 && choice.index < 3, `index ${choice.index}`);
+      assert.equal(finished[choice.index], null, `choice ${choice.index} goes on after its finish`);
+      text[choice.index] += choice.text;
+      if (choice.finish_reason) finished[choice.index] = choice.finish_reason;
+    }
+  }
+  assert.ok(finished.every((reason) => reason === 'stop' || reason === 'length'), JSON.stringify(finished));
+  const complete = await openai.completions.create({ model, ...legacy, n: 3, seed: 13 });
+  assert.deepEqual(text, complete.choices.map((choice) => choice.text), 'streamed == complete');
+  assert.equal(usage.prompt_tokens, complete.usage.prompt_tokens);
+  assert.equal(usage.completion_tokens, complete.usage.completion_tokens);
+});
+
+test('legacy completions best_of other than n is refused naming best_of', async () => {
+  const err = await rejection(() => openai.completions.create({ model, prompt: 'Once', max_tokens: 4, n: 2, best_of: 3 }));
   assert.ok(err instanceof OpenAI.BadRequestError, `got ${err}`);
-  assert.equal(err.param, 'n');
+  assert.equal(err.param, 'best_of');
+  const same = await openai.completions.create({ model, prompt: 'Once', max_tokens: 4, n: 2, best_of: 2, seed: 1 });
+  assert.equal(same.choices.length, 2);
 });
