@@ -144,7 +144,7 @@ TANDEM_INSPECT(InternalRequest, x.protocol, x.endpoint, x.model, x.system, x.mes
                x.context_management, x.responses, x.stream, x.include_usage, x.user, json_field(x.original))
 
 TANDEM_INSPECT(Usage, x.input_tokens, x.output_tokens, optional_field(x.cache_read_tokens),
-               optional_field(x.cache_creation_tokens))
+               optional_field(x.cache_creation_tokens), optional_field(x.reasoning_tokens))
 TANDEM_INSPECT(TopLogprob, x.token, x.logprob)
 TANDEM_INSPECT(TokenLogprob, x.token, x.logprob, x.top)
 TANDEM_INSPECT(MessageStart, x.id, x.model, x.created, x.usage)

@@ -128,7 +128,7 @@ TEST_F(Inspection, RequestsOfBothProtocolsSurviveTheWire) {
 }
 
 TEST_F(Inspection, EveryStreamEventSurvivesTheWire) {
-  schemas::Usage usage{11, 22, 33, std::nullopt};
+  schemas::Usage usage{11, 22, 33, std::nullopt, 7};
   schemas::TextDelta text{"hé", {{"h", -0.5, {{"h", -0.5}, {"x", -2.0}}}}};
   std::vector<BackendEvent> events = {
       schemas::StreamEvent(schemas::MessageStart{"msg_1", "m", 1700000000, usage}),
@@ -161,6 +161,7 @@ TEST_F(Inspection, EveryStreamEventSurvivesTheWire) {
   EXPECT_EQ(finish.reason, schemas::FinishReason::stop_sequence);
   EXPECT_EQ(finish.stop_sequence, "END");
   EXPECT_EQ(finish.usage.output_tokens, 22);
+  EXPECT_EQ(finish.usage.reasoning_tokens, 7);
   auto failure = std::get<schemas::StreamError>(std::get<schemas::StreamEvent>(round_trip(system_, events[6])));
   EXPECT_EQ(failure.error.kind, schemas::ErrorKind::rate_limit);
   EXPECT_EQ(failure.error.message, "slow down");
@@ -207,11 +208,11 @@ TEST(InspectionTripwire, TypesHaveTheFieldsInspectListsForThem) {
   EXPECT_EQ(sizeof(schemas::InternalRequest), 656u) << "InternalRequest changed: update inspect.h, then this size";
   EXPECT_EQ(sizeof(schemas::SamplingParams), 144u) << "SamplingParams changed: update inspect.h, then this size";
   EXPECT_EQ(sizeof(schemas::ThinkingConfig), 24u) << "ThinkingConfig changed: update inspect.h, then this size";
-  EXPECT_EQ(sizeof(schemas::Usage), 48u) << "Usage changed: update inspect.h, then this size";
+  EXPECT_EQ(sizeof(schemas::Usage), 64u) << "Usage changed: update inspect.h, then this size";
   EXPECT_EQ(sizeof(schemas::Message), 64u) << "Message changed: update inspect.h, then this size";
   EXPECT_EQ(sizeof(schemas::ToolResultPart), 120u) << "ToolResultPart changed: update inspect.h, then this size";
-  EXPECT_EQ(sizeof(schemas::MessageStart), 120u) << "MessageStart changed: update inspect.h, then this size";
-  EXPECT_EQ(sizeof(schemas::Finish), 88u) << "Finish changed: update inspect.h, then this size";
+  EXPECT_EQ(sizeof(schemas::MessageStart), 136u) << "MessageStart changed: update inspect.h, then this size";
+  EXPECT_EQ(sizeof(schemas::Finish), 104u) << "Finish changed: update inspect.h, then this size";
   EXPECT_EQ(sizeof(BackendRequest), 784u) << "BackendRequest changed: update backend.h's inspect, then this size";
 }
 
