@@ -29,6 +29,7 @@
 #include <caf/all.hpp>
 
 #include <cstdint>
+#include <chrono>
 #include <string>
 #include <utility>
 #include <variant>
@@ -61,6 +62,9 @@ struct BackendRequest {
   // provider then refuses (fallback_reason) instead of passing the upstream's own error answer
   // back as it came.
   bool can_fall_back = false;
+  // When the HTTP request was read: a local backend reports how long receiving, routing,
+  // rendering and tokenizing took, a part of the time to first token its scheduler never sees.
+  std::chrono::steady_clock::time_point received_at{};
 };
 
 // ---------------------------------------------------------------- the event stream

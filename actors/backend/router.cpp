@@ -143,11 +143,6 @@ std::optional<Resolution> resolve_target(const std::vector<BackendRoute>& routes
   return std::nullopt;
 }
 
-// A cheap prompt length for the TTFT prediction: about four bytes a token.
-uint64_t estimated_prompt_tokens(const BackendRequest& request) {
-  return std::max<uint64_t>(1, request.raw_body.size() / 4);
-}
-
 // One request's walk along its rule's chain; lives in the callbacks of its asks.
 struct ChainRequest {
   routing::ChainWalk walk;
@@ -229,11 +224,17 @@ void try_target(router_pointer self, std::shared_ptr<ChainRequest> chain) {
   const BackendRoute& route = state.routes[resolution->route];
   if (target.is_local() && !target.slo.empty() && route.load) {
     auto load = route.load();
-    auto verdict = routing::evaluate_slo(target.slo, load, estimated_prompt_tokens(chain->request));
-    spdlog::debug("[{}] router: {} predicted TTFT {} ms (queue {}, running {}, prefill {:.0f} tok/s, decode {:.0f} tok/s)",
+    // A cheap prompt length (no template, no tokenizer): from the body's size, by the fit the
+    // scheduler learned from earlier requests.
+    const uint64_t prompt_tokens = routing::estimate_prompt_tokens(load, chain->request.raw_body.size());
+    auto verdict = routing::evaluate_slo(target.slo, load, prompt_tokens);
+    spdlog::debug("[{}] router: {} predicted TTFT {} ms (queue {}, running {}, prompt ~{} tokens, {:.0f}% cached, "
+                  "step {:.2f} ms + {:.3f} ms a prompt row + {:.3f} ms a decode row)",
                   chain->request.request_id, step->model,
                   verdict.predicted_ttft ? std::to_string(verdict.predicted_ttft->count()) : std::string("unknown"),
-                  load.waiting, load.running, load.prefill_tokens_per_s, load.decode_tokens_per_s);
+                  load.waiting, load.running, prompt_tokens, load.cached_prompt_share * 100,
+                  load.step_cost.per_step * 1e3, load.step_cost.per_prefill_row * 1e3,
+                  load.step_cost.per_decode_row * 1e3);
     if (chain->walk.skip_for_slo(verdict)) {
       chain->slo_skipped = *resolution;
       chain->slo_skipped_label = chain->walk.fallbacks().back().from;
