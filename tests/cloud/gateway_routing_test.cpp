@@ -11,6 +11,7 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -159,6 +160,36 @@ TEST_F(GatewayRouting, BackendsAreListedBehindTheApiKeys) {
   EXPECT_EQ(data[2].at("name").as_string(), "backup");
   EXPECT_EQ(data[2].at("error_rate").as_double(), 0.0);
   EXPECT_TRUE(data[2].at("latency_p50_ms").is_number());
+}
+
+// Names only rules define are models to clients, in both list shapes, owned by the rule's first
+// target (a local target's like local models: "tandem"), and each can be fetched by id.
+TEST_F(GatewayRouting, RuleOnlyNamesAreListedAsModels) {
+  const HeaderList key = {{"authorization", std::string("Bearer ") + kClientKey}};
+  auto openai = http_request(port_, "GET", "/v1/models", "", key);
+  ASSERT_EQ(openai.status, 200) << openai.body;
+  std::map<std::string, std::string> owners;
+  const auto openai_list = json::parse(openai.body);
+  for (const auto& model : openai_list.at("data").as_array())
+    owners[std::string(model.at("id").as_string())] = std::string(model.at("owned_by").as_string());
+  EXPECT_EQ(owners["assistant"], "primary");
+  EXPECT_EQ(owners["story"], "tandem");
+  EXPECT_EQ(owners["stories260K"], "tandem");
+
+  auto anthropic_headers = key;
+  anthropic_headers.emplace_back("anthropic-version", "2023-06-01");
+  auto anthropic = http_request(port_, "GET", "/v1/models", "", anthropic_headers);
+  ASSERT_EQ(anthropic.status, 200) << anthropic.body;
+  std::vector<std::string> ids;
+  const auto anthropic_list = json::parse(anthropic.body);
+  for (const auto& model : anthropic_list.at("data").as_array())
+    ids.emplace_back(model.at("id").as_string());
+  EXPECT_NE(std::find(ids.begin(), ids.end(), "assistant"), ids.end()) << anthropic.body;
+  EXPECT_NE(std::find(ids.begin(), ids.end(), "story"), ids.end()) << anthropic.body;
+
+  auto one = http_request(port_, "GET", "/v1/models/assistant", "", key);
+  ASSERT_EQ(one.status, 200) << one.body;
+  EXPECT_EQ(json::parse(one.body).at("owned_by").as_string(), "primary");
 }
 
 TEST_F(GatewayRouting, SighupReloadsTheRulesAndABadFileKeepsThem) {
