@@ -212,5 +212,35 @@ TEST_F(GatewayRouting, SighupReloadsTheRulesAndABadFileKeepsThem) {
   EXPECT_EQ(response.header("x-tandem-fallbacks"), "");
 }
 
+// Providers are read at startup only: a reload that leaves them as they were says so, and one
+// that changes them says a restart applies it, while the providers in force keep serving.
+TEST_F(GatewayRouting, SighupLeavesProvidersAsTheyWereAndSaysSo) {
+  tandem_->signal(SIGHUP);
+  ASSERT_TRUE(tandem_->wait_for_output("providers: unchanged on SIGHUP (in force: primary, backup)")) << tandem_->output();
+
+  {
+    // primary now points at backup's fake, and a third provider appears.
+    std::ofstream out(config_path_);
+    out << R"({"providers": [
+      {"name": "primary", "protocol": "openai", "base_url": ")" << backup_.base_url() << R"(/v1", "models": ["m1"]},
+      {"name": "backup", "protocol": "openai", "base_url": ")" << backup_.base_url() << R"(/v1", "models": ["m2"]},
+      {"name": "third", "protocol": "openai", "base_url": ")" << backup_.base_url() << R"(/v1", "models": ["m3"]},
+    ], )" << kChainRules << "}\n";
+  }
+  tandem_->signal(SIGHUP);
+  ASSERT_TRUE(tandem_->wait_for_output("providers: providers changed in")) << tandem_->output();
+  EXPECT_TRUE(tandem_->wait_for_output("restart tandem to apply it (in force, unchanged: primary, backup)", 1s))
+      << tandem_->output();
+
+  // Still the old primary (its fake fails): tried first, then the fallback.
+  const std::size_t primary_calls = primary_.request_count();
+  auto response = chat("assistant");
+  EXPECT_EQ(response.status, 200) << response.body;
+  EXPECT_EQ(response.header("x-tandem-fallbacks"), "primary/m1");
+  EXPECT_EQ(primary_.request_count(), primary_calls + 1);
+  // And no provider "third" exists.
+  EXPECT_EQ(chat("third/m3").status, 404);
+}
+
 }  // namespace
 }  // namespace tandem::test
