@@ -172,6 +172,27 @@ int run_server(const AppConfig& config) {
     } catch (const std::exception& e) {
       spdlog::error("routing: reload on SIGHUP rejected, the rules in force stay: {}", e.what());
     }
+    // Providers are spawned once (their actors own breakers and in-flight calls): a reload never
+    // replaces them, and says so.
+    try {
+      auto changed = startup_only_changes(config.config_file, config.providers, config.model_aliases);
+      std::string names;
+      for (const auto& name : backend_names) {
+        if (name != "local") names += (names.empty() ? "" : ", ") + name;
+      }
+      if (names.empty()) names = "none";
+      if (changed.empty()) {
+        spdlog::info("providers: unchanged on SIGHUP (in force: {})", names);
+      } else {
+        std::string sections;
+        for (const auto& section : changed) sections += (sections.empty() ? "" : " and ") + section;
+        spdlog::warn("providers: {} changed in {} but providers are read at startup only; restart tandem to apply "
+                     "it (in force, unchanged: {})",
+                     sections, config.config_file, names);
+      }
+    } catch (const std::exception& e) {
+      spdlog::warn("providers: unchanged on SIGHUP ({})", e.what());
+    }
     hangup.async_wait(on_hangup);
   };
   hangup.async_wait(on_hangup);

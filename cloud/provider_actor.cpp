@@ -44,10 +44,12 @@ using provider_actor = backend::backend_actor::extend<caf::reacts_to<decided_ato
                                                       caf::reacts_to<retry_atom, std::uint64_t>,
                                                       caf::reacts_to<listed_atom, std::vector<std::string>, bool>>;
 
-// The reply of one count call, set once on the client thread and delivered by the actor.
+// The reply of one count call and what it says of the provider (for its breaker), set once on
+// the client thread and delivered by the actor.
 struct Decision {
   std::mutex mutex;
   std::optional<TokenCount> count;
+  resilience::CallOutcome outcome;
 };
 
 // Signals the actor that count call `id` is decided (from any thread).
@@ -56,11 +58,12 @@ struct Decider {
   std::shared_ptr<Decision> decision;
   std::uint64_t id = 0;
 
-  void count(TokenCount reply) const {
+  void count(TokenCount reply, resilience::CallOutcome outcome) const {
     {
       std::lock_guard lock(decision->mutex);
       if (decision->count) return;
       decision->count = std::move(reply);
+      decision->outcome = outcome;
     }
     if (auto strong = actor.lock()) caf::anon_send(caf::actor_cast<provider_actor>(strong), decided_atom::value, id);
   }
@@ -88,6 +91,7 @@ struct ProviderState {
   std::unordered_map<std::uint64_t, PendingGenerate> generates;
   std::unordered_map<std::uint64_t, std::shared_ptr<Decision>> decisions;
   std::unordered_map<std::uint64_t, caf::typed_response_promise<TokenCount>> count_promises;
+  std::unordered_map<std::uint64_t, resilience::BreakerPermit> count_permits;  // handed back when decided
   // A provider configured without `models` lists its upstream's (cloud/provider_models.h).
   std::unique_ptr<UpstreamModelCache> model_cache;
   std::vector<caf::typed_response_promise<backend::ModelList>> model_waiters;
@@ -346,9 +350,19 @@ caf::result<TokenCount> start_count(self_pointer self, BackendRequest& request) 
     return TokenCount::cannot(api_error(ErrorKind::unsupported,
                                        "cannot count tokens for '" + request.requested_model + "': provider '" +
                                            provider.name + "' speaks the OpenAI protocol, which has no token counting endpoint"));
+  // Through the breaker like a generate (an open one refuses at once, without an upstream call;
+  // a failure counts), but never retried: a count is cheap to ask again and nothing falls back.
+  auto permit = state.breaker->try_acquire();
+  if (!permit) {
+    snapshot(state);
+    spdlog::info("[{}] upstream {}: count_tokens refused: breaker open", request.request_id, provider.name);
+    return TokenCount::cannot(breaker_open_error(provider, permit.retry_in));
+  }
+  if (permit.probe) spdlog::info("[{}] upstream {}: half-open probe (count_tokens)", request.request_id, provider.name);
   UpstreamRequest upstream = make_upstream_request(provider, schemas::Endpoint::count_tokens, count_body(request),
                                                    false, forwarded_of(request));
   std::uint64_t id = state.next_call++;
+  state.count_permits.emplace(id, permit);
   auto decision = std::make_shared<Decision>();
   state.decisions.emplace(id, decision);
   auto promise = self->make_response_promise<TokenCount>();
@@ -360,17 +374,27 @@ caf::result<TokenCount> start_count(self_pointer self, BackendRequest& request) 
   TransferCallbacks callbacks;
   callbacks.on_headers = [head](const ResponseHead& h) { *head = h; };
   callbacks.on_body = [body](std::string_view bytes) { body->append(bytes); };
-  callbacks.on_done = [decide, provider_ptr, head, body](const TransferResult& result) {
-    if (!result.ok()) return decide.count(TokenCount::cannot(transfer_failure_error(*provider_ptr, result)));
-    if (!is_success(head->status))
-      return decide.count(TokenCount::cannot(upstream_status_error(*provider_ptr, *head, *body)));
+  const auto started = std::chrono::steady_clock::now();
+  callbacks.on_done = [decide, provider_ptr, head, body, started](const TransferResult& result) {
+    using resilience::CallOutcome;
+    if (!result.ok())
+      return decide.count(TokenCount::cannot(transfer_failure_error(*provider_ptr, result)),
+                          CallOutcome::failed(failure_of(result)));
+    if (!is_success(head->status)) {
+      auto retry_after = resilience::parse_retry_headers(head->header("retry-after"), head->header("retry-after-ms"),
+                                                         std::chrono::system_clock::now());
+      return decide.count(TokenCount::cannot(upstream_status_error(*provider_ptr, *head, *body)),
+                          CallOutcome::failed(resilience::classify_status(head->status), retry_after));
+    }
     boost::system::error_code ec;
     auto parsed = json::parse(*body, ec);
     const json::value* tokens = (!ec && parsed.is_object()) ? parsed.as_object().if_contains("input_tokens") : nullptr;
     if (!tokens || !tokens->is_int64())
-      return decide.count(TokenCount::cannot(api_error(
-          ErrorKind::upstream_error, "upstream '" + provider_ptr->name + "' answered count_tokens without input_tokens")));
-    decide.count(TokenCount::of(tokens->as_int64()));
+      return decide.count(TokenCount::cannot(api_error(ErrorKind::upstream_error, "upstream '" + provider_ptr->name +
+                                                                                     "' answered count_tokens without input_tokens")),
+                          CallOutcome::failed(FailureKind::server_error));
+    decide.count(TokenCount::of(tokens->as_int64()),
+                 CallOutcome::success(std::chrono::duration_cast<resilience::Millis>(std::chrono::steady_clock::now() - started)));
   };
   state.client->start(std::move(upstream), std::move(callbacks));
   return promise;
@@ -498,6 +522,11 @@ provider_actor::behavior_type provider_behavior(self_pointer self, std::shared_p
         auto decision = found->second;
         state.decisions.erase(found);
         std::lock_guard lock(decision->mutex);
+        if (auto permit = state.count_permits.find(id); permit != state.count_permits.end()) {
+          state.breaker->record(permit->second, decision->outcome);
+          state.count_permits.erase(permit);
+          snapshot(state);
+        }
         auto promise = state.count_promises.find(id);
         if (decision->count && promise != state.count_promises.end()) {
           promise->second.deliver(std::move(*decision->count));

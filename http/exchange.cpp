@@ -301,6 +301,7 @@ namespace tandem::http {
 
 const Request& RequestContext::request() const { return exchange_.request(); }
 const std::string& RequestContext::request_id() const { return exchange_.request_id(); }
+std::chrono::steady_clock::time_point RequestContext::started() const { return exchange_.started(); }
 const std::string& RequestContext::log_prefix() const { return exchange_.log_prefix(); }
 Protocol RequestContext::protocol() const { return exchange_.protocol(); }
 std::string_view RequestContext::path_param(std::string_view name) const {

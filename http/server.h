@@ -102,6 +102,8 @@ class RequestContext {
 
   const Request& request() const;
   const std::string& request_id() const;
+  // When the request was read (timing starts here).
+  std::chrono::steady_clock::time_point started() const;
   // "[<request id>] ", to start every log line about this request.
   const std::string& log_prefix() const;
   Protocol protocol() const;

@@ -30,6 +30,7 @@
 #include <caf/all.hpp>
 
 #include <cstdint>
+#include <chrono>
 #include <string>
 #include <utility>
 #include <variant>
@@ -62,6 +63,9 @@ struct BackendRequest {
   // provider then refuses (fallback_reason) instead of passing the upstream's own error answer
   // back as it came.
   bool can_fall_back = false;
+  // When the HTTP request was read: a local backend reports how long receiving, routing,
+  // rendering and tokenizing took, a part of the time to first token its scheduler never sees.
+  std::chrono::steady_clock::time_point received_at{};
 };
 
 // ---------------------------------------------------------------- the event stream
@@ -237,8 +241,9 @@ typename Inspector::result_type inspect(Inspector& f, ModelList& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, BackendRequest& x) {
+  // received_at is a steady-clock reading: on another host it must be re-based (it travels as is).
   return f(caf::meta::type_name("tandem::backend::BackendRequest"), x.request, x.requested_model, x.request_id,
-           x.raw_body, x.forward_headers, x.can_fall_back);
+           x.raw_body, x.forward_headers, x.can_fall_back, x.received_at);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ChoiceEvent& x) {

@@ -92,11 +92,46 @@ BackendRequest addressed(BackendRequest request, const Resolution& resolution) {
   return request;
 }
 
+bool is_named(const ModelInfo& model, const std::string& name) {
+  return model.id == name || std::find(model.aliases.begin(), model.aliases.end(), name) != model.aliases.end();
+}
+
+bool lists_name(const ModelList& list, const std::string& name) {
+  return std::any_of(list.models.begin(), list.models.end(), [&](const ModelInfo& model) { return is_named(model, name); });
+}
+
+// Names that exist only as exact-name rules ("assistant" -> local qwen, then openai) are models
+// to clients too: each is listed like the model its first target names (capabilities, context
+// window) when that one is listed, owned by that target: a provider's name, or "tandem" (as
+// local models are) for a local target. A name a backend serves already is not listed twice.
+void add_rule_names(ModelList& merged, const routing::RoutingRules& rules) {
+  for (const auto& rule : rules.rules()) {
+    if (rule.match_kind != routing::MatchKind::exact || rule.targets.empty()) continue;
+    if (lists_name(merged, rule.pattern)) continue;
+    const routing::RouteTarget& first = rule.targets.front();
+    const std::string model = first.model_for(rule.pattern);
+    const std::string owner = first.is_local() ? "tandem" : first.backend;
+    ModelInfo info;
+    for (const auto& listed : merged.models) {
+      if (listed.owned_by == owner && is_named(listed, model)) {
+        info = listed;
+        break;
+      }
+    }
+    info.id = rule.pattern;
+    info.aliases.clear();
+    info.display_name.clear();
+    info.owned_by = owner;
+    merged.models.push_back(std::move(info));
+  }
+}
+
 // Describe fan-out: one slot per route, delivered when the last one answers (or times out).
 struct DescribeCollector {
   caf::typed_response_promise<ModelList> promise;
   std::vector<ModelList> parts;
   size_t pending = 0;
+  std::shared_ptr<const routing::RoutingRules> rules;  // in force when describe was asked
 
   void deliver_if_done() {
     if (pending != 0) return;
@@ -104,6 +139,7 @@ struct DescribeCollector {
     for (auto& part : parts) {
       for (auto& model : part.models) merged.models.push_back(std::move(model));
     }
+    if (rules) add_rule_names(merged, *rules);
     promise.deliver(std::move(merged));
   }
 };
@@ -141,11 +177,6 @@ std::optional<Resolution> resolve_target(const std::vector<BackendRoute>& routes
     if (routes[i].provider == target.backend && routes[i].any_model && !model.empty()) return Resolution{i, model};
   }
   return std::nullopt;
-}
-
-// A cheap prompt length for the TTFT prediction: about four bytes a token.
-uint64_t estimated_prompt_tokens(const BackendRequest& request) {
-  return std::max<uint64_t>(1, request.raw_body.size() / 4);
 }
 
 // One request's walk along its rule's chain; lives in the callbacks of its asks.
@@ -229,11 +260,17 @@ void try_target(router_pointer self, std::shared_ptr<ChainRequest> chain) {
   const BackendRoute& route = state.routes[resolution->route];
   if (target.is_local() && !target.slo.empty() && route.load) {
     auto load = route.load();
-    auto verdict = routing::evaluate_slo(target.slo, load, estimated_prompt_tokens(chain->request));
-    spdlog::debug("[{}] router: {} predicted TTFT {} ms (queue {}, running {}, prefill {:.0f} tok/s, decode {:.0f} tok/s)",
+    // A cheap prompt length (no template, no tokenizer): from the body's size, by the fit the
+    // scheduler learned from earlier requests.
+    const uint64_t prompt_tokens = routing::estimate_prompt_tokens(load, chain->request.raw_body.size());
+    auto verdict = routing::evaluate_slo(target.slo, load, prompt_tokens);
+    spdlog::debug("[{}] router: {} predicted TTFT {} ms (queue {}, running {}, prompt ~{} tokens, {:.0f}% cached, "
+                  "step {:.2f} ms + {:.3f} ms a prompt row + {:.3f} ms a decode row)",
                   chain->request.request_id, step->model,
                   verdict.predicted_ttft ? std::to_string(verdict.predicted_ttft->count()) : std::string("unknown"),
-                  load.waiting, load.running, load.prefill_tokens_per_s, load.decode_tokens_per_s);
+                  load.waiting, load.running, prompt_tokens, load.cached_prompt_share * 100,
+                  load.step_cost.per_step * 1e3, load.step_cost.per_prefill_row * 1e3,
+                  load.step_cost.per_decode_row * 1e3);
     if (chain->walk.skip_for_slo(verdict)) {
       chain->slo_skipped = *resolution;
       chain->slo_skipped_label = chain->walk.fallbacks().back().from;
@@ -404,6 +441,7 @@ router_actor spawn_router(caf::actor_system& system, std::vector<BackendRoute> r
           const auto& routes = self->state.routes;
           if (routes.empty()) return ModelList{};
           auto collector = std::make_shared<DescribeCollector>();
+          collector->rules = self->state.options.rules.rules;
           collector->promise = self->make_response_promise<ModelList>();
           collector->parts.resize(routes.size());
           collector->pending = routes.size();

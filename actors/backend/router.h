@@ -1,6 +1,7 @@
 // The router: a backend (backend.h) that owns no model. It resolves the name a request gives to
 // one registered backend and forwards generate / count to it (CAF delegation: the backend's
-// reply goes straight back to the asker); describe merges every backend's list.
+// reply goes straight back to the asker); describe merges every backend's list, plus the names
+// only exact-name rules define (owned by the rule's first target).
 //
 // Addressing, in order (the first that matches wins):
 //   1. a name or alias a route serves, exactly; then ignoring case;

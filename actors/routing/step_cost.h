@@ -1,35 +1,48 @@
-// Learns what one prefill row and one decode row cost on a local model, from the scheduler's
-// step timings, so it can publish the prefill and decode rates the TTFT predictor needs.
+// Learns what an engine step costs on a local model, from the scheduler's step timings, so the
+// TTFT predictor can tell how long the steps ahead of a new request will take.
 //
-// A step mixes prefill rows (prompt chunks) and decode rows (one per running sequence), so its
-// time cannot be split by looking at it alone. The model is the predictor's own:
-//   step_seconds = a x prefill_rows + b x decode_rows
-// fitted by least squares over recent steps, older ones fading by `forgetting` per step, so the
-// rates follow a changing machine (other load, thermal limits). prefill rate = 1/a, decode = 1/b.
-// When the steps seen cannot separate a from b (only one kind of row, or always the same mix),
-// the rows seen share one average cost. Plain C++: the scheduler calls observe() on its thread.
+// A step mixes prefill rows (prompt chunks) and decode rows (one per running sequence), and it
+// has a fixed part no row accounts for (the scheduler loop, sampling, handing tokens out, thread
+// wake-ups). The model:
+//   step_seconds = per_step + per_prefill_row x prefill_rows + per_decode_row x decode_rows
+// fitted by least squares over recent steps, older ones fading by `forgetting` per step, so it
+// follows a changing machine (other load, thermal limits). Without the fixed part a small or
+// cache-hit prefill (a handful of rows in a step that costs milliseconds anyway) made every
+// prompt row look that expensive, and predictions for long queues came out several times too
+// long. No cost is ever negative: a coefficient the data would make negative (noise) is dropped
+// and the others refitted. When the steps seen cannot separate two parts (always the same mix),
+// the split between them is arbitrary but every mix seen is still predicted right.
 #pragma once
 
 #include <cstdint>
 
+#include "actors/routing/linear_fit.h"
+
 namespace tandem::routing {
+
+// Seconds a step costs; what the predictor reads.
+struct StepCost {
+  double per_step = 0;
+  double per_prefill_row = 0;
+  double per_decode_row = 0;
+  bool prefill_seen = false;  // some step had prefill rows (else per_prefill_row means nothing)
+  bool decode_seen = false;
+
+  double seconds(double prefill_rows, double decode_rows) const {
+    return per_step + per_prefill_row * prefill_rows + per_decode_row * decode_rows;
+  }
+};
 
 class StepCostModel {
  public:
-  explicit StepCostModel(double forgetting = 0.98) : forgetting_(forgetting) {}
+  explicit StepCostModel(double forgetting = 0.99) : fit_(forgetting) {}
 
   void observe(uint64_t prefill_rows, uint64_t decode_rows, double seconds);
 
-  // Tokens per second; 0 = no step with that kind of row seen yet.
-  double prefill_tokens_per_s() const { return rate(true); }
-  double decode_tokens_per_s() const { return rate(false); }
+  StepCost cost() const;
 
  private:
-  double rate(bool prefill) const;
-
-  double forgetting_;
-  // Exponentially weighted sums of x x^T and x t, x = (prefill_rows, decode_rows), t = seconds.
-  double pp_ = 0, pd_ = 0, dd_ = 0, pt_ = 0, dt_ = 0;
+  LinearFit<3> fit_;  // features: 1, prefill rows, decode rows
 };
 
 }  // namespace tandem::routing

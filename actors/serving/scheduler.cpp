@@ -262,7 +262,8 @@ void Scheduler::admit() {
     running_.emplace(added.id,
                      Running{admitted.ticket, admitted.sink,
                              admitted.request.waits_for_shared_prompt ? nullptr : admitted.request.shared_prompt,
-                             admitted.submitted_at, std::nullopt});
+                             admitted.submitted_at, std::nullopt, admitted.request.request_bytes,
+                             admitted.request.seconds_before_submit, admitted.request.max_tokens, 0});
     sequence_of_ticket_.emplace(admitted.ticket, added.id);
   }
 }
@@ -311,6 +312,7 @@ void Scheduler::send_heartbeats() {
 
 void Scheduler::observe_tokens(Running& running, size_t tokens, std::chrono::steady_clock::time_point now) {
   if (tokens == 0) return;
+  running.generated += static_cast<uint32_t>(tokens);
   auto seconds = [](auto duration) { return std::chrono::duration<double>(duration).count(); };
   if (!running.last_token_at) {
     if (observer_.on_first_token) observer_.on_first_token(seconds(now - running.submitted_at));
@@ -340,6 +342,7 @@ void Scheduler::step_once() {
   // Finishing events are delivered after the stats are published, so a client that has its
   // answer sees this request gone from the running count and the KV pool.
   std::vector<std::pair<GenerationSink, GenerationEvent>> finishing;
+  std::vector<FinishedRequest> finished_requests;
   for (auto& output : events) {
     auto it = running_.find(output.id);
     if (it == running_.end()) continue;
@@ -353,6 +356,9 @@ void Scheduler::step_once() {
     event.kind = GenerationEvent::Kind::output;
     if (output.finished) {
       prompt_tokens += output.prompt_tokens;
+      finished_requests.push_back(FinishedRequest{output.prompt_tokens, output.cached_tokens,
+                                                  output.completion_tokens, it->second.request_bytes,
+                                                  it->second.seconds_before_submit});
       event.output = std::move(output);
       finishing.emplace_back(std::move(it->second.sink), std::move(event));
     } else {
@@ -378,6 +384,9 @@ void Scheduler::step_once() {
   }
   if (observer_.on_step) observer_.on_step(engine_stats.last_step_sequences, engine_stats.last_step_tokens);
   if (observer_.on_tokens && (prompt_tokens || generated)) observer_.on_tokens(prompt_tokens, generated);
+  if (observer_.on_finished) {
+    for (const auto& finished : finished_requests) observer_.on_finished(finished);
+  }
   if (finishing.empty()) return;
   publish_stats();
   for (auto& [sink, event] : finishing) {
@@ -419,6 +428,8 @@ void Scheduler::publish_stats() {
     stats_.kv_evictions = engine_stats.kv_evictions;
     stats_.preemptions = engine_stats.preemptions;
     stats_.preempted = engine_stats.preempted;
+    stats_.running_progress.clear();
+    for (const auto& [id, running] : running_) stats_.running_progress.push_back({running.generated, running.max_tokens});
     snapshot = stats_;
   }
   if (observer_.on_stats) observer_.on_stats(snapshot);

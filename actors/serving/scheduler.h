@@ -37,6 +37,12 @@ struct GenerationRequest {
   std::vector<std::string> stop_strings;
   bool ignore_eos = false;
   std::string request_id;  // for logs
+  // The client's request body size, reported back when the request finishes so the load model
+  // learns how many prompt tokens a body of that size renders to (0: unknown).
+  size_t request_bytes = 0;
+  // Seconds from the HTTP request being read to this submit (routing, template, tokenizer),
+  // reported back likewise: the load model adds it to its predictions (0: unknown).
+  double seconds_before_submit = 0;
   // Teacher-forced logprobs of the prompt itself (legacy completions' echo + logprobs): computed
   // on the step thread before generation starts and delivered as one `scored` event. With
   // scoring, max_tokens may be 0 (score only).
@@ -160,6 +166,12 @@ struct SchedulerStats {
   uint64_t kv_evictions = 0;
   uint64_t preemptions = 0;
   size_t preempted = 0;  // sequences waiting (inside the batch) to be recomputed
+  // Each running sequence's progress, so a load model can tell when slots will free up.
+  struct Progress {
+    uint32_t generated = 0;
+    uint32_t max_tokens = 0;
+  };
+  std::vector<Progress> running_progress;
 };
 
 // One engine step, for the metrics layer: its forward-pass time and its rows split into prompt
@@ -170,12 +182,22 @@ struct StepTiming {
   size_t decode_tokens = 0;
 };
 
+// One generation that ended (finished, not cancelled), for the load model.
+struct FinishedRequest {
+  uint64_t prompt_tokens = 0;
+  uint64_t cached_tokens = 0;  // of prompt_tokens, served by the prefix cache
+  uint64_t generated_tokens = 0;
+  size_t request_bytes = 0;    // GenerationRequest::request_bytes
+  double seconds_before_submit = 0;  // GenerationRequest::seconds_before_submit
+};
+
 // Callbacks the metrics layer hooks into; invoked on the step thread.
 struct SchedulerObserver {
   std::function<void(const SchedulerStats&)> on_stats;  // after every loop iteration
   std::function<void(size_t sequences, size_t tokens)> on_step;
   std::function<void(uint64_t prompt_tokens, uint64_t generated_tokens)> on_tokens;
   std::function<void(const StepTiming&)> on_step_timing;
+  std::function<void(const FinishedRequest&)> on_finished;  // once per generation that ended
   // Per request, in seconds: submit -> joining the batch; submit -> its first generated token;
   // the gap between consecutive generated tokens (once per token after the first).
   std::function<void(double)> on_queue_wait;
@@ -220,6 +242,10 @@ class Scheduler {
     std::shared_ptr<std::atomic<bool>> shares_prompt;  // set on this sequence's first event
     std::chrono::steady_clock::time_point submitted_at;
     std::optional<std::chrono::steady_clock::time_point> last_token_at;  // none before the first
+    size_t request_bytes = 0;
+    double seconds_before_submit = 0;
+    uint32_t max_tokens = 0;
+    uint32_t generated = 0;
   };
   // Time to first token / inter-token gaps for `running`, which got `tokens` new tokens `now`.
   void observe_tokens(Running& running, size_t tokens, std::chrono::steady_clock::time_point now);

@@ -1,10 +1,13 @@
 // What a local model's scheduler publishes for the router's SLO rules and for GET /v1/backends:
-// queue depth and running sequences (the scheduler's own stats), and recent prefill / decode
-// rates learned from its step cadence (actors/routing/step_cost.h). Fed by the scheduler's
-// observer on its step thread; read by the router and the endpoint from any thread, cheaply.
+// queue depth and running sequences (the scheduler's own stats), what a step costs (learned
+// from the step cadence, actors/routing/step_cost.h), and what recent requests were like (prompt
+// length, the share the prefix cache served, tokens generated, prompt tokens per body byte).
+// Fed by the scheduler's observer on its step thread; read by the router and the endpoint from
+// any thread, cheaply.
 #pragma once
 
 #include "actors/backend/router.h"
+#include "actors/routing/linear_fit.h"
 #include "actors/routing/step_cost.h"
 #include "actors/routing/ttft_predictor.h"
 #include "actors/serving/scheduler.h"
@@ -26,11 +29,11 @@ class LocalLoad {
   routing::SchedulerLoad load() const;
   backend::BackendStatus status() const;
 
-  // Step-thread callbacks (public for tests): a step of `sequences` sequences and `tokens` rows
-  // ended at `now`; the scheduler's stats after a loop iteration; finished requests' prompts.
-  void on_step(size_t sequences, size_t tokens, std::chrono::steady_clock::time_point now);
+  // Step-thread callbacks (public for tests). A step with these prefill and decode rows ended at
+  // `now`; the scheduler's stats after a loop iteration; a generation that ended.
+  void on_step(size_t prefill_rows, size_t decode_rows, std::chrono::steady_clock::time_point now);
   void on_stats(const actors::SchedulerStats& stats, std::chrono::steady_clock::time_point now);
-  void on_prompts(uint64_t prompt_tokens, uint64_t requests);
+  void on_finished(const actors::FinishedRequest& request);
 
  private:
   std::string model_id_;
@@ -40,7 +43,15 @@ class LocalLoad {
   actors::SchedulerStats stats_;
   std::chrono::steady_clock::time_point last_step_{};
   bool busy_ = false;  // work was left after the last iteration: the next step started at once
+  // Recent finished requests, each weighing the same (EWMA): whole prompt, tokens generated.
   double mean_prompt_tokens_ = 0;
+  double mean_generated_tokens_ = 0;
+  double seconds_before_submit_ = 0;
+  // Prompt tokens served by the prefix cache and prompt tokens, both fading alike.
+  double cached_tokens_ = 0, prompt_tokens_ = 0;
+  routing::LinearFit<2> tokens_per_byte_{0.95};  // prompt tokens = base + per_byte x body bytes
+  // Step thread only: the rows of the step whose end on_step is about to see.
+  size_t step_prefill_rows_ = 0, step_decode_rows_ = 0;
 };
 
 }  // namespace tandem::api

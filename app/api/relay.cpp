@@ -380,6 +380,7 @@ backend::BackendRequest backend_request(const http::RequestContext& ctx, schemas
   out.request = std::move(request);
   out.request_id = ctx.request_id();
   out.raw_body = ctx.request().body;
+  out.received_at = ctx.started();
   for (auto name : kForwardedHeaders) {
     if (auto value = ctx.request().header(name)) out.forward_headers.emplace_back(std::string(name), std::string(*value));
   }

@@ -92,6 +92,7 @@ class Exchange {
   // Used by RequestContext / SseStream.
   const Request& request() const { return request_; }
   const std::string& request_id() const { return request_id_; }
+  std::chrono::steady_clock::time_point started() const { return started_; }
   const std::string& log_prefix() const { return log_prefix_; }
   Protocol protocol() const { return protocol_; }
   std::string_view path_param(std::string_view name) const;

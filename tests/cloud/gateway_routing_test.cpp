@@ -11,6 +11,7 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -161,6 +162,36 @@ TEST_F(GatewayRouting, BackendsAreListedBehindTheApiKeys) {
   EXPECT_TRUE(data[2].at("latency_p50_ms").is_number());
 }
 
+// Names only rules define are models to clients, in both list shapes, owned by the rule's first
+// target (a local target's like local models: "tandem"), and each can be fetched by id.
+TEST_F(GatewayRouting, RuleOnlyNamesAreListedAsModels) {
+  const HeaderList key = {{"authorization", std::string("Bearer ") + kClientKey}};
+  auto openai = http_request(port_, "GET", "/v1/models", "", key);
+  ASSERT_EQ(openai.status, 200) << openai.body;
+  std::map<std::string, std::string> owners;
+  const auto openai_list = json::parse(openai.body);
+  for (const auto& model : openai_list.at("data").as_array())
+    owners[std::string(model.at("id").as_string())] = std::string(model.at("owned_by").as_string());
+  EXPECT_EQ(owners["assistant"], "primary");
+  EXPECT_EQ(owners["story"], "tandem");
+  EXPECT_EQ(owners["stories260K"], "tandem");
+
+  auto anthropic_headers = key;
+  anthropic_headers.emplace_back("anthropic-version", "2023-06-01");
+  auto anthropic = http_request(port_, "GET", "/v1/models", "", anthropic_headers);
+  ASSERT_EQ(anthropic.status, 200) << anthropic.body;
+  std::vector<std::string> ids;
+  const auto anthropic_list = json::parse(anthropic.body);
+  for (const auto& model : anthropic_list.at("data").as_array())
+    ids.emplace_back(model.at("id").as_string());
+  EXPECT_NE(std::find(ids.begin(), ids.end(), "assistant"), ids.end()) << anthropic.body;
+  EXPECT_NE(std::find(ids.begin(), ids.end(), "story"), ids.end()) << anthropic.body;
+
+  auto one = http_request(port_, "GET", "/v1/models/assistant", "", key);
+  ASSERT_EQ(one.status, 200) << one.body;
+  EXPECT_EQ(json::parse(one.body).at("owned_by").as_string(), "primary");
+}
+
 TEST_F(GatewayRouting, SighupReloadsTheRulesAndABadFileKeepsThem) {
   write_config(R"("routing": {"rules": [{"match": {"regex": "(unclosed"}, "targets": [{"backend": "backup"}]}]})");
   tandem_->signal(SIGHUP);
@@ -179,6 +210,36 @@ TEST_F(GatewayRouting, SighupReloadsTheRulesAndABadFileKeepsThem) {
   EXPECT_EQ(response.status, 200);
   EXPECT_EQ(response.header("x-tandem-backend"), "backup");
   EXPECT_EQ(response.header("x-tandem-fallbacks"), "");
+}
+
+// Providers are read at startup only: a reload that leaves them as they were says so, and one
+// that changes them says a restart applies it, while the providers in force keep serving.
+TEST_F(GatewayRouting, SighupLeavesProvidersAsTheyWereAndSaysSo) {
+  tandem_->signal(SIGHUP);
+  ASSERT_TRUE(tandem_->wait_for_output("providers: unchanged on SIGHUP (in force: primary, backup)")) << tandem_->output();
+
+  {
+    // primary now points at backup's fake, and a third provider appears.
+    std::ofstream out(config_path_);
+    out << R"({"providers": [
+      {"name": "primary", "protocol": "openai", "base_url": ")" << backup_.base_url() << R"(/v1", "models": ["m1"]},
+      {"name": "backup", "protocol": "openai", "base_url": ")" << backup_.base_url() << R"(/v1", "models": ["m2"]},
+      {"name": "third", "protocol": "openai", "base_url": ")" << backup_.base_url() << R"(/v1", "models": ["m3"]},
+    ], )" << kChainRules << "}\n";
+  }
+  tandem_->signal(SIGHUP);
+  ASSERT_TRUE(tandem_->wait_for_output("providers: providers changed in")) << tandem_->output();
+  EXPECT_TRUE(tandem_->wait_for_output("restart tandem to apply it (in force, unchanged: primary, backup)", 1s))
+      << tandem_->output();
+
+  // Still the old primary (its fake fails): tried first, then the fallback.
+  const std::size_t primary_calls = primary_.request_count();
+  auto response = chat("assistant");
+  EXPECT_EQ(response.status, 200) << response.body;
+  EXPECT_EQ(response.header("x-tandem-fallbacks"), "primary/m1");
+  EXPECT_EQ(primary_.request_count(), primary_calls + 1);
+  // And no provider "third" exists.
+  EXPECT_EQ(chat("third/m3").status, 404);
 }
 
 }  // namespace

@@ -328,6 +328,53 @@ TEST_F(ProviderResilienceTest, AFailedProbeReopensWithALongerCooldown) {
   EXPECT_EQ(fake_.request_count(), 2u);
 }
 
+// count_tokens goes through the same breaker: its failures count (never retried), an open breaker
+// refuses a count at once without an upstream call, a caller's 4xx does not count, and once the
+// cooldown is over a successful count can be the probe that closes it.
+TEST_F(ProviderResilienceTest, CountTokensGoesThroughTheBreaker) {
+  auto config = retrying(schemas::Protocol::anthropic);  // retries on: a count must still not retry
+  config.breaker.consecutive_failures = 2;
+  config.breaker.cooldown = std::chrono::seconds(10);
+  config.breaker.half_open_probes = 1;
+  config.breaker.half_open_successes = 1;
+  actor_ = spawn_with(config);
+  const std::string body = R"({"model":"m","max_tokens":7,"messages":[{"role":"user","content":"hi"}]})";
+  auto count = [&] {
+    return ask<backend::TokenCount>(actor_, backend::count_atom::value, request(schemas::Protocol::anthropic, body, "m"));
+  };
+
+  // A caller's 400 passes back and counts for nothing.
+  fake_.enqueue(fakes::json_response(400, fakes::anthropic_error_json("invalid_request_error", "bad")));
+  EXPECT_FALSE(count().counted);
+  EXPECT_EQ(breaker_state(), BreakerState::closed);
+
+  // Two upstream failures in a row (one attempt each) open it.
+  fake_.enqueue(fakes::json_response(500, fakes::anthropic_error_json("api_error", "boom")));
+  fake_.enqueue(fakes::json_response(503, fakes::anthropic_error_json("overloaded_error", "later")));
+  EXPECT_FALSE(count().counted);
+  EXPECT_EQ(breaker_state(), BreakerState::closed);
+  EXPECT_FALSE(count().counted);
+  EXPECT_EQ(fake_.request_count(), 3u);
+  EXPECT_EQ(breaker_state(), BreakerState::open);
+
+  // Open: refused fast, nothing sent upstream, retry-after = the time to the next probe.
+  auto refused = count();
+  EXPECT_FALSE(refused.counted);
+  EXPECT_EQ(refused.error.kind, schemas::ErrorKind::unavailable);
+  EXPECT_EQ(refused.error.retry_after, 10);
+  EXPECT_NE(refused.error.message.find("circuit breaker is open"), std::string::npos);
+  EXPECT_EQ(fake_.request_count(), 3u);
+
+  // After the cooldown a count is the probe; its success closes the breaker.
+  clock_.advance(std::chrono::seconds(10));
+  fake_.enqueue(fakes::json_response(200, R"({"input_tokens":42})"));
+  auto probed = count();
+  ASSERT_TRUE(probed.counted) << probed.error.message;
+  EXPECT_EQ(probed.tokens, 42);
+  EXPECT_EQ(fake_.request_count(), 4u);
+  EXPECT_EQ(breaker_state(), BreakerState::closed);
+}
+
 TEST_F(ProviderResilienceTest, ACutStreamCountsAgainstTheProvider) {
   auto config = retrying(schemas::Protocol::openai, 1);
   config.breaker.consecutive_failures = 2;

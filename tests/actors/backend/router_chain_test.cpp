@@ -200,8 +200,10 @@ TEST_F(ChainFixture, AnSloTargetIsSkippedUnderLoadAndKeptWhenIdle) {
   auto load = std::make_shared<routing::SchedulerLoad>();
   load->max_running = 4;
   load->step_token_budget = 256;
-  load->prefill_tokens_per_s = 1000;
-  load->decode_tokens_per_s = 100;
+  load->step_cost.per_prefill_row = 0.001;
+  load->step_cost.per_decode_row = 0.010;
+  load->step_cost.prefill_seen = load->step_cost.decode_seen = true;
+  load->mean_generated_tokens = 100;
   routes.back().load = [load] { return *load; };
   routes.push_back(route("openai", {}, std::nullopt));
   auto router = spawn(std::move(routes), R"({"rules": [{"name": "slo", "match": {"exact": "assistant"},
@@ -212,13 +214,11 @@ TEST_F(ChainFixture, AnSloTargetIsSkippedUnderLoadAndKeptWhenIdle) {
   EXPECT_EQ(idle.reply.backend, "local");  // 100 tokens at 1000/s: 100 ms predicted
 
   load->running = 4;
-  load->waiting = 2;
-  load->queued_prompt_tokens = 2000;  // 2000 tokens ahead: over 2 s predicted
+  load->waiting = 2;  // every slot taken: a wait of half a generation, 50 steps of 40 ms
   auto busy = run_coroutine(generate(runtime, router, "assistant", std::string(400, 'x')));
   EXPECT_EQ(busy.reply.backend, "openai");
   EXPECT_EQ(busy.reply.fallbacks, (std::vector<std::string>{"local/qwen"}));
 
-  load->queued_prompt_tokens = 0;
   load->waiting = 4;  // over max_queue
   auto queued = run_coroutine(generate(runtime, router, "assistant", std::string(40, 'x')));
   EXPECT_EQ(queued.reply.backend, "openai");

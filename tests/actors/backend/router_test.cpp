@@ -190,5 +190,36 @@ TEST(RouterActor, DescribeMergesBackendsAndListsASilentOneFromItsRoute) {
   runtime.shutdown();
 }
 
+// A name that exists only as an exact-name rule is a model to clients: listed once, like the
+// model its first target names, owned by that target. Prefix and regex rules name no model.
+TEST(RouterActor, DescribeListsNamesThatOnlyRulesDefine) {
+  actors::ActorRuntime runtime;
+  std::vector<BackendRoute> routes;
+  routes.push_back(route("local", spawn_fake(runtime, "tandem"), {"tandem-model"}));
+  routes.push_back(route("openai", spawn_fake(runtime, "openai"), {"openai-model"}));
+  RouterOptions options;
+  options.rules = RoutingTable{std::make_shared<const routing::RoutingRules>(routing::RoutingRules::parse_text(R"({"rules": [
+      {"name": "a", "match": {"exact": "assistant"}, "targets": [{"backend": "local", "model": "tandem-model"}, {"backend": "openai"}]},
+      {"name": "b", "match": {"exact": "smart"}, "targets": [{"backend": "openai", "model": "gpt-5"}]},
+      {"name": "c", "match": {"exact": "openai-model"}, "targets": [{"backend": "local", "model": "tandem-model"}]},
+      {"name": "d", "match": {"prefix": "claude-"}, "targets": [{"backend": "openai"}]},
+      {"name": "e", "match": {"regex": "^x$"}, "targets": [{"backend": "openai"}]},
+      {"name": "f", "match": {"exact": "assistant"}, "targets": [{"backend": "openai"}]}]})"))};
+  auto router = spawn_router(runtime.system(), std::move(routes), options);
+  runtime.track(as_actor(router));
+
+  auto list = run_coroutine(actors::ask<ModelList>(runtime, as_actor(router), 5s, describe_atom::value));
+
+  ASSERT_EQ(list.models.size(), 4u);
+  EXPECT_EQ(list.models[0].id, "tandem-model");
+  EXPECT_EQ(list.models[1].id, "openai-model");
+  EXPECT_EQ(list.models[2].id, "assistant");  // once, from the first rule naming it
+  EXPECT_EQ(list.models[2].owned_by, "tandem");
+  EXPECT_TRUE(list.models[2].aliases.empty());
+  EXPECT_EQ(list.models[3].id, "smart");
+  EXPECT_EQ(list.models[3].owned_by, "openai");
+  runtime.shutdown();
+}
+
 }  // namespace
 }  // namespace tandem::backend

@@ -13,6 +13,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <mutex>
 #include <thread>
@@ -412,6 +413,61 @@ TEST(Scheduler, ReportsQueueWaitFirstTokenInterTokenAndStepSplit) {
   EXPECT_EQ(heard->prefill_rows + heard->decode_rows, heard->step_rows);
   EXPECT_EQ(heard->prefill_rows, prompt_rows);
   EXPECT_EQ(heard->decode_rows, generated - 3u);
+}
+
+// What the load model learns from (app/api/local_load.h): one report per finished request, even
+// when several end in the same step, and each running sequence's progress in the stats.
+TEST(Scheduler, ReportsEachFinishedRequestAndTheRunningSequencesProgress) {
+  struct Heard {
+    std::mutex mutex;
+    std::vector<FinishedRequest> finished;
+    size_t progress_mismatches = 0, progress_seen = 0;
+  };
+  auto heard = std::make_shared<Heard>();
+  SchedulerObserver observer;
+  observer.on_finished = [heard](const FinishedRequest& request) {
+    std::lock_guard lock(heard->mutex);
+    heard->finished.push_back(request);
+  };
+  observer.on_stats = [heard](const SchedulerStats& stats) {
+    std::lock_guard lock(heard->mutex);
+    if (stats.running_progress.size() != stats.running) ++heard->progress_mismatches;
+    for (const auto& progress : stats.running_progress) {
+      if (progress.max_tokens != 12 || progress.generated > 12) ++heard->progress_mismatches;
+      if (progress.generated > 0) ++heard->progress_seen;
+    }
+  };
+  // Same length, admitted together: they end in the same step.
+  const std::vector<std::string> prompts = {"Once upon a time", "The little dog", "Lily liked"};
+  std::vector<Collected> outs(prompts.size());
+  std::vector<size_t> prompt_sizes;
+  {
+    Scheduler scheduler(*stories().model, stories().tokenizer.get(), small_options(), observer);
+    asio::io_context io;
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      auto request = greedy(prompts[i], 12);
+      request.ignore_eos = true;
+      request.request_bytes = 100 + i;
+      request.seconds_before_submit = 0.5 + double(i);
+      prompt_sizes.push_back(request.prompt.size());
+      auto [tx, rx] = make_event_stream<GenerationEvent>(1024);
+      ASSERT_TRUE(scheduler.submit(std::move(request), tx).accepted());
+      collect(io, std::move(rx), outs[i]);
+    }
+    io.run();
+  }  // joins the step thread
+  ASSERT_EQ(heard->finished.size(), prompts.size());
+  std::sort(heard->finished.begin(), heard->finished.end(),
+            [](const FinishedRequest& a, const FinishedRequest& b) { return a.request_bytes < b.request_bytes; });
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    EXPECT_EQ(heard->finished[i].request_bytes, 100 + i);
+    EXPECT_EQ(heard->finished[i].prompt_tokens, prompt_sizes[i]);
+    EXPECT_EQ(heard->finished[i].cached_tokens, 0u);
+    EXPECT_EQ(heard->finished[i].generated_tokens, 12u);
+    EXPECT_EQ(heard->finished[i].seconds_before_submit, 0.5 + double(i));
+  }
+  EXPECT_EQ(heard->progress_mismatches, 0u);
+  EXPECT_GT(heard->progress_seen, 0u);
 }
 
 TEST(Scheduler, MaxTokensZeroWithoutScoringIsInvalid) {
