@@ -428,20 +428,14 @@ backend::backend_actor spawn_local_backend(caf::actor_system& system, LocalModel
             auto prepared = prepare_generation(*local.model, local.id, local.context_size, request.request,
                                                request.request_id, local.constraints.get());
             if (!prepared) return backend::GenerateReply::refuse(prepared.error());
-<<<<<<< HEAD
-            const bool several = request.request.endpoint == schemas::Endpoint::chat_completions ||
-                                 request.request.endpoint == schemas::Endpoint::completions;
-            const int choices = several ? std::max(1, static_cast<int>(request.request.sampling.n)) : 1;
-=======
             prepared->request.request_bytes = request.raw_body.size();
             if (request.received_at != std::chrono::steady_clock::time_point{}) {
               prepared->request.seconds_before_submit =
                   std::chrono::duration<double>(std::chrono::steady_clock::now() - request.received_at).count();
             }
-            const int choices = request.request.endpoint == schemas::Endpoint::chat_completions
-                                    ? std::max(1, static_cast<int>(request.request.sampling.n))
-                                    : 1;
->>>>>>> ttft11
+            const bool several = request.request.endpoint == schemas::Endpoint::chat_completions ||
+                                 request.request.endpoint == schemas::Endpoint::completions;
+            const int choices = several ? std::max(1, static_cast<int>(request.request.sampling.n)) : 1;
             return submit_generation(local, std::move(*prepared), choices, std::move(sink));
           } catch (const std::exception& e) {
             return backend::GenerateReply::refuse(
