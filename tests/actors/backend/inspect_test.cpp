@@ -115,6 +115,7 @@ TEST_F(Inspection, RequestsOfBothProtocolsSurviveTheWire) {
     request.raw_body = body;
     request.forward_headers = {{"anthropic-beta", "b1"}};
     request.can_fall_back = true;
+    request.received_at = std::chrono::steady_clock::time_point{} + std::chrono::nanoseconds(123456789);
 
     BackendRequest copy = round_trip(system_, request);
 
@@ -124,6 +125,7 @@ TEST_F(Inspection, RequestsOfBothProtocolsSurviveTheWire) {
     EXPECT_EQ(copy.raw_body, body);
     EXPECT_EQ(copy.forward_headers, request.forward_headers);
     EXPECT_TRUE(copy.can_fall_back);
+    EXPECT_EQ(copy.received_at, request.received_at);
   }
 }
 
@@ -213,7 +215,7 @@ TEST(InspectionTripwire, TypesHaveTheFieldsInspectListsForThem) {
   EXPECT_EQ(sizeof(schemas::ToolResultPart), 120u) << "ToolResultPart changed: update inspect.h, then this size";
   EXPECT_EQ(sizeof(schemas::MessageStart), 136u) << "MessageStart changed: update inspect.h, then this size";
   EXPECT_EQ(sizeof(schemas::Finish), 104u) << "Finish changed: update inspect.h, then this size";
-  EXPECT_EQ(sizeof(BackendRequest), 784u) << "BackendRequest changed: update backend.h's inspect, then this size";
+  EXPECT_EQ(sizeof(BackendRequest), 792u) << "BackendRequest changed: update backend.h's inspect, then this size";
 }
 
 }  // namespace
