@@ -5,7 +5,9 @@
 //   TANDEM_MODEL_PATH  GGUF for the started server (default ../shared/models/stories260K.gguf)
 //   TANDEM_MODEL     model name to request (default: first id of GET /v1/models)
 //   TANDEM_API_KEY   API key to send (default "sk-tandem-test"; tandem ignores it unless configured)
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -146,4 +148,33 @@ export async function rejection(fn) {
     return err;
   }
   throw new Error('expected the call to fail, but it succeeded');
+}
+
+/**
+ * Serves a tiny random-weight model with DeepSeek-R1's real chat template (../shared) whose greedy
+ * output is `script` (`tandem synth-model --script`), so answers go through the real reasoning
+ * parser. Resolves { server, anthropic, openai, stop }; stop() also removes the model file.
+ */
+export async function startScriptedReasoner(model, script) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'tandem-reasoner-'));
+  const file = path.join(dir, `${model}.gguf`);
+  execFileSync(process.env.TANDEM_BIN, ['synth-model', '--out', file, '--dim', '64', '--layers', '1', '--heads', '2',
+    '--kv-heads', '2', '--ff', '64', '--ctx', '4096', '--chat-template',
+    path.join(sharedDir, 'templates/deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja'), '--script', script]);
+  let server;
+  try {
+    server = await startTandem({ modelPath: file });
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+  return {
+    server,
+    anthropic: new Anthropic({ baseURL: server.baseURL, apiKey: 'k', maxRetries: 0, timeout: 60_000 }),
+    openai: new OpenAI({ baseURL: `${server.baseURL}/v1`, apiKey: 'k', maxRetries: 0, timeout: 60_000 }),
+    async stop() {
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

@@ -4,43 +4,29 @@
 // forces "</think>") and let the answer follow. Each word is one token, so a thinking text of k
 // words took k tokens. Needs TANDEM_BIN (it builds its model and starts its own server).
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
 
 import Anthropic from '@anthropic-ai/sdk';
-import OpenAI from 'openai';
 
-import { sharedDir, startTandem } from '../lib/tandem.js';
+import { startScriptedReasoner } from '../lib/tandem.js';
 
 const skip = process.env.TANDEM_BIN ? false : 'TANDEM_BIN not set (this test builds a model and starts its own server)';
 const REASONING = 'a b c d e f g h i j k l m n o p';
 const ANSWER = 'hi';
 
-let dir;
-let server;
+let reasoner;
 let anthropic;
 let openai;
 const model = 'r1-long-thinker';
 
 before(async () => {
   if (skip) return;
-  dir = mkdtempSync(path.join(os.tmpdir(), 'tandem-budget-'));
-  const file = path.join(dir, `${model}.gguf`);
-  execFileSync(process.env.TANDEM_BIN, ['synth-model', '--out', file, '--dim', '64', '--layers', '1', '--heads', '2',
-    '--kv-heads', '2', '--ff', '64', '--ctx', '4096', '--chat-template',
-    path.join(sharedDir, 'templates/deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja'), '--script',
-    `${REASONING}</think>${ANSWER}`]);
-  server = await startTandem({ modelPath: file });
-  anthropic = new Anthropic({ baseURL: server.baseURL, apiKey: 'k', maxRetries: 0, timeout: 60_000 });
-  openai = new OpenAI({ baseURL: `${server.baseURL}/v1`, apiKey: 'k', maxRetries: 0, timeout: 60_000 });
+  reasoner = await startScriptedReasoner(model, `${REASONING}</think>${ANSWER}`);
+  ({ anthropic, openai } = reasoner);
 });
 
 after(async () => {
-  if (server) await server.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  if (reasoner) await reasoner.stop();
 });
 
 const messages = [{ role: 'user', content: 'Say hi.' }];
