@@ -32,12 +32,11 @@ test('n: 2 complete: two choices with their index, seed + i each, the prompt cou
   assert.equal(two.usage.completion_tokens, seven.usage.completion_tokens + eight.usage.completion_tokens);
 });
 
-test('n: 3 streamed: chunks carry their choice index, each choice finishes, one usage chunk', async () => {
-  const stream = await openai.chat.completions.create({
-    model, ...base, n: 3, seed: 11, stream: true, stream_options: { include_usage: true },
-  });
-  const text = ['', '', ''];
-  const finished = [null, null, null];
+// Folds a streamed n-choice answer: each choice's text (textOf reads a chunk's piece), its finish
+// reason, and the one usage chunk; asserts indexes stay in range and nothing follows a finish.
+async function collectChoices(stream, n, textOf) {
+  const text = Array(n).fill('');
+  const finished = Array(n).fill(null);
   let usage = null;
   for await (const chunk of stream) {
     if (chunk.usage) {
@@ -45,12 +44,20 @@ test('n: 3 streamed: chunks carry their choice index, each choice finishes, one 
       usage = chunk.usage;
     }
     for (const choice of chunk.choices) {
-      assert.ok(choice.index >= 0 && choice.index < 3, `index ${choice.index}`);
+      assert.ok(choice.index >= 0 && choice.index < n, `index ${choice.index}`);
       assert.equal(finished[choice.index], null, `choice ${choice.index} goes on after its finish`);
-      text[choice.index] += choice.delta?.content ?? '';
+      text[choice.index] += textOf(choice);
       if (choice.finish_reason) finished[choice.index] = choice.finish_reason;
     }
   }
+  return { text, finished, usage };
+}
+
+test('n: 3 streamed: chunks carry their choice index, each choice finishes, one usage chunk', async () => {
+  const stream = await openai.chat.completions.create({
+    model, ...base, n: 3, seed: 11, stream: true, stream_options: { include_usage: true },
+  });
+  const { text, finished, usage } = await collectChoices(stream, 3, (choice) => choice.delta?.content ?? '');
   assert.ok(finished.every((reason) => reason === 'stop' || reason === 'length'), JSON.stringify(finished));
   assert.ok(usage && usage.prompt_tokens > 0);
   const complete = await openai.chat.completions.create({ model, ...base, n: 3, seed: 11 });
@@ -80,21 +87,7 @@ test('legacy completions n: 3 streamed: chunks carry their index, one usage chun
   const stream = await openai.completions.create({
     model, ...legacy, n: 3, seed: 13, stream: true, stream_options: { include_usage: true },
   });
-  const text = ['', '', ''];
-  const finished = [null, null, null];
-  let usage = null;
-  for await (const chunk of stream) {
-    if (chunk.usage) {
-      assert.equal(usage, null, 'one usage chunk');
-      usage = chunk.usage;
-    }
-    for (const choice of chunk.choices) {
-      assert.ok(choice.index >= 0 && choice.index < 3, `index ${choice.index}`);
-      assert.equal(finished[choice.index], null, `choice ${choice.index} goes on after its finish`);
-      text[choice.index] += choice.text;
-      if (choice.finish_reason) finished[choice.index] = choice.finish_reason;
-    }
-  }
+  const { text, finished, usage } = await collectChoices(stream, 3, (choice) => choice.text);
   assert.ok(finished.every((reason) => reason === 'stop' || reason === 'length'), JSON.stringify(finished));
   const complete = await openai.completions.create({ model, ...legacy, n: 3, seed: 13 });
   assert.deepEqual(text, complete.choices.map((choice) => choice.text), 'streamed == complete');
