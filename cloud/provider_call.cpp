@@ -290,9 +290,13 @@ void GenerateCall::on_done(const TransferResult& result) {
   std::optional<ApiError> error;
   if (!result.ok()) {
     ended = failure_of(result);
-    if (ended == FailureKind::cancelled && closed) {
+    if (ended == FailureKind::cancelled && terminal) {
+      // The answer was complete (its Finish went out) and the client left before the upstream's
+      // last bytes: a success, never a failure the breaker counts.
+      ended = FailureKind::none;
+    } else if (ended == FailureKind::cancelled && (closed || client_gone)) {
       // The client left (or a malformed stream was aborted above): nothing more to send.
-      if (!terminal && !client_gone) ended = FailureKind::stream_cut;
+      if (!client_gone) ended = FailureKind::stream_cut;
     } else {
       ended = FailureKind::stream_cut;
       error = transfer_failure_error(*provider, result);

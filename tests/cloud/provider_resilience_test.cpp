@@ -390,5 +390,47 @@ TEST_F(ProviderResilienceTest, ACutStreamCountsAgainstTheProvider) {
   EXPECT_EQ(breaker_state(), BreakerState::open);
 }
 
+// An HTTP session stops reading at the answer's Finish and goes; the upstream's last bytes (the
+// stream's end) may come later, and the provider then cancels a transfer whose answer was whole.
+// That is a success: counted as a cut stream, a busy gateway's breaker opened on healthy upstreams.
+asio::awaitable<void> read_until_finish(actors::EventReceiver<BackendEvent>& rx, bool& finished) {
+  for (;;) {
+    auto event = co_await rx.next();
+    if (!event) co_return;
+    const auto* stream_event = std::get_if<schemas::StreamEvent>(&*event);
+    if (stream_event && std::holds_alternative<schemas::Finish>(*stream_event)) {
+      finished = true;
+      rx.cancel();
+      co_return;
+    }
+  }
+}
+
+TEST_F(ProviderResilienceTest, AClientThatLeavesAfterACompleteAnswerIsNoFailure) {
+  auto config = retrying(schemas::Protocol::anthropic, 1);
+  config.breaker.consecutive_failures = 2;
+  actor_ = spawn_with(config);
+  for (int i = 0; i < 3; ++i) {
+    auto response = fakes::sse_response(fakes::anthropic_stream_frames(FakeAnswer{}));
+    response.fault = fakes::Fault::stall_mid_body;  // every frame sent, then the body never ends
+    response.fault_after = response.pieces.size();
+    fake_.enqueue(response);
+  }
+
+  for (int i = 0; i < 3; ++i) {
+    bool finished = false;
+    generate(actor_, request(schemas::Protocol::openai, openai_body(true), "m"),
+             [&finished](actors::EventReceiver<BackendEvent>& rx) {
+               asio::io_context io;
+               asio::co_spawn(io, read_until_finish(rx, finished), asio::detached);
+               io.run_for(10s);
+             });
+    EXPECT_TRUE(finished) << "call " << i;
+  }
+
+  ASSERT_TRUE(fake_.wait_for_aborted_responses(3, 10s));  // each transfer was cancelled mid-body
+  EXPECT_EQ(breaker_state(), BreakerState::closed);
+}
+
 }  // namespace
 }  // namespace tandem::cloud
