@@ -81,6 +81,9 @@ std::vector<ContentPart> parse_content(const json::value& content, const std::st
   if (!content.is_array()) fail(path, "must be a string or an array of content parts, got " +
                                           std::string(detail::kind_name(content)));
   const auto& array = content.get_array();
+  // As OpenAI's API: a message says something. (Accepted, it would be dropped on the way to a
+  // backend, and a conversation of such messages would reach it empty.)
+  if (array.empty()) fail(path, "must not be an empty array: send a string or at least one content part");
   for (size_t i = 0; i < array.size(); ++i) {
     std::string part_path = detail::index(path, i);
     Fields part = Fields::of(array[i], part_path);
