@@ -268,7 +268,10 @@ std::string openai_reasoning_effort(const ThinkingConfig& thinking) {
 
 json::object to_openai_chat_request(const InternalRequest& request, const OpenAiRequestOptions& options) {
   json::array messages;
-  if (!request.system.empty()) messages.push_back(json::object{{"role", "system"}, {"content", request.system}});
+  // A conversation of one empty system message is still a conversation: written without it, the
+  // request would have no messages at all (found by fuzz_schemas_requests).
+  if (!request.system.empty() || request.messages.empty())
+    messages.push_back(json::object{{"role", "system"}, {"content", request.system}});
   for (const auto& message : request.messages) append_message(message, messages);
 
   json::object out{{"model", request.model}, {"messages", std::move(messages)}};

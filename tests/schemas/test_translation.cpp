@@ -72,6 +72,17 @@ TEST(Translation, AnthropicRoundTripThroughOpenAiKeepsSharedFields) {
   EXPECT_JSON_EQ(to_anthropic_request(second), original);
 }
 
+// Found by fuzz_schemas_requests: a lone empty system message was written as no message at all.
+TEST(Translation, ALoneEmptySystemMessageIsWrittenBack) {
+  auto parsed = parse_openai_chat_request(R"({"model":"m","messages":[{"role":"system","content":""}]})",
+                                          "application/json");
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+  auto again = openai_chat_request_from_json(to_openai_chat_request(*parsed));
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ(again->system, "");
+  EXPECT_TRUE(again->messages.empty());
+}
+
 TEST(Translation, MaxTokensDefaultAndTemperatureClamp) {
   auto request = must(parse_openai_chat_request(
       R"({"model":"m","messages":[{"role":"user","content":"hi"}],"temperature":1.8})", ""));
