@@ -109,12 +109,22 @@ std::optional<ApiError> refuse_for_anthropic(const InternalRequest& request) {
   for (const auto& prompt : request.prompts) {
     if (prompt.is_tokens) return untranslatable("prompt", "a prompt of token ids", to);
   }
-  const bool has_turn = !request.prompts.empty() ||
-                        std::any_of(request.messages.begin(), request.messages.end(),
-                                    [](const Message& m) { return m.role != Role::system; });
+  // Anthropic refuses empty text blocks, so its writer drops them: a turn of empty texts only
+  // would vanish, and a conversation left without turns cannot be sent.
+  const auto carries_content = [](const Message& m) {
+    return m.role != Role::system && m.role != Role::developer &&
+           std::any_of(m.content.begin(), m.content.end(), [](const ContentPart& part) {
+             const auto* text = std::get_if<TextPart>(&part);
+             return text == nullptr || !text->text.empty();
+           });
+  };
+  const bool has_turn =
+      !request.prompts.empty() || std::any_of(request.messages.begin(), request.messages.end(), carries_content);
   if (!has_turn && request.endpoint != Endpoint::count_tokens) {
     return untranslatable(request.endpoint == Endpoint::responses ? "input" : "messages",
-                          "a conversation of system messages only (no user or assistant turn)", to);
+                          "a conversation with no user or assistant turn that has content (only system messages "
+                          "or empty texts)",
+                          to);
   }
   return std::nullopt;
 }

@@ -125,6 +125,19 @@ TEST(Untranslatable, OpenAiFieldsWithoutAnAnthropicForm) {
   expect_untranslatable(with(R"("response_format":{"type":"json_object"})"), Protocol::anthropic, "response_format");
   expect_untranslatable(chat(R"({"model":"m","messages":[{"role":"system","content":"only rules"}]})"),
                         Protocol::anthropic, "messages");
+  // Anthropic's writer drops empty texts (Anthropic refuses empty text blocks) and lifts system
+  // and developer turns into `system`: a conversation left without a turn is refused by name, not
+  // sent as an empty `messages` (found by fuzz_schemas_requests).
+  expect_untranslatable(chat(R"({"model":"m","messages":[{"role":"user","content":[{"type":"text","text":""}]},
+                                                        {"role":"system","content":"later rules"}]})"),
+                        Protocol::anthropic, "messages");
+  expect_untranslatable(chat(R"({"model":"m","messages":[{"role":"developer","content":"rules"},
+                                                        {"role":"user","content":""}]})"),
+                        Protocol::anthropic, "messages");
+  // One turn with content is enough: empty turns beside it are dropped.
+  EXPECT_FALSE(refuse_untranslatable(chat(R"({"model":"m","messages":[{"role":"user","content":""},
+                                                                     {"role":"assistant","content":"a"}]})"),
+                                     Protocol::anthropic));
   // What Anthropic can say passes: a schema, zero penalties, tools, system + user.
   EXPECT_FALSE(refuse_untranslatable(
       with(R"("presence_penalty":0,"response_format":{"type":"json_schema","json_schema":{"name":"n","schema":{"type":"object"}}},
