@@ -135,6 +135,9 @@ int run_server(const AppConfig& config) {
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());
     api_service->release_actors();
+#if defined(TANDEM_CLOUD)
+    if (upstream) upstream->shutdown();
+#endif
     actors.shutdown();
     return 2;
   }
@@ -156,6 +159,9 @@ int run_server(const AppConfig& config) {
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());
     api_service->release_actors();
+#if defined(TANDEM_CLOUD)
+    if (upstream) upstream->shutdown();
+#endif
     actors.shutdown();
     return 2;
   }
@@ -228,6 +234,9 @@ int run_server(const AppConfig& config) {
 #ifdef TANDEM_LOCAL_API
     api_service->release_actors();
 #endif
+#if defined(TANDEM_LOCAL_API) && defined(TANDEM_CLOUD)
+    if (upstream) upstream->shutdown();
+#endif
     actors.shutdown();
     return 1;
   }
@@ -235,6 +244,11 @@ int run_server(const AppConfig& config) {
   server.wait();
 #ifdef TANDEM_LOCAL_API
   api_service->release_actors();
+#endif
+#if defined(TANDEM_LOCAL_API) && defined(TANDEM_CLOUD)
+  // Before the actor system: the upstream client's thread may hold a provider actor's last
+  // reference, and an actor released while its system is torn down crashes.
+  if (upstream) upstream->shutdown();
 #endif
   actors.shutdown();
   spdlog::info("stopped");

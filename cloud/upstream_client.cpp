@@ -146,7 +146,11 @@ struct UpstreamClient::Impl {
     thread = std::thread([this] { io.run(); });
   }
 
-  ~Impl() {
+  ~Impl() { shutdown(); }
+
+  void shutdown() { std::call_once(shut_down, [this] { stop_thread(); }); }
+
+  void stop_thread() {
     std::promise<void> done;
     asio::post(io, [this, &done] {
       while (!transfers.empty()) {
@@ -429,10 +433,12 @@ struct UpstreamClient::Impl {
   std::atomic<TransferId> next_id{1};
   std::atomic<std::size_t> active{0};
   std::thread thread;
+  std::once_flag shut_down;
 };
 
 UpstreamClient::UpstreamClient(UpstreamClientOptions options) : impl_(std::make_unique<Impl>(options)) {}
 UpstreamClient::~UpstreamClient() = default;
+void UpstreamClient::shutdown() { impl_->shutdown(); }
 
 TransferId UpstreamClient::start(UpstreamRequest request, TransferCallbacks callbacks) {
   TransferId id = impl_->next_id.fetch_add(1, std::memory_order_relaxed);

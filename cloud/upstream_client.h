@@ -96,8 +96,14 @@ struct UpstreamClientOptions {
 class UpstreamClient {
  public:
   explicit UpstreamClient(UpstreamClientOptions options = {});
-  // Cancels the transfers still running (their on_done sees `cancelled`) and joins the thread.
+  // Calls shutdown().
   ~UpstreamClient();
+  // Cancels the transfers still running (their on_done sees `cancelled`, on the client's thread)
+  // and joins the thread; transfers started later never run and get no callbacks. Idempotent.
+  // Call it before the actor system its callbacks report to is destroyed: a callback running on
+  // the client's thread may hold an actor's last reference, and an actor released after (or
+  // while) its system is torn down crashes in its cleanup.
+  void shutdown();
   UpstreamClient(const UpstreamClient&) = delete;
   UpstreamClient& operator=(const UpstreamClient&) = delete;
 

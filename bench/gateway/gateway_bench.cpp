@@ -100,6 +100,7 @@ struct Bench {
     consumers.stop();
     consumer_thread.join();
     anthropic_provider = nullptr;
+    client->shutdown();  // before the actor system: its thread may hold an actor's last reference
     runtime.shutdown();
   }
 

@@ -83,6 +83,7 @@ inline schemas::TextResult fold(const Answer& answer, std::optional<schemas::Api
 class ProviderActorTest : public ::testing::Test {
  protected:
   void TearDown() override {
+    client_->shutdown();  // first: its thread must not release an actor while the system goes away
     runtime_.shutdown();
     client_.reset();
   }
