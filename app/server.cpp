@@ -116,9 +116,22 @@ int run_server(const AppConfig& config) {
   std::vector<std::string> backend_names = {"local"};
 #endif
 #if defined(TANDEM_LOCAL_API) && defined(TANDEM_CLOUD)
+  std::shared_ptr<cloud::UpstreamClient> upstream;
+#endif
+  // The upstream client's thread stops before the actor system: a callback running there may hold
+  // a provider actor's last reference, and an actor released while its system is torn down crashes.
+  auto stop_actors = [&] {
+#ifdef TANDEM_LOCAL_API
+    api_service->release_actors();
+#endif
+#if defined(TANDEM_LOCAL_API) && defined(TANDEM_CLOUD)
+    if (upstream) upstream->shutdown();
+#endif
+    actors.shutdown();
+  };
+#if defined(TANDEM_LOCAL_API) && defined(TANDEM_CLOUD)
   // Cloud providers join the router after the local models; one upstream client (its own I/O
   // thread) serves them all. The config was checked when it was parsed.
-  std::shared_ptr<cloud::UpstreamClient> upstream;
   try {
     auto cloud_config = cloud::load_cloud_config(config.providers.is_null() ? nullptr : &config.providers,
                                                  config.model_aliases.is_null() ? nullptr : &config.model_aliases,
@@ -134,11 +147,7 @@ int run_server(const AppConfig& config) {
     }
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());
-    api_service->release_actors();
-#if defined(TANDEM_CLOUD)
-    if (upstream) upstream->shutdown();
-#endif
-    actors.shutdown();
+    stop_actors();
     return 2;
   }
 #endif
@@ -158,11 +167,7 @@ int run_server(const AppConfig& config) {
     }
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());
-    api_service->release_actors();
-#if defined(TANDEM_CLOUD)
-    if (upstream) upstream->shutdown();
-#endif
-    actors.shutdown();
+    stop_actors();
     return 2;
   }
   boost::asio::io_context reload_io;
@@ -231,26 +236,12 @@ int run_server(const AppConfig& config) {
     server.start();
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());
-#ifdef TANDEM_LOCAL_API
-    api_service->release_actors();
-#endif
-#if defined(TANDEM_LOCAL_API) && defined(TANDEM_CLOUD)
-    if (upstream) upstream->shutdown();
-#endif
-    actors.shutdown();
+    stop_actors();
     return 1;
   }
   spdlog::info("listening on http://{}:{}", config.host, server.port());
   server.wait();
-#ifdef TANDEM_LOCAL_API
-  api_service->release_actors();
-#endif
-#if defined(TANDEM_LOCAL_API) && defined(TANDEM_CLOUD)
-  // Before the actor system: the upstream client's thread may hold a provider actor's last
-  // reference, and an actor released while its system is torn down crashes.
-  if (upstream) upstream->shutdown();
-#endif
-  actors.shutdown();
+  stop_actors();
   spdlog::info("stopped");
   return 0;
 }
