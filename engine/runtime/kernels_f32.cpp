@@ -279,7 +279,13 @@ bool cpu_has_avx512f() {
   return has;
 }
 
-std::atomic<int> isa_limit{2};
+// TANDEM_ISA's levels (kernels.h) mapped onto this family's: AVX-VNNI adds nothing to F32, so
+// avx2 and avxvnni both mean the AVX2 path.
+int f32_level_from_env() {
+  const int level = isa_level_from_env();
+  return level >= 3 ? 2 : level >= 1 ? 1 : 0;
+}
+std::atomic<int> isa_limit{f32_level_from_env()};
 
 int f32_isa_level() {
   const int limit = isa_limit.load(std::memory_order_relaxed);

@@ -11,6 +11,7 @@
 #pragma GCC diagnostic pop
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -338,13 +339,22 @@ namespace {
 std::atomic<size_t> g_min_rows_override{0};
 }  // namespace
 
-size_t gemm_min_rows(GgmlType type) {
+// Measured with BM_GemmRows (per-row tiles vs panels at the same level, one thread; gemm2's
+// report has the table). SIZE_MAX: the panels never won at that level.
+size_t gemm_min_rows(GgmlType type, GemmIsa isa) {
   if (const size_t rows = g_min_rows_override.load(std::memory_order_relaxed)) return rows;
-  switch (type) {
-    case GgmlType::Q8_0: return 24;
-    case GgmlType::Q4_0: return 8;
-    default: return 16;
+  switch (isa) {
+    case GemmIsa::avx512vnni:
+      switch (type) {
+        case GgmlType::Q8_0: return 24;
+        case GgmlType::Q4_0: return 8;
+        default: return 16;
+      }
+    case GemmIsa::avxvnni:
+    case GemmIsa::avx2:
+      return 16;
   }
+  return SIZE_MAX;
 }
 void set_gemm_min_rows(size_t rows) { g_min_rows_override.store(rows); }
 

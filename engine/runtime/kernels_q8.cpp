@@ -17,7 +17,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 
 namespace tandem::engine::detail {
 
@@ -58,7 +60,7 @@ bool isa_supported(int level) {
     default: return true;
   }
 }
-std::atomic<int> g_isa_limit{3};
+std::atomic<int> g_isa_limit{isa_level_from_env()};
 int isa() {
   int level = std::clamp(g_isa_limit.load(std::memory_order_relaxed), 0, 3);
   while (!isa_supported(level)) --level;
@@ -305,19 +307,23 @@ void matmul_q8_0_q8(const Q8Rows& x, size_t m, const Matrix& w, float* y) {
   if (level == 0) return matmul_q8_0_q8_reference(x, m, w, y);
   const TileSet& tiles = level >= 3 ? kAvx512 : level == 2 ? kAvxVnni : kAvx2;
   auto pool = compute_pool();
-  if (level >= 3 && m >= gemm_min_rows(GgmlType::Q8_0) && gemm_kernels_available()) {
-    // Many rows: GEMM panels of 16 weight rows (kernels_gemm.h); the rows past the last full
-    // panel take the tiles above. Same bits either way.
+  const bool zmm_panels = level >= 3 && gemm_kernels_available();
+  if ((zmm_panels || gemm_ymm_kernels_available(level == 2)) &&
+      m >= gemm_min_rows(GgmlType::Q8_0, static_cast<GemmIsa>(level))) {
+    // Many rows: GEMM panels of 16 (AVX-512) or 8 (AVX2, AVX-VNNI) weight rows (kernels_gemm.h);
+    // the rows past the last full panel take the tiles above. Same bits either way.
     // (A reference: inside the lambda the thread_local's name would be each worker's own copy.)
     static thread_local GemmActivations caller_activations;
     GemmActivations& prepared = caller_activations;
     prepared.q8_0 = &x;
     prepare_gemm_activations(GgmlType::Q8_0, prepared);
-    const uint32_t panels = w.rows / kGemmPanelRows, full = panels * kGemmPanelRows;
+    const uint32_t panel_rows = zmm_panels ? kGemmPanelRows : kGemmPanelRowsYmm;
+    const uint32_t panels = w.rows / panel_rows, full = panels * panel_rows;
     pool->parallel_for(panels + (full < w.rows ? 1 : 0), [&](size_t t) {
-      const uint32_t c0 = static_cast<uint32_t>(t) * kGemmPanelRows;
-      if (t < panels) gemm_panel_avx512(prepared, m, w, c0, c0 + kGemmPanelRows, y, w.rows);
-      else panel(tiles, x, m, w, full, w.rows, y);
+      const uint32_t c0 = static_cast<uint32_t>(t) * panel_rows;
+      if (t >= panels) panel(tiles, x, m, w, full, w.rows, y);
+      else if (zmm_panels) gemm_panel_avx512(prepared, m, w, c0, c0 + panel_rows, y, w.rows);
+      else gemm_panel_avx2(prepared, m, w, c0, c0 + panel_rows, y, w.rows, level == 2);
     });
     return;
   }
@@ -344,6 +350,15 @@ const char* q8_kernel_isa() {
 }
 
 void set_q8_kernel_isa_limit(int level) { g_isa_limit.store(level); }
+
+int isa_level_from_env() {
+  const char* value = std::getenv("TANDEM_ISA");
+  const std::string name = value ? value : "";
+  if (name == "scalar") return 0;
+  if (name == "avx2") return 1;
+  if (name == "avxvnni") return 2;
+  return 3;
+}
 
 void weight_row(const Matrix& w, uint32_t row, float* out) {
   if (w.data) {

@@ -94,18 +94,26 @@ float dot_q4_0_reference(const uint8_t* row, const Q8Rows& x, size_t r, size_t c
   return sum_lanes(acc);
 }
 
-// Levels: 0 scalar, 1 AVX2 (+FMA, F16C), 2 AVX-512 (F, BW, DQ, VL, VNNI).
-std::atomic<int> g_isa_limit{2};
+// Levels, as the Q8_0 kernels' (kernels.h): 0 scalar, 1 AVX2 (+FMA, F16C), 2 AVX-VNNI (the GEMM
+// panels use its ymm dpbusd/dpwssd; the per-row tiles are AVX2's), 3 AVX-512 (F, BW, DQ, VL,
+// VNNI). Each can be present without the one below it (Zen 4 has AVX-512 VNNI, not AVX-VNNI).
+std::atomic<int> g_isa_limit{isa_level_from_env()};
 bool isa_supported(int level) {
   static const bool avx2 =
       __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
   static const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                              __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
                              __builtin_cpu_supports("avx512vnni");
-  return level == 2 ? avx512 : level == 1 ? avx2 : true;
+  static const bool avxvnni = avx2 && __builtin_cpu_supports("avxvnni");
+  switch (level) {
+    case 3: return avx512;
+    case 2: return avxvnni;
+    case 1: return avx2;
+    default: return true;
+  }
 }
 int isa() {
-  int level = std::clamp(g_isa_limit.load(std::memory_order_relaxed), 0, 2);
+  int level = std::clamp(g_isa_limit.load(std::memory_order_relaxed), 0, 3);
   while (!isa_supported(level)) --level;
   return level;
 }
@@ -187,7 +195,7 @@ void quantize_rows_q8_k(const float* x, size_t m, size_t cols, Q8KRows& out) {
   static const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                              __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx2") &&
                              __builtin_cpu_supports("fma");
-  if (!avx512 || isa() < 2) return quantize_rows_q8_k_reference(x, m, cols, out);
+  if (!avx512 || isa() < 3) return quantize_rows_q8_k_reference(x, m, cols, out);
   out.cols = cols;
   out.q.resize(m * cols);
   out.d.resize(m * cols / kQK);
@@ -255,20 +263,25 @@ void matmul_quant(const float* x, size_t m, const Matrix& w, float* y) {
   quantize_activations(x, m, w, q);
   const QuantActivations view = q.view(w.source_type);
   auto pool = compute_pool();
-  if (level == 2 && m >= gemm_min_rows(w.source_type) && gemm_kernels_available()) {
-    // Many rows: GEMM panels of 16 weight rows (kernels_gemm.h); the rows past the last full
-    // panel take the tiles below. Same bits either way.
+  const bool zmm_panels = level == 3 && gemm_kernels_available();
+  if ((zmm_panels || gemm_ymm_kernels_available(level == 2)) &&
+      m >= gemm_min_rows(w.source_type, static_cast<GemmIsa>(level))) {
+    // Many rows: GEMM panels of 16 (AVX-512) or 8 (AVX2, AVX-VNNI) weight rows (kernels_gemm.h);
+    // the rows past the last full panel take the tiles below. Same bits either way.
     // (A reference: inside the lambda the thread_local's name would be each worker's own copy.)
     static thread_local GemmActivations caller_activations;
     GemmActivations& prepared = caller_activations;
     prepared.q8_0 = view.q8_0;
     prepared.q8_k = view.q8_k;
     prepare_gemm_activations(w.source_type, prepared);
-    const uint32_t panels = w.rows / kGemmPanelRows, full = panels * kGemmPanelRows;
+    const uint32_t panel_rows = zmm_panels ? kGemmPanelRows : kGemmPanelRowsYmm;
+    const uint32_t panels = w.rows / panel_rows, full = panels * panel_rows;
     pool->parallel_for(panels + (full < w.rows ? 1 : 0), [&](size_t t) {
-      const uint32_t c0 = static_cast<uint32_t>(t) * kGemmPanelRows;
-      if (t < panels) gemm_panel_avx512(prepared, m, w, c0, c0 + kGemmPanelRows, y, w.rows);
-      else quant_panel_avx512(view, 0, m, w, full, w.rows, y, w.rows);
+      const uint32_t c0 = static_cast<uint32_t>(t) * panel_rows;
+      if (t < panels && zmm_panels) gemm_panel_avx512(prepared, m, w, c0, c0 + panel_rows, y, w.rows);
+      else if (t < panels) gemm_panel_avx2(prepared, m, w, c0, c0 + panel_rows, y, w.rows, level == 2);
+      else if (!zmm_panels || !quant_panel_avx512(view, 0, m, w, full, w.rows, y, w.rows))
+        quant_panel_avx2(view, 0, m, w, full, w.rows, y, w.rows);
     });
     return;
   }
@@ -282,14 +295,15 @@ void matmul_quant(const float* x, size_t m, const Matrix& w, float* y) {
   pool->parallel_for(n_tasks, [&](size_t t) {
     const uint32_t c0 = static_cast<uint32_t>(t) * step;
     const uint32_t c1 = std::min(w.rows, c0 + step);
-    if (level == 2 && quant_panel_avx512(view, 0, m, w, c0, c1, y, w.rows)) return;
+    if (level == 3 && quant_panel_avx512(view, 0, m, w, c0, c1, y, w.rows)) return;
     quant_panel_avx2(view, 0, m, w, c0, c1, y, w.rows);
   });
 }
 
 const char* quant_kernel_isa() {
   switch (isa()) {
-    case 2: return "avx512vnni";
+    case 3: return "avx512vnni";
+    case 2: return "avxvnni";
     case 1: return "avx2";
     default: return "scalar";
   }

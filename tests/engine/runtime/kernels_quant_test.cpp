@@ -50,7 +50,7 @@ struct ScopedThreads {
 };
 struct ScopedIsa {
   explicit ScopedIsa(int level) { set_quant_kernel_isa_limit(level); }
-  ~ScopedIsa() { set_quant_kernel_isa_limit(2); }
+  ~ScopedIsa() { set_quant_kernel_isa_limit(3); }
 };
 
 const GgmlType kTypes[] = {GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K};
@@ -74,7 +74,7 @@ TEST(QuantKernel, FastPathGivesTheReferenceBitsAtEveryIsaLevelBatchAndThreadCoun
       auto x = random_floats(m * w.m.cols, 11 + static_cast<uint32_t>(m), 1.0f);
       x[5] = 0.0f;  // an all-zero block would not occur by chance; cover it in one row
       const auto reference = run(x, m, w.m, true);
-      for (int level : {0, 1, 2}) {
+      for (int level : {0, 1, 2, 3}) {
         ScopedIsa isa(level);
         for (unsigned threads : {1u, 2u, 3u}) {
           ScopedThreads t(threads);
