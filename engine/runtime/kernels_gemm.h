@@ -47,10 +47,10 @@ struct GemmActivations {
   const Q8Rows* q8_0 = nullptr;   // Q8_0, Q4_0
   const Q8KRows* q8_k = nullptr;  // the K-quants
   std::vector<int32_t> seeds;     // Q8_0, Q4_0: -128 * (sum of each 4 values), cancels the weights' +128
+  std::vector<uint8_t> biased;    // Q8_0, Q4_0: each value + 128, the AVX-VNNI panels' unsigned operand
   std::vector<int16_t> offset32;  // Q6_K: 32 * (q[2i] + q[2i + 1]), the share of its -32 offset
 };
 // Fills the derived arrays for weights of this type (Q8_0 for a matrix kept in w.q8_0).
-// (The AVX2 panels use no seeds; they are cheap next to the matmul and computed all the same.)
 void prepare_gemm_activations(GgmlType type, GemmActivations& x);
 
 // y[r * ldy + c] for every r < m and c in [c0, c1); (c1 - c0) must be a multiple of 16. Returns

@@ -371,6 +371,8 @@ void prepare_gemm_activations(GgmlType type, GemmActivations& x) {
     const std::vector<int8_t>& q = x.q8_0->q;
     x.seeds.resize(q.size() / 4);
     for (size_t i = 0; i < x.seeds.size(); ++i) x.seeds[i] = -128 * (q[4 * i] + q[4 * i + 1] + q[4 * i + 2] + q[4 * i + 3]);
+    x.biased.resize(q.size());
+    for (size_t i = 0; i < q.size(); ++i) x.biased[i] = static_cast<uint8_t>(q[i] + 128);
   } else if (type == GgmlType::Q6_K) {
     const std::vector<int8_t>& q = x.q8_k->q;
     x.offset32.resize(q.size() / 2);
