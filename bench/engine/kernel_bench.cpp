@@ -232,8 +232,7 @@ void BM_Prefill(benchmark::State& state) {
   for (size_t i = 0; i < x.size(); ++i) x[i] = float(i % 97) * 0.01f - 0.4f;
   for (auto _ : state) run_matmul(x, m, w.m, y.data());
   set_gemm_min_rows(0);
-  set_q8_kernel_isa_limit(3);
-  set_quant_kernel_isa_limit(3);
+  reset_kernel_isa_limits();
   state.counters["GOP/s"] = benchmark::Counter(2.0 * m * shape.rows * shape.cols * state.iterations() / 1e9,
                                                benchmark::Counter::kIsRate);
 }

@@ -39,6 +39,9 @@ const char* q8_kernel_isa();  // "avx512vnni", "avxvnni", "avx2" or "scalar"
 // environment's TANDEM_ISA=scalar|avx2|avxvnni|avx512vnni, so a benchmark or a test run on one CPU
 // can take the paths of a CPU with less; unset, empty or unknown: 3 (the best this CPU has).
 int isa_level_from_env();
+// Every kernel family (F32, Q8_0, the quant kernels) back to its starting level: what tests and
+// benchmarks call after forcing a level, so the rest of a TANDEM_ISA run stays at TANDEM_ISA's.
+void reset_kernel_isa_limits();
 // For tests: use at most this ISA level (0 scalar, 1 avx2, 2 avxvnni, 3 avx512vnni = best
 // available, the default); a level the CPU lacks falls back to the next one down.
 void set_q8_kernel_isa_limit(int level);

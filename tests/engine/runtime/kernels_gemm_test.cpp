@@ -78,7 +78,7 @@ struct ScopedThreads {
 struct ScopedIsa {
   GgmlType type;
   ScopedIsa(GgmlType t, int level) : type(t) { set_limit(level); }
-  ~ScopedIsa() { set_limit(3); }
+  ~ScopedIsa() { reset_kernel_isa_limits(); }
   void set_limit(int level) const {
     if (type == GgmlType::Q8_0) set_q8_kernel_isa_limit(level);
     else set_quant_kernel_isa_limit(level);
