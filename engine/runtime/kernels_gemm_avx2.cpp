@@ -1,9 +1,10 @@
 // AVX2 and AVX-VNNI GEMM panels for kept-quantized weights (kernels_gemm.h): the AVX-512 panels'
 // layout at half width. A scalar repack of 8 weight rows puts lane u of 8 outputs in one ymm (4
-// consecutive weights of one row per 32-bit slot); then each lane u is swept over the whole row
-// for 4 activation rows at a time, so a tile holds only 4 accumulators (AVX2 has 16 registers,
-// not 32) and one lane's FMA chain still runs block after block, the reference's order. The 8
-// finished lanes are summed at the end as the per-row paths sum them.
+// consecutive weights of one row per 32-bit slot); then each lane u (two at a time for Q8_0 /
+// Q4_0) is swept over the whole row for 4 activation rows at a time, so a tile holds few
+// accumulators (AVX2 has 16 registers, not 32) and one lane's FMA chain still runs block after
+// block, the reference's order. The 8 finished lanes are summed at the end as the per-row paths
+// sum them.
 //
 // The integer lanes per block are exact either way:
 // - Q8_0 / Q4_0, AVX2: ggml's sign trick (|w| unsigned, w's sign moved onto x), maddubs then madd;
