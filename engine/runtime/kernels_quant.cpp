@@ -205,7 +205,8 @@ __attribute__((target("avx2,fma,f16c"))) void quantize_rows_q8_k_avx2(const floa
       int16_t* sums = out.bsums.data() + (r * cols + b * kQK) / 16;
       int16_t* sums32 = out.sums32.data() + (r * cols + b * kQK) / 32;
       __m256 amax_v = _mm256_setzero_ps();
-      for (size_t j = 0; j < kQK; j += 8) amax_v = _mm256_max_ps(amax_v, _mm256_andnot_ps(sign, _mm256_loadu_ps(xb + j)));
+      for (size_t j = 0; j < kQK; j += 8)
+        amax_v = _mm256_max_ps(amax_v, _mm256_andnot_ps(sign, _mm256_loadu_ps(xb + j)));
       __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amax_v), _mm256_extractf128_ps(amax_v, 1));
       m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
       const float amax = _mm_cvtss_f32(_mm_max_ss(m4, _mm_movehdup_ps(m4)));
@@ -218,7 +219,8 @@ __attribute__((target("avx2,fma,f16c"))) void quantize_rows_q8_k_avx2(const floa
       }
       float max = 0.0f;
       for (size_t j = 0; j < kQK; j += 8) {
-        const __m256 at = _mm256_cmp_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(xb + j)), _mm256_set1_ps(amax), _CMP_EQ_OQ);
+        const __m256 magnitude = _mm256_andnot_ps(sign, _mm256_loadu_ps(xb + j));
+        const __m256 at = _mm256_cmp_ps(magnitude, _mm256_set1_ps(amax), _CMP_EQ_OQ);
         if (const int mask = _mm256_movemask_ps(at)) {
           max = xb[j + __builtin_ctz(mask)];
           break;

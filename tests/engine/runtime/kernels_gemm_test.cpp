@@ -168,7 +168,8 @@ TEST(GemmKernel, PanelsGiveTheReferenceBitsAtEveryIsaLevel) {
     ran += (ran.empty() ? "" : ",") + kind.name;
     for (GgmlType type : kTypes)
       for (bool random_bytes : {false, true}) {
-        SCOPED_TRACE(kind.name + " " + std::string(ggml_type_name(type)) + (random_bytes ? " random bytes" : " quantized"));
+        SCOPED_TRACE(kind.name + " " + std::string(ggml_type_name(type)) +
+                     (random_bytes ? " random bytes" : " quantized"));
         QuantMatrix w(type, 48, 768, 3, random_bytes);
         for (size_t m : {1, 2, 7, 20}) {
           const auto x = activations(m, w.m.cols, 7 + static_cast<uint32_t>(m));
