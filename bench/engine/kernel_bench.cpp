@@ -139,7 +139,7 @@ void BM_StreamQ8(benchmark::State& state) {
 }
 
 // Q4_0 and the K-quants kept in their file format (kernels_quant.h): isa 0 is the scalar
-// reference, 1 the AVX2 tiles, 2 the AVX-512 ones; the same weights as above, quantized with `tandem quantize`'s
+// reference, 1 the AVX2 tiles, 3 the AVX-512 ones; the same weights as above, quantized with `tandem quantize`'s
 // quantizers. GB/s counts the weight bytes read.
 struct QuantWeights {
   std::vector<uint8_t> blocks;
@@ -169,7 +169,7 @@ void BM_MatmulQuant(benchmark::State& state) {
   std::vector<float> x(m * kCols), y(m * kRows);
   for (size_t i = 0; i < x.size(); ++i) x[i] = float(i % 97) * 0.01f - 0.4f;
   for (auto _ : state) matmul_quant(x.data(), m, w.m, y.data());
-  set_quant_kernel_isa_limit(2);
+  set_quant_kernel_isa_limit(3);
   set_counters(state, m);
   state.counters["GB/s"] =
       benchmark::Counter(double(w.blocks.size()) * state.iterations() / 1e9, benchmark::Counter::kIsRate);
@@ -177,8 +177,9 @@ void BM_MatmulQuant(benchmark::State& state) {
 
 // Prefill-sized matmuls on the bench-110M shapes (weight rows x cols: wq/wk/wv/wo 768 x 768,
 // ffn gate/up 2048 x 768, ffn down 768 x 2048, output 32000 x 768) at 512 rows: the GEMM panels
-// (gemm 1) against the per-row tiles at the same ISA level (gemm 0). Wall time, since the
-// threads split the work.
+// (gemm 1) against the per-row tiles at the same ISA level (gemm 0), at isa 1 (AVX2), 2
+// (AVX-VNNI) or 3 (AVX-512 VNNI; a level the CPU lacks falls back, the label says which ran).
+// Wall time, since the threads split the work.
 struct Shape {
   uint32_t rows, cols;
 };
@@ -221,12 +222,17 @@ void BM_Prefill(benchmark::State& state) {
   set_compute_threads(static_cast<unsigned>(state.range(3)));
   const bool gemm = state.range(4) != 0;
   set_gemm_min_rows(gemm ? 1 : SIZE_MAX);
+  const int isa = static_cast<int>(state.range(5));  // 1 avx2, 2 avxvnni, 3 avx512vnni
+  set_q8_kernel_isa_limit(isa);
+  set_quant_kernel_isa_limit(isa);
   state.SetLabel(std::string(ggml_type_name(type)) + " " + std::to_string(shape.rows) + "x" +
-                 std::to_string(shape.cols) + (gemm ? " gemm" : " per-row tiles"));
+                 std::to_string(shape.cols) + (gemm ? " gemm " : " per-row tiles ") +
+                 (type == GgmlType::Q8_0 ? q8_kernel_isa() : quant_kernel_isa()));
   std::vector<float> x(m * shape.cols), y(m * shape.rows);
   for (size_t i = 0; i < x.size(); ++i) x[i] = float(i % 97) * 0.01f - 0.4f;
   for (auto _ : state) run_matmul(x, m, w.m, y.data());
   set_gemm_min_rows(0);
+  reset_kernel_isa_limits();
   state.counters["GOP/s"] = benchmark::Counter(2.0 * m * shape.rows * shape.cols * state.iterations() / 1e9,
                                                benchmark::Counter::kIsRate);
 }
@@ -278,15 +284,15 @@ void BM_PromptAttention(benchmark::State& state) {
 BENCHMARK(BM_PromptAttention)->ArgsProduct({{512, 2048}, {0, 1, 2}})->ArgNames({"tokens", "path"});
 
 BENCHMARK(BM_Prefill)
-    ->ArgsProduct({{0, 1, 2, 3, 4}, {0, 1, 2, 3}, {512}, {2}, {0, 1}})
-    ->ArgNames({"type", "shape", "m", "threads", "gemm"})
+    ->ArgsProduct({{0, 1, 2, 3, 4}, {0, 1, 2, 3}, {512}, {2}, {0, 1}, {1, 2, 3}})
+    ->ArgNames({"type", "shape", "m", "threads", "gemm", "isa"})
     ->UseRealTime()
     ->MinTime(0.3);
 BENCHMARK(BM_GemmRows)
-    ->ArgsProduct({{0, 1, 2, 3, 4}, {1}, {8, 16, 24, 32, 64, 128, 512}, {1}, {0, 1}})
-    ->ArgNames({"type", "shape", "m", "threads", "gemm"});
+    ->ArgsProduct({{0, 1, 2, 3, 4}, {1}, {4, 8, 16, 24, 32, 64, 128, 512}, {1}, {0, 1}, {1, 2, 3}})
+    ->ArgNames({"type", "shape", "m", "threads", "gemm", "isa"});
 BENCHMARK(BM_MatmulQuant)
-    ->ArgsProduct({{0, 1, 2, 3}, {1, 4, 16, 64}, {1, 2}, {0, 1, 2}})
+    ->ArgsProduct({{0, 1, 2, 3}, {1, 4, 16, 64}, {1, 2}, {0, 1, 3}})
     ->ArgNames({"type", "m", "threads", "isa"});
 BENCHMARK(BM_StreamF32)->ArgsProduct({{1, 4, 16}, {1, 2}, {1, 2}})->ArgNames({"m", "threads", "isa"})->UseRealTime();
 BENCHMARK(BM_StreamQ8)->ArgsProduct({{1, 4}, {1, 2}, {2, 3}})->ArgNames({"m", "threads", "isa"})->UseRealTime();

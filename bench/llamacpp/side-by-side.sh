@@ -6,7 +6,9 @@
 # bench/llamacpp/node_modules on first use.
 #   bench/llamacpp/side-by-side.sh BUILD_DIR [MODEL.gguf ...]
 # Default models: the bench-110M files tandem_engine_bench writes into BUILD_DIR/bench-models,
-# else ../shared's synth-llama files. Env: THREADS (2), PROMPT (512), GENERATE (64), REPEAT (3).
+# else ../shared's synth-llama files. Env: THREADS (2), PROMPT (512), GENERATE (64), REPEAT (3);
+# TANDEM_ISA (avx2, avxvnni, ...) caps tandem's kernels at that level (engine/README.md), to see
+# a CPU without AVX-512 on this one; llama.cpp keeps the kernels its CPU backend picks.
 # Meaningful only on an idle machine: llama.cpp's threads spin and slow down 10-20x when another
 # process holds a core.
 set -euo pipefail
@@ -45,7 +47,7 @@ llama_run() {
 }
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(nproc) cores; threads $THREADS; prompt $PROMPT, generate $GENERATE, median of $REPEAT; $(uptime | sed 's/.*load average/load average/')"
+echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(nproc) cores; tandem ISA ${TANDEM_ISA:-best}; threads $THREADS; prompt $PROMPT, generate $GENERATE, median of $REPEAT; $(uptime | sed 's/.*load average/load average/')"
 printf "| model | tandem prefill tok/s | llama.cpp prefill tok/s | tandem decode tok/s | llama.cpp decode tok/s |\n|---|---|---|---|---|\n"
 for model in "${models[@]}"; do
   tp=(); td=(); lp=(); ld=()

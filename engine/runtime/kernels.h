@@ -35,6 +35,13 @@ void matmul_q8_0_q8(const Q8Rows& x, size_t m, const Matrix& w, float* y);
 // Plain loops doing the same arithmetic in the same order: the fast paths must match it bit for bit.
 void matmul_q8_0_q8_reference(const Q8Rows& x, size_t m, const Matrix& w, float* y);
 const char* q8_kernel_isa();  // "avx512vnni", "avxvnni", "avx2" or "scalar"
+// The starting ISA limit of every kernel family (0 scalar, 1 avx2, 2 avxvnni, 3 avx512vnni): the
+// environment's TANDEM_ISA=scalar|avx2|avxvnni|avx512vnni, so a benchmark or a test run on one CPU
+// can take the paths of a CPU with less; unset, empty or unknown: 3 (the best this CPU has).
+int isa_level_from_env();
+// Every kernel family (F32, Q8_0, the quant kernels) back to its starting level: what tests and
+// benchmarks call after forcing a level, so the rest of a TANDEM_ISA run stays at TANDEM_ISA's.
+void reset_kernel_isa_limits();
 // For tests: use at most this ISA level (0 scalar, 1 avx2, 2 avxvnni, 3 avx512vnni = best
 // available, the default); a level the CPU lacks falls back to the next one down.
 void set_q8_kernel_isa_limit(int level);

@@ -9,6 +9,7 @@
 // on its own sequence's shape in the step: batch invariance holds and one-sequence steps (the
 // golden server's situation) reproduce llama.cpp. On an AVX-512 CPU the same chains run in zmm.
 #include "engine/runtime/kernels.h"
+#include "engine/runtime/kernels_quant.h"
 #include "engine/runtime/thread_pool.h"
 
 #include <immintrin.h>
@@ -279,7 +280,13 @@ bool cpu_has_avx512f() {
   return has;
 }
 
-std::atomic<int> isa_limit{2};
+// TANDEM_ISA's levels (kernels.h) mapped onto this family's: AVX-VNNI adds nothing to F32, so
+// avx2 and avxvnni both mean the AVX2 path.
+int f32_level_from_env() {
+  const int level = isa_level_from_env();
+  return level >= 3 ? 2 : level >= 1 ? 1 : 0;
+}
+std::atomic<int> isa_limit{f32_level_from_env()};
 
 int f32_isa_level() {
   const int limit = isa_limit.load(std::memory_order_relaxed);
@@ -368,5 +375,11 @@ const char* f32_kernel_isa() {
 }
 
 void set_f32_kernel_isa_limit(int level) { isa_limit.store(level, std::memory_order_relaxed); }
+
+void reset_kernel_isa_limits() {
+  set_f32_kernel_isa_limit(f32_level_from_env());
+  set_q8_kernel_isa_limit(isa_level_from_env());
+  set_quant_kernel_isa_limit(isa_level_from_env());
+}
 
 }  // namespace tandem::engine::detail

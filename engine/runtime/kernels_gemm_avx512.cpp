@@ -11,6 +11,7 @@
 #pragma GCC diagnostic pop
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -338,13 +339,38 @@ namespace {
 std::atomic<size_t> g_min_rows_override{0};
 }  // namespace
 
-size_t gemm_min_rows(GgmlType type) {
+// Measured with BM_GemmRows (ffn_up 2048 x 768, per-row tiles vs panels at the same level, one
+// thread, on a Zen 4 forced to each level). SIZE_MAX: the panels never won there. Q8_0 in ymm
+// needs a float FMA per 32 products in either layout (the reference's order), so its per-row
+// tiles, 4 rows x 2 weight rows, cost the same as the panels (AVX2: 21 vs 23 ms at 512 rows;
+// AVX-VNNI: 21 vs 22 ms); the K-quants and Q4_0 amortize the float work over a whole block or
+// drop the sign trick (512 rows, AVX2 / AVX-VNNI: Q4_K 31 -> 20 / 30 -> 12 ms, Q6_K 37 -> 24 / 38
+// -> 22, Q5_K 35 -> 20 / 31 -> 12, Q4_0 38 -> 23 / 27 -> 17).
+size_t gemm_min_rows(GgmlType type, GemmIsa isa) {
   if (const size_t rows = g_min_rows_override.load(std::memory_order_relaxed)) return rows;
-  switch (type) {
-    case GgmlType::Q8_0: return 24;
-    case GgmlType::Q4_0: return 8;
-    default: return 16;
+  switch (isa) {
+    case GemmIsa::avx512vnni:
+      switch (type) {
+        case GgmlType::Q8_0: return 24;
+        case GgmlType::Q4_0: return 8;
+        default: return 16;
+      }
+    case GemmIsa::avxvnni:
+      switch (type) {
+        case GgmlType::Q8_0: return SIZE_MAX;
+        case GgmlType::Q4_K:
+        case GgmlType::Q6_K: return 16;
+        case GgmlType::Q5_K: return 24;
+        default: return 32;
+      }
+    case GemmIsa::avx2:
+      switch (type) {
+        case GgmlType::Q8_0: return SIZE_MAX;
+        case GgmlType::Q6_K: return 16;
+        default: return 32;
+      }
   }
+  return SIZE_MAX;
 }
 void set_gemm_min_rows(size_t rows) { g_min_rows_override.store(rows); }
 
@@ -361,6 +387,8 @@ void prepare_gemm_activations(GgmlType type, GemmActivations& x) {
     const std::vector<int8_t>& q = x.q8_0->q;
     x.seeds.resize(q.size() / 4);
     for (size_t i = 0; i < x.seeds.size(); ++i) x.seeds[i] = -128 * (q[4 * i] + q[4 * i + 1] + q[4 * i + 2] + q[4 * i + 3]);
+    x.biased.resize(q.size());
+    for (size_t i = 0; i < q.size(); ++i) x.biased[i] = static_cast<uint8_t>(q[i] + 128);
   } else if (type == GgmlType::Q6_K) {
     const std::vector<int8_t>& q = x.q8_k->q;
     x.offset32.resize(q.size() / 2);

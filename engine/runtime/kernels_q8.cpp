@@ -17,7 +17,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 
 namespace tandem::engine::detail {
 
@@ -58,7 +60,7 @@ bool isa_supported(int level) {
     default: return true;
   }
 }
-std::atomic<int> g_isa_limit{3};
+std::atomic<int> g_isa_limit{isa_level_from_env()};
 int isa() {
   int level = std::clamp(g_isa_limit.load(std::memory_order_relaxed), 0, 3);
   while (!isa_supported(level)) --level;
@@ -245,17 +247,50 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c"))) void quantize
     }
 }
 
+// The same 8 lanes at a time for AVX2 CPUs; the int32 -> int8 packing order is ggml's, each value
+// keeps its low byte as the AVX-512 narrowing does (a denormal block's infinite scale too).
+__attribute__((target("avx2,fma,f16c"))) void quantize_rows_q8_0_avx2(const float* x, size_t m, size_t cols,
+                                                                    Q8Rows& out) {
+  const size_t nb = cols / kQ8Block;
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  const __m256i low_byte = _mm256_set1_epi32(0xFF);
+  for (size_t r = 0; r < m; ++r)
+    for (size_t b = 0; b < nb; ++b) {
+      const float* xb = x + r * cols + b * kQ8Block;
+      int8_t* qb = out.q.data() + r * cols + b * kQ8Block;
+      __m256 v[4];
+      for (int i = 0; i < 4; ++i) v[i] = _mm256_loadu_ps(xb + 8 * i);
+      const __m256 m01 = _mm256_max_ps(_mm256_andnot_ps(sign, v[0]), _mm256_andnot_ps(sign, v[1]));
+      const __m256 m23 = _mm256_max_ps(_mm256_andnot_ps(sign, v[2]), _mm256_andnot_ps(sign, v[3]));
+      const __m256 m8 = _mm256_max_ps(m01, m23);
+      __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m8), _mm256_extractf128_ps(m8, 1));
+      m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+      const float amax = _mm_cvtss_f32(_mm_max_ss(m4, _mm_movehdup_ps(m4)));
+      const __m256 id = _mm256_set1_ps(amax != 0.0f ? 127.0f / amax : 0.0f);
+      __m256i q[4];
+      for (int i = 0; i < 4; ++i) q[i] = _mm256_cvtps_epi32(_mm256_mul_ps(v[i], id));
+      for (int i = 0; i < 4; ++i) q[i] = _mm256_and_si256(q[i], low_byte);
+      const __m256i packed = _mm256_packus_epi16(_mm256_packus_epi32(q[0], q[1]), _mm256_packus_epi32(q[2], q[3]));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(qb), _mm256_permutevar8x32_epi32(packed, order));
+      out.d[r * nb + b] = fp16_to_fp32(fp32_to_fp16(amax / 127.0f));
+    }
+}
+
 }  // namespace
 
 void quantize_rows_q8_0(const float* x, size_t m, size_t cols, Q8Rows& out) {
-  static const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx2") &&
-                             __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-  if (!avx512 || g_isa_limit.load(std::memory_order_relaxed) < 3) return quantize_rows_q8_0_reference(x, m, cols, out);
+  static const bool avx2 =
+      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  static const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                             __builtin_cpu_supports("avx512vl");
+  const int limit = g_isa_limit.load(std::memory_order_relaxed);
+  if (!avx2 || limit < 1) return quantize_rows_q8_0_reference(x, m, cols, out);
   out.cols = cols;
   out.q.resize(m * cols);
   out.d.resize(m * cols / kQ8Block);
-  quantize_rows_q8_0_avx512(x, m, cols, out);
+  if (avx512 && limit >= 3) quantize_rows_q8_0_avx512(x, m, cols, out);
+  else quantize_rows_q8_0_avx2(x, m, cols, out);
 }
 
 void quantize_rows_q8_0_reference(const float* x, size_t m, size_t cols, Q8Rows& out) {
@@ -305,19 +340,23 @@ void matmul_q8_0_q8(const Q8Rows& x, size_t m, const Matrix& w, float* y) {
   if (level == 0) return matmul_q8_0_q8_reference(x, m, w, y);
   const TileSet& tiles = level >= 3 ? kAvx512 : level == 2 ? kAvxVnni : kAvx2;
   auto pool = compute_pool();
-  if (level >= 3 && m >= gemm_min_rows(GgmlType::Q8_0) && gemm_kernels_available()) {
-    // Many rows: GEMM panels of 16 weight rows (kernels_gemm.h); the rows past the last full
-    // panel take the tiles above. Same bits either way.
+  const bool zmm_panels = level >= 3 && gemm_kernels_available();
+  if ((zmm_panels || gemm_ymm_kernels_available(level == 2)) &&
+      m >= gemm_min_rows(GgmlType::Q8_0, static_cast<GemmIsa>(level))) {
+    // Many rows: GEMM panels of 16 (AVX-512) or 8 (AVX2, AVX-VNNI) weight rows (kernels_gemm.h);
+    // the rows past the last full panel take the tiles above. Same bits either way.
     // (A reference: inside the lambda the thread_local's name would be each worker's own copy.)
     static thread_local GemmActivations caller_activations;
     GemmActivations& prepared = caller_activations;
     prepared.q8_0 = &x;
     prepare_gemm_activations(GgmlType::Q8_0, prepared);
-    const uint32_t panels = w.rows / kGemmPanelRows, full = panels * kGemmPanelRows;
+    const uint32_t panel_rows = zmm_panels ? kGemmPanelRows : kGemmPanelRowsYmm;
+    const uint32_t panels = w.rows / panel_rows, full = panels * panel_rows;
     pool->parallel_for(panels + (full < w.rows ? 1 : 0), [&](size_t t) {
-      const uint32_t c0 = static_cast<uint32_t>(t) * kGemmPanelRows;
-      if (t < panels) gemm_panel_avx512(prepared, m, w, c0, c0 + kGemmPanelRows, y, w.rows);
-      else panel(tiles, x, m, w, full, w.rows, y);
+      const uint32_t c0 = static_cast<uint32_t>(t) * panel_rows;
+      if (t >= panels) panel(tiles, x, m, w, full, w.rows, y);
+      else if (zmm_panels) gemm_panel_avx512(prepared, m, w, c0, c0 + panel_rows, y, w.rows);
+      else gemm_panel_avx2(prepared, m, w, c0, c0 + panel_rows, y, w.rows, level == 2);
     });
     return;
   }
@@ -344,6 +383,15 @@ const char* q8_kernel_isa() {
 }
 
 void set_q8_kernel_isa_limit(int level) { g_isa_limit.store(level); }
+
+int isa_level_from_env() {
+  const char* value = std::getenv("TANDEM_ISA");
+  const std::string name = value ? value : "";
+  if (name == "scalar") return 0;
+  if (name == "avx2") return 1;
+  if (name == "avxvnni") return 2;
+  return 3;
+}
 
 void weight_row(const Matrix& w, uint32_t row, float* out) {
   if (w.data) {

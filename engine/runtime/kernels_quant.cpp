@@ -94,18 +94,26 @@ float dot_q4_0_reference(const uint8_t* row, const Q8Rows& x, size_t r, size_t c
   return sum_lanes(acc);
 }
 
-// Levels: 0 scalar, 1 AVX2 (+FMA, F16C), 2 AVX-512 (F, BW, DQ, VL, VNNI).
-std::atomic<int> g_isa_limit{2};
+// Levels, as the Q8_0 kernels' (kernels.h): 0 scalar, 1 AVX2 (+FMA, F16C), 2 AVX-VNNI (the GEMM
+// panels use its ymm dpbusd/dpwssd; the per-row tiles are AVX2's), 3 AVX-512 (F, BW, DQ, VL,
+// VNNI). Each can be present without the one below it (Zen 4 has AVX-512 VNNI, not AVX-VNNI).
+std::atomic<int> g_isa_limit{isa_level_from_env()};
 bool isa_supported(int level) {
   static const bool avx2 =
       __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
   static const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                              __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
                              __builtin_cpu_supports("avx512vnni");
-  return level == 2 ? avx512 : level == 1 ? avx2 : true;
+  static const bool avxvnni = avx2 && __builtin_cpu_supports("avxvnni");
+  switch (level) {
+    case 3: return avx512;
+    case 2: return avxvnni;
+    case 1: return avx2;
+    default: return true;
+  }
 }
 int isa() {
-  int level = std::clamp(g_isa_limit.load(std::memory_order_relaxed), 0, 2);
+  int level = std::clamp(g_isa_limit.load(std::memory_order_relaxed), 0, 3);
   while (!isa_supported(level)) --level;
   return level;
 }
@@ -181,19 +189,82 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma"))) void quantize_rows
     }
 }
 
+// The same 8 lanes at a time for AVX2 CPUs (ggml's int32 -> int8 packing order; each value keeps its
+// low byte, as the AVX-512 narrowing does, so even an infinite scale from a denormal block gives
+// the same bytes).
+__attribute__((target("avx2,fma,f16c"))) void quantize_rows_q8_k_avx2(const float* x, size_t m, size_t cols,
+                                                                    Q8KRows& out) {
+  const size_t nb = cols / kQK;
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  const __m256i low_byte = _mm256_set1_epi32(0xFF);
+  for (size_t r = 0; r < m; ++r)
+    for (size_t b = 0; b < nb; ++b) {
+      const float* xb = x + r * cols + b * kQK;
+      int8_t* qb = out.q.data() + r * cols + b * kQK;
+      int16_t* sums = out.bsums.data() + (r * cols + b * kQK) / 16;
+      int16_t* sums32 = out.sums32.data() + (r * cols + b * kQK) / 32;
+      __m256 amax_v = _mm256_setzero_ps();
+      for (size_t j = 0; j < kQK; j += 8)
+        amax_v = _mm256_max_ps(amax_v, _mm256_andnot_ps(sign, _mm256_loadu_ps(xb + j)));
+      __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amax_v), _mm256_extractf128_ps(amax_v, 1));
+      m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+      const float amax = _mm_cvtss_f32(_mm_max_ss(m4, _mm_movehdup_ps(m4)));
+      if (amax == 0.0f) {
+        out.d[r * nb + b] = 0.0f;
+        std::fill_n(qb, kQK, int8_t{0});
+        std::fill_n(sums, kQK / 16, int16_t{0});
+        std::fill_n(sums32, kQK / 32, int16_t{0});
+        continue;
+      }
+      float max = 0.0f;
+      for (size_t j = 0; j < kQK; j += 8) {
+        const __m256 magnitude = _mm256_andnot_ps(sign, _mm256_loadu_ps(xb + j));
+        const __m256 at = _mm256_cmp_ps(magnitude, _mm256_set1_ps(amax), _CMP_EQ_OQ);
+        if (const int mask = _mm256_movemask_ps(at)) {
+          max = xb[j + __builtin_ctz(mask)];
+          break;
+        }
+      }
+      const float iscale = -127.0f / max;
+      const __m256 scale = _mm256_set1_ps(iscale);
+      const __m256i top = _mm256_set1_epi32(127);
+      for (size_t j = 0; j < kQK; j += 32) {
+        __m256i q[4];
+        for (int i = 0; i < 4; ++i)
+          q[i] = _mm256_min_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(xb + j + 8 * i), scale)), top);
+        for (int h = 0; h < 2; ++h) {  // the sums of each 16, exact in int32
+          __m128i s = _mm_add_epi32(_mm256_castsi256_si128(_mm256_add_epi32(q[2 * h], q[2 * h + 1])),
+                                    _mm256_extracti128_si256(_mm256_add_epi32(q[2 * h], q[2 * h + 1]), 1));
+          s = _mm_hadd_epi32(s, s);
+          s = _mm_hadd_epi32(s, s);
+          sums[j / 16 + h] = static_cast<int16_t>(_mm_cvtsi128_si32(s));
+        }
+        for (int i = 0; i < 4; ++i) q[i] = _mm256_and_si256(q[i], low_byte);
+        const __m256i packed = _mm256_packus_epi16(_mm256_packus_epi32(q[0], q[1]), _mm256_packus_epi32(q[2], q[3]));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(qb + j), _mm256_permutevar8x32_epi32(packed, order));
+      }
+      for (size_t j = 0; j < kQK / 32; ++j) sums32[j] = static_cast<int16_t>(sums[2 * j] + sums[2 * j + 1]);
+      out.d[r * nb + b] = 1.0f / iscale;
+    }
+}
+
 }  // namespace
 
 void quantize_rows_q8_k(const float* x, size_t m, size_t cols, Q8KRows& out) {
-  static const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx2") &&
-                             __builtin_cpu_supports("fma");
-  if (!avx512 || isa() < 2) return quantize_rows_q8_k_reference(x, m, cols, out);
+  static const bool avx2 =
+      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  static const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                             __builtin_cpu_supports("avx512vl");
+  const int level = isa();
+  if (!avx2 || level < 1) return quantize_rows_q8_k_reference(x, m, cols, out);
   out.cols = cols;
   out.q.resize(m * cols);
   out.d.resize(m * cols / kQK);
   out.bsums.resize(m * cols / 16);
   out.sums32.resize(m * cols / 32);
-  quantize_rows_q8_k_avx512(x, m, cols, out);
+  if (avx512 && level >= 3) quantize_rows_q8_k_avx512(x, m, cols, out);
+  else quantize_rows_q8_k_avx2(x, m, cols, out);
 }
 
 void quantize_rows_q8_k_reference(const float* x, size_t m, size_t cols, Q8KRows& out) {
@@ -255,20 +326,25 @@ void matmul_quant(const float* x, size_t m, const Matrix& w, float* y) {
   quantize_activations(x, m, w, q);
   const QuantActivations view = q.view(w.source_type);
   auto pool = compute_pool();
-  if (level == 2 && m >= gemm_min_rows(w.source_type) && gemm_kernels_available()) {
-    // Many rows: GEMM panels of 16 weight rows (kernels_gemm.h); the rows past the last full
-    // panel take the tiles below. Same bits either way.
+  const bool zmm_panels = level == 3 && gemm_kernels_available();
+  if ((zmm_panels || gemm_ymm_kernels_available(level == 2)) &&
+      m >= gemm_min_rows(w.source_type, static_cast<GemmIsa>(level))) {
+    // Many rows: GEMM panels of 16 (AVX-512) or 8 (AVX2, AVX-VNNI) weight rows (kernels_gemm.h);
+    // the rows past the last full panel take the tiles below. Same bits either way.
     // (A reference: inside the lambda the thread_local's name would be each worker's own copy.)
     static thread_local GemmActivations caller_activations;
     GemmActivations& prepared = caller_activations;
     prepared.q8_0 = view.q8_0;
     prepared.q8_k = view.q8_k;
     prepare_gemm_activations(w.source_type, prepared);
-    const uint32_t panels = w.rows / kGemmPanelRows, full = panels * kGemmPanelRows;
+    const uint32_t panel_rows = zmm_panels ? kGemmPanelRows : kGemmPanelRowsYmm;
+    const uint32_t panels = w.rows / panel_rows, full = panels * panel_rows;
     pool->parallel_for(panels + (full < w.rows ? 1 : 0), [&](size_t t) {
-      const uint32_t c0 = static_cast<uint32_t>(t) * kGemmPanelRows;
-      if (t < panels) gemm_panel_avx512(prepared, m, w, c0, c0 + kGemmPanelRows, y, w.rows);
-      else quant_panel_avx512(view, 0, m, w, full, w.rows, y, w.rows);
+      const uint32_t c0 = static_cast<uint32_t>(t) * panel_rows;
+      if (t < panels && zmm_panels) gemm_panel_avx512(prepared, m, w, c0, c0 + panel_rows, y, w.rows);
+      else if (t < panels) gemm_panel_avx2(prepared, m, w, c0, c0 + panel_rows, y, w.rows, level == 2);
+      else if (!zmm_panels || !quant_panel_avx512(view, 0, m, w, full, w.rows, y, w.rows))
+        quant_panel_avx2(view, 0, m, w, full, w.rows, y, w.rows);
     });
     return;
   }
@@ -282,14 +358,15 @@ void matmul_quant(const float* x, size_t m, const Matrix& w, float* y) {
   pool->parallel_for(n_tasks, [&](size_t t) {
     const uint32_t c0 = static_cast<uint32_t>(t) * step;
     const uint32_t c1 = std::min(w.rows, c0 + step);
-    if (level == 2 && quant_panel_avx512(view, 0, m, w, c0, c1, y, w.rows)) return;
+    if (level == 3 && quant_panel_avx512(view, 0, m, w, c0, c1, y, w.rows)) return;
     quant_panel_avx2(view, 0, m, w, c0, c1, y, w.rows);
   });
 }
 
 const char* quant_kernel_isa() {
   switch (isa()) {
-    case 2: return "avx512vnni";
+    case 3: return "avx512vnni";
+    case 2: return "avxvnni";
     case 1: return "avx2";
     default: return "scalar";
   }

@@ -38,9 +38,10 @@ void quantize_rows_q8_k_reference(const float* x, size_t m, size_t cols, Q8KRows
 void matmul_quant(const float* x, size_t m, const Matrix& w, float* y);
 void matmul_quant_reference(const float* x, size_t m, const Matrix& w, float* y);
 
-const char* quant_kernel_isa();  // "avx512vnni", "avx2" or "scalar"
-// For tests: use at most this ISA level (0 scalar, 1 avx2, 2 avx512vnni = best available, the
-// default); a level the CPU lacks falls back to the next one down.
+const char* quant_kernel_isa();  // "avx512vnni", "avxvnni", "avx2" or "scalar"
+// For tests: use at most this ISA level (0 scalar, 1 avx2, 2 avxvnni, 3 avx512vnni = best
+// available; the default is TANDEM_ISA's, see kernels.h); a level the CPU lacks falls back to the
+// next one down.
 void set_quant_kernel_isa_limit(int level);
 
 // The SIMD tiles (kernels_quant_avx2.cpp, kernels_quant_avx512.cpp): `rows` activation rows

@@ -1,7 +1,8 @@
 // The GEMM panels for many rows (engine/runtime/kernels_gemm.h): on Q8_0, Q4_0, Q4_K, Q5_K and
 // Q6_K weights they give the scalar reference's bits and the per-row tiles' bits, called directly
-// and through the matmul dispatch, at every ISA level this CPU has, for any batch and thread count,
-// also on blocks of random bytes (every level, scale and min the formats can hold).
+// and through the matmul dispatch, at every ISA level this CPU has (AVX-512 VNNI, AVX-VNNI and
+// AVX2 panels; the levels that ran are printed), for any batch and thread count, also on blocks
+// of random bytes (every level, scale and min the formats can hold).
 #include "engine/quant.h"
 #include "engine/runtime/kernels.h"
 #include "engine/runtime/kernels_gemm.h"
@@ -10,6 +11,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <set>
@@ -71,22 +74,26 @@ struct ScopedThreads {
   explicit ScopedThreads(unsigned n) { set_compute_threads(n); }
   ~ScopedThreads() { set_compute_threads(1); }
 };
-// The ISA limit of the kernel family the type uses; 0 scalar, `top` the best.
+// The ISA limit of the kernel family the type uses: 0 scalar, 1 avx2, 2 avxvnni, 3 avx512vnni.
 struct ScopedIsa {
   GgmlType type;
-  ScopedIsa(GgmlType t, int level) : type(t) {
+  ScopedIsa(GgmlType t, int level) : type(t) { set_limit(level); }
+  ~ScopedIsa() { reset_kernel_isa_limits(); }
+  void set_limit(int level) const {
     if (type == GgmlType::Q8_0) set_q8_kernel_isa_limit(level);
     else set_quant_kernel_isa_limit(level);
   }
-  ~ScopedIsa() {
-    if (type == GgmlType::Q8_0) set_q8_kernel_isa_limit(3);
-    else set_quant_kernel_isa_limit(2);
-  }
 };
-std::vector<int> isa_levels(GgmlType type) {
-  return type == GgmlType::Q8_0 ? std::vector<int>{0, 1, 2, 3} : std::vector<int>{0, 1, 2};
-}
 std::string isa_name(GgmlType type) { return type == GgmlType::Q8_0 ? q8_kernel_isa() : quant_kernel_isa(); }
+
+// Whether the dispatch at the ISA level in force takes GEMM panels for m rows.
+bool takes_gemm(GgmlType type, size_t m) {
+  const std::string name = isa_name(type);
+  if (name == "avx512vnni") return gemm_kernels_available() && m >= gemm_min_rows(type, GemmIsa::avx512vnni);
+  if (name == "avxvnni") return gemm_ymm_kernels_available(true) && m >= gemm_min_rows(type, GemmIsa::avxvnni);
+  if (name == "avx2") return gemm_ymm_kernels_available(false) && m >= gemm_min_rows(type, GemmIsa::avx2);
+  return false;
+}
 
 const GgmlType kTypes[] = {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K};
 
@@ -129,53 +136,85 @@ void expect_same_bits(const std::vector<float>& expected, const std::vector<floa
   EXPECT_EQ(differing, 0u) << "first at " << first << ": " << expected[first] << " vs " << actual[first];
 }
 
-// The panels called directly: every row count (tiles of 2 and the odd row), every panel of the
-// matrix, compared with the scalar reference.
-TEST(GemmKernel, PanelsGiveTheReferenceBits) {
-  if (!gemm_kernels_available()) GTEST_SKIP() << "no AVX-512 VNNI on this CPU: the GEMM panels cannot run here";
-  for (GgmlType type : kTypes)
-    for (bool random_bytes : {false, true}) {
-      SCOPED_TRACE(std::string(ggml_type_name(type)) + (random_bytes ? " random bytes" : " quantized"));
-      QuantMatrix w(type, 48, 768, 3, random_bytes);
-      for (size_t m : {1, 2, 7, 20}) {
-        const auto x = activations(m, w.m.cols, 7 + static_cast<uint32_t>(m));
-        Q8Rows q8;
-        Q8KRows q8k;
-        GemmActivations prepared;
-        if (type == GgmlType::Q8_0 || type == GgmlType::Q4_0) {
-          quantize_rows_q8_0(x.data(), m, w.m.cols, q8);
-          prepared.q8_0 = &q8;
-        } else {
-          quantize_rows_q8_k(x.data(), m, w.m.cols, q8k);
-          prepared.q8_k = &q8k;
-        }
-        prepare_gemm_activations(type, prepared);
-        std::vector<float> y(m * w.m.rows, -1.0f);
-        for (uint32_t c0 = 0; c0 < w.m.rows; c0 += kGemmPanelRows)
-          ASSERT_TRUE(gemm_panel_avx512(prepared, m, w.m, c0, c0 + kGemmPanelRows, y.data(), w.m.rows));
-        expect_same_bits(reference(x, m, w.m), y);
-      }
-    }
-  RecordProperty("gemm_isa", "avx512vnni");
+// Each panel kind this CPU can run, called directly.
+struct PanelKind {
+  std::string name;
+  uint32_t rows;
+  bool (*run)(const GemmActivations&, size_t, const Matrix&, uint32_t, uint32_t, float*, size_t);
+};
+std::vector<PanelKind> panel_kinds() {
+  std::vector<PanelKind> kinds;
+  if (gemm_kernels_available()) kinds.push_back({"avx512vnni", kGemmPanelRows, gemm_panel_avx512});
+  if (gemm_ymm_kernels_available(true))
+    kinds.push_back({"avxvnni", kGemmPanelRowsYmm, [](const GemmActivations& x, size_t m, const Matrix& w, uint32_t c0,
+                                                      uint32_t c1, float* y, size_t ldy) {
+                       return gemm_panel_avx2(x, m, w, c0, c1, y, ldy, true);
+                     }});
+  if (gemm_ymm_kernels_available(false))
+    kinds.push_back({"avx2", kGemmPanelRowsYmm, [](const GemmActivations& x, size_t m, const Matrix& w, uint32_t c0,
+                                                   uint32_t c1, float* y, size_t ldy) {
+                       return gemm_panel_avx2(x, m, w, c0, c1, y, ldy, false);
+                     }});
+  return kinds;
 }
 
-// Through the dispatch: batches below and above gemm_min_rows, weight rows that leave a partial
-// panel to the per-row tiles, 1-3 threads, each ISA level (the GEMM panels run at the top one).
+// The panels called directly: every row count (full tiles and the odd rows), every panel of the
+// matrix, at every panel ISA this CPU has, compared with the scalar reference.
+TEST(GemmKernel, PanelsGiveTheReferenceBitsAtEveryIsaLevel) {
+  const auto kinds = panel_kinds();
+  if (kinds.empty()) GTEST_SKIP() << "no AVX2 on this CPU: no GEMM panel can run here";
+  std::string ran;
+  for (const PanelKind& kind : kinds) {
+    ran += (ran.empty() ? "" : ",") + kind.name;
+    for (GgmlType type : kTypes)
+      for (bool random_bytes : {false, true}) {
+        SCOPED_TRACE(kind.name + " " + std::string(ggml_type_name(type)) +
+                     (random_bytes ? " random bytes" : " quantized"));
+        QuantMatrix w(type, 48, 768, 3, random_bytes);
+        for (size_t m : {1, 2, 7, 20}) {
+          const auto x = activations(m, w.m.cols, 7 + static_cast<uint32_t>(m));
+          Q8Rows q8;
+          Q8KRows q8k;
+          GemmActivations prepared;
+          if (type == GgmlType::Q8_0 || type == GgmlType::Q4_0) {
+            quantize_rows_q8_0(x.data(), m, w.m.cols, q8);
+            prepared.q8_0 = &q8;
+          } else {
+            quantize_rows_q8_k(x.data(), m, w.m.cols, q8k);
+            prepared.q8_k = &q8k;
+          }
+          prepare_gemm_activations(type, prepared);
+          std::vector<float> y(m * w.m.rows, -1.0f);
+          for (uint32_t c0 = 0; c0 < w.m.rows; c0 += kind.rows)
+            ASSERT_TRUE(kind.run(prepared, m, w.m, c0, c0 + kind.rows, y.data(), w.m.rows));
+          expect_same_bits(reference(x, m, w.m), y);
+        }
+      }
+  }
+  RecordProperty("gemm_panel_isas", ran);
+  std::printf("GEMM panels checked directly at: %s\n", ran.c_str());
+}
+
+// Through the dispatch: batches below and above each level's gemm_min_rows, weight rows that
+// leave a partial panel to the per-row tiles, 1-3 threads, each ISA level.
 TEST(GemmKernel, DispatchGivesTheReferenceBitsAtEveryIsaLevelBatchAndThreadCount) {
   std::set<std::string> ran;
   for (GgmlType type : kTypes) {
     SCOPED_TRACE(std::string(ggml_type_name(type)));
-    QuantMatrix w(type, 53, 512, 5);  // 3 full panels + 5 rows for the per-row tiles
-    const size_t threshold = gemm_min_rows(type);
-    for (size_t m : {threshold - 1, threshold, size_t{33}}) {
+    QuantMatrix w(type, 53, 512, 5);  // 3 full panels of 16 or 6 of 8, + 5 rows for the per-row tiles
+    std::set<size_t> batches = {33};
+    for (GemmIsa isa : {GemmIsa::avx2, GemmIsa::avxvnni, GemmIsa::avx512vnni}) {
+      const size_t threshold = gemm_min_rows(type, isa);
+      if (threshold > 64) continue;  // panels off at that level
+      batches.insert(threshold);
+      if (threshold > 1) batches.insert(threshold - 1);
+    }
+    for (size_t m : batches) {
       const auto x = activations(m, w.m.cols, 11 + static_cast<uint32_t>(m));
       const auto expected = reference(x, m, w.m);
-      for (int level : isa_levels(type)) {
+      for (int level : {0, 1, 2, 3}) {
         ScopedIsa isa(type, level);
-        ran.insert(isa_name(type) + (level > 0 && m >= threshold && gemm_kernels_available() &&
-                                             isa_name(type) == "avx512vnni"
-                                         ? "+gemm"
-                                         : ""));
+        ran.insert(isa_name(type) + (takes_gemm(type, m) ? "+gemm" : ""));
         for (unsigned threads : {1u, 2u, 3u}) {
           ScopedThreads t(threads);
           SCOPED_TRACE("m=" + std::to_string(m) + " isa=" + isa_name(type) + " threads=" + std::to_string(threads));
@@ -190,6 +229,21 @@ TEST(GemmKernel, DispatchGivesTheReferenceBitsAtEveryIsaLevelBatchAndThreadCount
   std::printf("GEMM dispatch checked at ISA levels: %s\n", levels.c_str());
 }
 
+// TANDEM_ISA names the starting level of every kernel family; anything else means the best.
+TEST(GemmKernel, TheIsaEnvironmentVariableNamesTheStartingLevel) {
+  const char* saved = std::getenv("TANDEM_ISA");
+  const std::string restore = saved ? saved : "";
+  const std::pair<const char*, int> cases[] = {{"scalar", 0}, {"avx2", 1}, {"avxvnni", 2}, {"avx512vnni", 3},
+                                               {"", 3}, {"sse2", 3}};
+  for (const auto& [value, level] : cases) {
+    setenv("TANDEM_ISA", value, 1);
+    EXPECT_EQ(isa_level_from_env(), level) << value;
+  }
+  unsetenv("TANDEM_ISA");
+  EXPECT_EQ(isa_level_from_env(), 3);
+  if (saved) setenv("TANDEM_ISA", restore.c_str(), 1);
+}
+
 // A row's result does not depend on which other rows share its batch (the GEMM path for a big
 // batch and the per-row tiles for that row alone give the same bits).
 TEST(GemmKernel, ARowsResultIsTheSameInABigBatchAndAlone) {
@@ -198,11 +252,15 @@ TEST(GemmKernel, ARowsResultIsTheSameInABigBatchAndAlone) {
     QuantMatrix w(type, 32, 256, 9);
     const size_t m = 24;
     const auto x = activations(m, w.m.cols, 21);
-    const auto batch = dispatched(x, m, w.m);
-    for (size_t r : {size_t{0}, size_t{13}, m - 1}) {
-      const std::vector<float> row(x.begin() + r * w.m.cols, x.begin() + (r + 1) * w.m.cols);
-      const auto alone = dispatched(row, 1, w.m);
-      expect_same_bits(std::vector<float>(batch.begin() + r * w.m.rows, batch.begin() + (r + 1) * w.m.rows), alone);
+    for (int level : {1, 2, 3}) {
+      ScopedIsa isa(type, level);
+      SCOPED_TRACE(isa_name(type));
+      const auto batch = dispatched(x, m, w.m);
+      for (size_t r : {size_t{0}, size_t{13}, m - 1}) {
+        const std::vector<float> row(x.begin() + r * w.m.cols, x.begin() + (r + 1) * w.m.cols);
+        const auto alone = dispatched(row, 1, w.m);
+        expect_same_bits(std::vector<float>(batch.begin() + r * w.m.rows, batch.begin() + (r + 1) * w.m.rows), alone);
+      }
     }
   }
 }

@@ -50,7 +50,7 @@ struct ScopedThreads {
 };
 struct ScopedIsa {
   explicit ScopedIsa(int level) { set_quant_kernel_isa_limit(level); }
-  ~ScopedIsa() { set_quant_kernel_isa_limit(2); }
+  ~ScopedIsa() { reset_kernel_isa_limits(); }
 };
 
 const GgmlType kTypes[] = {GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K};
@@ -74,7 +74,7 @@ TEST(QuantKernel, FastPathGivesTheReferenceBitsAtEveryIsaLevelBatchAndThreadCoun
       auto x = random_floats(m * w.m.cols, 11 + static_cast<uint32_t>(m), 1.0f);
       x[5] = 0.0f;  // an all-zero block would not occur by chance; cover it in one row
       const auto reference = run(x, m, w.m, true);
-      for (int level : {0, 1, 2}) {
+      for (int level : {0, 1, 2, 3}) {
         ScopedIsa isa(level);
         for (unsigned threads : {1u, 2u, 3u}) {
           ScopedThreads t(threads);
@@ -153,14 +153,19 @@ TEST(QuantKernel, Q8KVectorQuantizationGivesTheReferenceBits) {
   x[512 + 200] = 50.0f;
   x[1024] = -127.0f;  // scale -1: x + 0.5 are ties
   for (int i = 1; i < 256; ++i) x[1024 + i] = float(i % 200 - 100) + 0.5f;
-  Q8KRows fast, reference;
-  quantize_rows_q8_k(x.data(), 8, 768, fast);
+  Q8KRows reference;
   quantize_rows_q8_k_reference(x.data(), 8, 768, reference);
-  EXPECT_EQ(fast.q, reference.q);
-  EXPECT_EQ(fast.bsums, reference.bsums);
-  EXPECT_EQ(fast.sums32, reference.sums32);
-  ASSERT_EQ(fast.d.size(), reference.d.size());
-  EXPECT_EQ(std::memcmp(fast.d.data(), reference.d.data(), fast.d.size() * sizeof(float)), 0);
+  for (int level : {1, 3}) {  // the AVX2 and the AVX-512 quantizer
+    ScopedIsa isa(level);
+    SCOPED_TRACE(quant_kernel_isa());
+    Q8KRows fast;
+    quantize_rows_q8_k(x.data(), 8, 768, fast);
+    EXPECT_EQ(fast.q, reference.q);
+    EXPECT_EQ(fast.bsums, reference.bsums);
+    EXPECT_EQ(fast.sums32, reference.sums32);
+    ASSERT_EQ(fast.d.size(), reference.d.size());
+    EXPECT_EQ(std::memcmp(fast.d.data(), reference.d.data(), fast.d.size() * sizeof(float)), 0);
+  }
   RecordProperty("quant_isa", quant_kernel_isa());
 }
 

@@ -51,7 +51,7 @@ struct ScopedThreads {
 
 struct ScopedIsa {
   explicit ScopedIsa(int level) { set_q8_kernel_isa_limit(level); }
-  ~ScopedIsa() { set_q8_kernel_isa_limit(3); }
+  ~ScopedIsa() { reset_kernel_isa_limits(); }
 };
 
 std::vector<float> q8_matmul(const std::vector<float>& x, size_t m, const Matrix& w) {
@@ -100,12 +100,17 @@ TEST(Q8Kernel, QuantizationGivesTheReferenceBits) {
   x[96] = 127.0f;  // amax 127: the scale is 1 and each x + 0.5 below is a tie
   for (int i = 1; i < 32; ++i) x[96 + i] = float(i - 16) + 0.5f;
   for (int i = 0; i < 32; ++i) x[128 + i] = 1e-41f * float(i + 1);  // denormals
-  Q8Rows fast, reference;
-  quantize_rows_q8_0(x.data(), 8, 256, fast);
+  Q8Rows reference;
   quantize_rows_q8_0_reference(x.data(), 8, 256, reference);
-  EXPECT_EQ(fast.q, reference.q);
-  ASSERT_EQ(fast.d.size(), reference.d.size());
-  EXPECT_EQ(std::memcmp(fast.d.data(), reference.d.data(), fast.d.size() * sizeof(float)), 0);
+  for (int level : {1, 3}) {  // the AVX2 and the AVX-512 quantizer
+    ScopedIsa isa(level);
+    SCOPED_TRACE(q8_kernel_isa());
+    Q8Rows fast;
+    quantize_rows_q8_0(x.data(), 8, 256, fast);
+    EXPECT_EQ(fast.q, reference.q);
+    ASSERT_EQ(fast.d.size(), reference.d.size());
+    EXPECT_EQ(std::memcmp(fast.d.data(), reference.d.data(), fast.d.size() * sizeof(float)), 0);
+  }
   RecordProperty("q8_isa", q8_kernel_isa());
 }
 
@@ -185,7 +190,7 @@ void check_f32_gemm_against_reference(const std::vector<F32Order>& orders, std::
 
 struct ScopedF32Isa {
   explicit ScopedF32Isa(int level) { set_f32_kernel_isa_limit(level); }
-  ~ScopedF32Isa() { set_f32_kernel_isa_limit(2); }
+  ~ScopedF32Isa() { reset_kernel_isa_limits(); }
 };
 
 // The AVX2 and AVX-512 GEMMs give the plain-loop reference's bits in both of llama.cpp's orders,
