@@ -109,18 +109,7 @@ std::optional<ApiError> refuse_for_anthropic(const InternalRequest& request) {
   for (const auto& prompt : request.prompts) {
     if (prompt.is_tokens) return untranslatable("prompt", "a prompt of token ids", to);
   }
-  // Anthropic refuses empty text blocks, so its writer drops them: a turn of empty texts only
-  // would vanish, and a conversation left without turns cannot be sent.
-  const auto carries_content = [](const Message& m) {
-    return m.role != Role::system && m.role != Role::developer &&
-           std::any_of(m.content.begin(), m.content.end(), [](const ContentPart& part) {
-             const auto* text = std::get_if<TextPart>(&part);
-             return text == nullptr || !text->text.empty();
-           });
-  };
-  const bool has_turn =
-      !request.prompts.empty() || std::any_of(request.messages.begin(), request.messages.end(), carries_content);
-  if (!has_turn && request.endpoint != Endpoint::count_tokens) {
+  if (!has_anthropic_turn(request) && request.endpoint != Endpoint::count_tokens) {
     return untranslatable(request.endpoint == Endpoint::responses ? "input" : "messages",
                           "a conversation with no user or assistant turn that has content (only system messages "
                           "or empty texts)",
@@ -144,6 +133,17 @@ std::optional<ApiError> refuse_for_openai(const InternalRequest& request) {
 }
 
 }  // namespace
+
+bool has_anthropic_turn(const InternalRequest& request) {
+  const auto carries_content = [](const Message& m) {
+    return m.role != Role::system && m.role != Role::developer &&
+           std::any_of(m.content.begin(), m.content.end(), [](const ContentPart& part) {
+             const auto* text = std::get_if<TextPart>(&part);
+             return text == nullptr || !text->text.empty();
+           });
+  };
+  return !request.prompts.empty() || std::any_of(request.messages.begin(), request.messages.end(), carries_content);
+}
 
 std::optional<ApiError> refuse_untranslatable(const InternalRequest& request, Protocol upstream) {
   if (request.protocol == upstream) return std::nullopt;

@@ -35,4 +35,9 @@ std::optional<ApiError> refuse_unsupported(const InternalRequest& request, const
 // own protocol (passthrough sends everything).
 std::optional<ApiError> refuse_untranslatable(const InternalRequest& request, Protocol upstream);
 
+// Whether to_anthropic_request has a turn to write: a prompt, or a user/assistant/tool message
+// with something besides empty text. Anthropic refuses empty text blocks, so its writer drops them,
+// and it lifts system and developer turns into `system`; without such a turn `messages` is empty.
+bool has_anthropic_turn(const InternalRequest& request);
+
 }  // namespace tandem::schemas

@@ -58,11 +58,10 @@ static void check_round_trip(const Result<InternalRequest>& parsed) {
     if (all_have_content) {
       require(again->messages.size() == request.messages.size(), "openai: message count changed", again);
     }
-  } else if (request.endpoint != Endpoint::count_tokens &&
-             std::any_of(request.messages.begin(), request.messages.end(),
-                         [](const Message& m) { return m.role != Role::system; })) {
-    // (Anthropic's writer lifts system turns into `system`: a conversation of system turns only
-    // has no messages left, which Anthropic refuses; such a request is not re-written.)
+  } else if (request.endpoint != Endpoint::count_tokens && has_anthropic_turn(request)) {
+    // (Anthropic's writer lifts system turns into `system` and drops empty texts: a conversation
+    // with no other turn has no messages left, which Anthropic refuses. Such a request is only
+    // ever passed through as the client sent it, never re-written.)
     auto again = anthropic_messages_request_from_json(to_anthropic_request(request));
     require(again.ok(), "to_anthropic_request does not parse", again);
   }
