@@ -188,7 +188,7 @@ std::string parse_system_text(const json::value& value, const std::string& path)
 
 // Anthropic accepts `role: system` turns inside `messages` (instructions given mid-conversation);
 // they stay at their position, as Role::system messages.
-Message parse_message(const json::value& value, const std::string& path) {
+Message parse_message(const json::value& value, const std::string& path, bool last) {
   Fields fields = Fields::of(value, path);
   if (!fields.has("role")) fail(fields.at("role"), "field required");
   std::string role = fields.required_one_of("role", {"user", "assistant", "system"});
@@ -209,6 +209,11 @@ Message parse_message(const json::value& value, const std::string& path) {
                                    std::string(detail::kind_name(content)));
   }
   const auto& blocks = content.get_array();
+  // As Anthropic's API answers: an empty turn says nothing (and would vanish in translation),
+  // except a final assistant turn, which asks the model to begin its answer from nothing.
+  if (blocks.empty() && !(last && message.role == Role::assistant)) {
+    fail(fields.at("content"), "all messages must have non-empty content except for the optional final assistant message");
+  }
   for (size_t i = 0; i < blocks.size(); ++i) {
     parse_block(blocks[i], detail::index(fields.at("content"), i), message.role, message.content);
   }
@@ -340,7 +345,7 @@ InternalRequest parse_messages_body(const json::value& body, bool count_tokens) 
   if (messages == nullptr) fail("messages", "field required");
   if (messages->empty()) fail("messages", "must contain at least one message");
   for (size_t i = 0; i < messages->size(); ++i) {
-    request.messages.push_back(parse_message((*messages)[i], detail::index("messages", i)));
+    request.messages.push_back(parse_message((*messages)[i], detail::index("messages", i), i + 1 == messages->size()));
   }
   request.system = parse_system(fields);
 

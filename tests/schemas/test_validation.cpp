@@ -208,6 +208,13 @@ INSTANTIATE_TEST_SUITE_P(AnthropicMessages, Validation, ::testing::Values(
   Case{Api::messages, R"({"messages":[{"role":"user","content":"a"},{"role":"system","content":5}]})",
        "messages[1].content: must be a string or an array of text blocks", "messages[1].content"},
   Case{Api::messages, R"({"messages":[{"role":"user"}]})", "messages[0].content: field required", "messages[0].content"},
+  // Found by fuzz_schemas_requests: accepted, then the empty turn vanished in translation.
+  Case{Api::messages, R"({"messages":[{"role":"user","content":[]}]})",
+       "messages[0].content: all messages must have non-empty content except for the optional final assistant message",
+       "messages[0].content"},
+  Case{Api::messages, R"({"messages":[{"role":"user","content":"a"},{"role":"assistant","content":[]},{"role":"user","content":"b"}]})",
+       "messages[1].content: all messages must have non-empty content except for the optional final assistant message",
+       "messages[1].content"},
   Case{Api::messages, R"({"messages":[{"role":"user","content":1}]})",
        "messages[0].content: must be a string or an array of content blocks, got a number", "messages[0].content"},
   Case{Api::messages, R"({"messages":[{"role":"user","content":[{"text":"x"}]}]})",
@@ -470,6 +477,14 @@ TEST(Errors, StatusesMapToKinds) {
   EXPECT_EQ(parse_protocol("openai"), Protocol::openai);
   EXPECT_FALSE(parse_protocol("OpenAI"));
   EXPECT_EQ(protocol_name(Protocol::anthropic), "anthropic");
+}
+
+// Anthropic's one exception to non-empty turns: a final assistant turn (the answer's start) may be empty.
+TEST(AnthropicMessages, AnEmptyFinalAssistantTurnIsAccepted) {
+  auto parsed = parse(Api::messages, R"({"model":"m","max_tokens":10,"messages":[
+      {"role":"user","content":"hi"},{"role":"assistant","content":[]}]})");
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+  EXPECT_EQ(parsed->messages.size(), 2u);
 }
 
 }  // namespace
