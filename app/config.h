@@ -30,7 +30,7 @@ struct AppConfig {
   // How a step shares its budget (engine::StepPolicy): which waiting prompt is computed first
   // ("arrival" or "shortest"), prompt rows and prompts per step while sequences decode (0: no cap),
   // and prefill-only steps while prompts wait.
-  std::string prefill_order = "arrival";
+  std::string prefill_order = "shortest";
   int max_prefill_tokens = 0;
   int max_prefill_seqs = 0;
   int prefill_first = 0;

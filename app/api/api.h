@@ -42,7 +42,7 @@ struct ApiOptions {
   int batch_tokens = 512;            // token budget of one engine step
   // How a step shares it (engine::StepPolicy): --prefill-order, --max-prefill-tokens,
   // --max-prefill-seqs, --prefill-first.
-  bool prefill_shortest_first = false;
+  bool prefill_shortest_first = true;
   int max_prefill_tokens = 0;
   int max_prefill_seqs = 0;
   bool prefill_first = false;
