@@ -32,6 +32,7 @@ int default_threads() {
 }
 
 const std::vector<std::string> kLogFormats = {"text", "json"};
+const std::vector<std::string> kPrefillOrders = {"arrival", "shortest"};
 const std::vector<std::string> kLogLevels = {"trace", "debug", "info",    "warn",
                                              "error", "critical", "off"};
 
@@ -92,6 +93,14 @@ std::string read_log_format(const json::value& value, const std::string& where) 
     throw ConfigError(where + " must be text or json (got " + describe(value) + ")");
   }
   return format;
+}
+
+std::string read_prefill_order(const json::value& value, const std::string& where) {
+  auto order = read_string(value, where);
+  if (std::find(kPrefillOrders.begin(), kPrefillOrders.end(), order) == kPrefillOrders.end()) {
+    throw ConfigError(where + " must be arrival or shortest (got " + describe(value) + ")");
+  }
+  return order;
 }
 
 std::string read_log_level(const json::value& value, const std::string& where) {
@@ -282,6 +291,22 @@ void ServerConfigOptions::bind_fields(CLI::App& app) {
       ->group(model);
   int_option("batch_tokens", "--batch-tokens", &AppConfig::batch_tokens,
              "Token budget of one engine step", 1, 1 << 20)
+      ->group(model);
+  add("prefill_order",
+      app.add_option("--prefill-order", f.prefill_order,
+                     "Which waiting prompt a step computes first: arrival, or shortest (fewest rows left; "
+                     "one passed over 8 steps goes first)")
+          ->check(CLI::IsMember(kPrefillOrders))
+          ->group(model),
+      &AppConfig::prefill_order, read_prefill_order);
+  int_option("max_prefill_tokens", "--max-prefill-tokens", &AppConfig::max_prefill_tokens,
+             "Prompt rows one step may take while sequences decode (0: the rest of --batch-tokens)", 0, 1 << 20)
+      ->group(model);
+  int_option("max_prefill_seqs", "--max-prefill-seqs", &AppConfig::max_prefill_seqs,
+             "Prompts one step may compute (0: any number)", 0, 1 << 20)
+      ->group(model);
+  int_option("prefill_first", "--prefill-first", &AppConfig::prefill_first,
+             "1: while prompts wait, steps compute only them (decodes pause); 0: every step decodes", 0, 1)
       ->group(model);
   int_option("responses_store", "--responses-store", &AppConfig::responses_store,
              "Responses API: stored responses (store: true) kept at most; the oldest go first", 0, 10'000'000)

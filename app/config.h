@@ -27,6 +27,13 @@ struct AppConfig {
   int threads;                       // engine / BLAS threads; default: all cores
   int max_queue = 64;                // requests waiting for a slot before 429/529
   int batch_tokens = 512;            // token budget per engine step
+  // How a step shares its budget (engine::StepPolicy): which waiting prompt is computed first
+  // ("arrival" or "shortest"), prompt rows and prompts per step while sequences decode (0: no cap),
+  // and prefill-only steps while prompts wait.
+  std::string prefill_order = "shortest";
+  int max_prefill_tokens = 0;
+  int max_prefill_seqs = 0;
+  int prefill_first = 0;
   int responses_store = 1000;        // Responses API: stored responses kept at most
   int responses_ttl = 3600;          // Responses API: seconds a stored response is kept
   int max_schema_bytes = 65536;      // structured outputs: a request's JSON Schema text at most

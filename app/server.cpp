@@ -60,6 +60,10 @@ static api::ApiOptions api_options(const AppConfig& config) {
   options.threads = config.threads;
   options.max_queue = config.max_queue;
   options.batch_tokens = config.batch_tokens;
+  options.prefill_shortest_first = config.prefill_order == "shortest";
+  options.max_prefill_tokens = config.max_prefill_tokens;
+  options.max_prefill_seqs = config.max_prefill_seqs;
+  options.prefill_first = config.prefill_first != 0;
   options.stored_responses = static_cast<size_t>(config.responses_store);
   options.max_schema_bytes = static_cast<size_t>(config.max_schema_bytes);
   options.stored_response_ttl = config.responses_ttl;

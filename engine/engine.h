@@ -110,6 +110,23 @@ struct EngineStats {
   uint64_t preemptions = 0;
 };
 
+// How one step shares its token budget between decoding sequences and waiting prompts.
+struct StepPolicy {
+  // Which waiting prompts get rows first: in arrival order, or the fewest rows left first (a
+  // short prompt then gets its first token without waiting behind a long one's chunks). A prompt
+  // passed over `max_prefill_skips` steps in a row goes first, so a long prompt is never starved.
+  enum class PrefillOrder { arrival, shortest_first };
+  PrefillOrder prefill_order = PrefillOrder::arrival;
+  uint32_t max_prefill_skips = 8;
+  // Prompt rows one step may take while sequences decode (0: the rest of the budget).
+  size_t max_prefill_tokens = 0;
+  // Prompts that get rows in one step (0: any number).
+  size_t max_prefill_sequences = 0;
+  // While prompts wait, steps compute only them and decodes pause (vLLM's prefill-first order);
+  // false: each step decodes every running sequence and fills the rest with prompt rows.
+  bool prefill_first = false;
+};
+
 class EngineError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
@@ -125,11 +142,12 @@ class Engine {
   // when they are not free now, or while preempted sequences wait to resume (they go first).
   AddResult add(SequenceRequest request);
 
-  // One forward pass over at most `token_budget` rows: first one decode token for each running
-  // sequence, then prefill chunks (oldest first) with what is left. Preempted sequences resume
+  // One forward pass over at most `token_budget` rows: by default first one decode token for each
+  // running sequence, then prefill chunks (oldest first) with what is left. Preempted sequences resume
   // first when the pool has room; growing sequences may preempt newer ones. Returns an event for
   // every sequence that produced a token or finished. Finished sequences release their blocks.
-  std::vector<SequenceEvent> step(size_t token_budget);
+  // `policy` may change how rows are shared (StepPolicy); it never changes a row's result.
+  std::vector<SequenceEvent> step(size_t token_budget, const StepPolicy& policy = {});
 
   // Drops a sequence and frees its blocks at once. False if unknown (or already finished).
   bool cancel(SequenceId id);
@@ -167,6 +185,7 @@ class Engine {
   void preempt(Sequence& seq);
   void resume_preempted();
   void grow_or_preempt(std::vector<std::pair<Sequence*, size_t>>& chosen);
+  std::vector<Sequence*> prefill_candidates(const StepPolicy& policy);
 
   Model& model_;
   const Tokenizer* tokenizer_;

@@ -327,7 +327,7 @@ void Scheduler::observe_tokens(Running& running, size_t tokens, std::chrono::ste
 
 void Scheduler::step_once() {
   const auto step_started = std::chrono::steady_clock::now();
-  auto events = engine_.step(options_.step_token_budget);
+  auto events = engine_.step(options_.step_token_budget, options_.step_policy);
   const auto step_ended = std::chrono::steady_clock::now();
   if (options_.step_delay.count() > 0) std::this_thread::sleep_for(options_.step_delay);
   const auto engine_stats = engine_.stats();

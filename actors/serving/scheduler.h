@@ -140,6 +140,7 @@ struct SchedulerOptions {
   size_t max_running = 4;        // --parallel: sequences in the batch at once
   size_t max_waiting = 64;       // --max-queue: queued requests before "overloaded"
   size_t step_token_budget = 256;  // --batch-tokens: rows per forward pass (prefill chunks + decodes)
+  engine::StepPolicy step_policy;  // how a step shares that budget (--prefill-order, ...)
   size_t stream_capacity = 512;  // events a client may lag behind before it loses its request
   std::chrono::milliseconds waiting_heartbeat{2000};
   // Test-only: a pause after every engine step, so a generation provably outlasts a test's

@@ -49,6 +49,12 @@ local::LocalModel load_model(const ApiOptions& options, size_t index,
   scheduler_options.max_running = static_cast<size_t>(std::max(1, options.parallel));
   scheduler_options.max_waiting = static_cast<size_t>(std::max(0, options.max_queue));
   scheduler_options.step_token_budget = static_cast<size_t>(std::max(1, options.batch_tokens));
+  scheduler_options.step_policy.prefill_order = options.prefill_shortest_first
+                                                    ? engine::StepPolicy::PrefillOrder::shortest_first
+                                                    : engine::StepPolicy::PrefillOrder::arrival;
+  scheduler_options.step_policy.max_prefill_tokens = static_cast<size_t>(std::max(0, options.max_prefill_tokens));
+  scheduler_options.step_policy.max_prefill_sequences = static_cast<size_t>(std::max(0, options.max_prefill_seqs));
+  scheduler_options.step_policy.prefill_first = options.prefill_first;
   scheduler_options.waiting_heartbeat = options.waiting_heartbeat;
   scheduler_options.step_delay = options.step_delay;
   const uint32_t context = effective_context(options.ctx_size, model->config().context_length);

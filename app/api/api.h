@@ -40,6 +40,12 @@ struct ApiOptions {
   int threads = 1;                   // engine/BLAS threads
   int max_queue = 64;                // requests waiting for a slot before "overloaded"
   int batch_tokens = 512;            // token budget of one engine step
+  // How a step shares it (engine::StepPolicy): --prefill-order, --max-prefill-tokens,
+  // --max-prefill-seqs, --prefill-first.
+  bool prefill_shortest_first = true;
+  int max_prefill_tokens = 0;
+  int max_prefill_seqs = 0;
+  bool prefill_first = false;
   // How often a queued request hears from the scheduler (Anthropic `ping`, an SSE comment for
   // OpenAI), which also notices clients that left while queued.
   std::chrono::milliseconds waiting_heartbeat{2000};

@@ -26,6 +26,7 @@ struct Engine::Sequence {
   std::vector<uint64_t> block_hashes;  // chain hashes of the first full blocks of `tokens`
   size_t n_remembered = 0;             // leading full blocks offered to the prefix cache
   bool preempted = false;              // holds no blocks; waits to be recomputed
+  uint32_t prefill_skips = 0;          // steps in a row its prompt rows waited and got none
   Sampler sampler;
   std::unique_ptr<IncrementalDetokenizer> detokenizer;
   StopStringMatcher stops;
@@ -295,30 +296,55 @@ void Engine::emit_token(Sequence& seq, const SampleResult& sample, SequenceEvent
   if (seq.n_generated >= seq.request.max_tokens) finish(seq, FinishReason::length, event);
 }
 
-std::vector<SequenceEvent> Engine::step(size_t token_budget) {
+std::vector<Engine::Sequence*> Engine::prefill_candidates(const StepPolicy& policy) {
+  std::vector<Sequence*> prefills;
+  for (auto& seq : sequences_)
+    if (!seq->preempted && seq->prefilling()) prefills.push_back(seq.get());
+  if (policy.prefill_order == StepPolicy::PrefillOrder::shortest_first) {
+    auto overdue = [&](const Sequence* seq) { return seq->prefill_skips >= policy.max_prefill_skips; };
+    auto rows_left = [](const Sequence* seq) { return seq->tokens.size() - seq->n_cached; };
+    // Overdue prompts first, in arrival order; then the others by rows left (ties: arrival).
+    std::stable_sort(prefills.begin(), prefills.end(), [&](const Sequence* a, const Sequence* b) {
+      if (overdue(a) || overdue(b)) return overdue(a) && !overdue(b);
+      return rows_left(a) < rows_left(b);
+    });
+  }
+  return prefills;
+}
+
+std::vector<SequenceEvent> Engine::step(size_t token_budget, const StepPolicy& policy) {
   std::vector<SequenceEvent> events;
   if (token_budget == 0 || sequences_.empty()) return events;
   resume_preempted();
 
-  // Decode tokens first so running streams never wait behind a long prompt.
-  std::vector<Sequence*> decoders, prefills;
+  std::vector<Sequence*> decoders;
   for (auto& seq : sequences_)
-    if (!seq->preempted) (seq->prefilling() ? prefills : decoders).push_back(seq.get());
+    if (!seq->preempted && !seq->prefilling()) decoders.push_back(seq.get());
+  const std::vector<Sequence*> prefills = prefill_candidates(policy);
   std::vector<std::pair<Sequence*, size_t>> chosen;  // sequence, rows this step
   size_t budget = token_budget;
-  if (!decoders.empty()) {
+  // By default decode tokens go first, so running streams never wait behind a long prompt.
+  const bool decode_now = !(policy.prefill_first && !prefills.empty());
+  if (decode_now && !decoders.empty()) {
     const size_t n = std::min(decoders.size(), budget);
     const size_t start = decode_cursor_ % decoders.size();
     for (size_t i = 0; i < n; ++i) chosen.emplace_back(decoders[(start + i) % decoders.size()], 1);
     decode_cursor_ = (start + n) % decoders.size();
     budget -= n;
   }
+  if (policy.max_prefill_tokens > 0 && !chosen.empty()) budget = std::min(budget, policy.max_prefill_tokens);
+  size_t prompts = 0;
   for (Sequence* seq : prefills) {
-    if (budget == 0) break;
+    if (budget == 0 || (policy.max_prefill_sequences > 0 && prompts == policy.max_prefill_sequences)) break;
     const size_t chunk = prefill_chunk(*seq, budget, chosen.empty());
     if (chunk == 0) continue;
     chosen.emplace_back(seq, chunk);
-    budget -= chunk;
+    budget -= std::min(chunk, budget);  // a forced minimum slice may overshoot a tiny budget
+    ++prompts;
+  }
+  for (Sequence* seq : prefills) {
+    const bool got_rows = std::any_of(chosen.begin(), chosen.end(), [&](const auto& c) { return c.first == seq; });
+    seq->prefill_skips = got_rows ? 0 : seq->prefill_skips + 1;
   }
   grow_or_preempt(chosen);
   last_.last_step_tokens = last_.last_step_sequences = 0;

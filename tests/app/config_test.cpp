@@ -57,6 +57,27 @@ TEST(Config, BackendTimeoutFromFlagOrFile) {
   EXPECT_DOUBLE_EQ(parse_config({"tandem", "--config", file}, kNoEnv).backend_timeout, 30);
 }
 
+TEST(Config, StepPolicyFromFlagOrFileWithShortestFirstByDefault) {
+  auto defaults = parse_config({"tandem"}, kNoEnv);
+  EXPECT_EQ(defaults.prefill_order, "shortest");
+  EXPECT_EQ(defaults.max_prefill_tokens, 0);
+  EXPECT_EQ(defaults.max_prefill_seqs, 0);
+  EXPECT_EQ(defaults.prefill_first, 0);
+  auto flags = parse_config({"tandem", "--prefill-order", "arrival", "--max-prefill-tokens", "64",
+                             "--max-prefill-seqs", "2", "--prefill-first", "1"},
+                            kNoEnv);
+  EXPECT_EQ(flags.prefill_order, "arrival");
+  EXPECT_EQ(flags.max_prefill_tokens, 64);
+  EXPECT_EQ(flags.max_prefill_seqs, 2);
+  EXPECT_EQ(flags.prefill_first, 1);
+  auto file = write_file("step_policy.json", R"({"prefill_order": "arrival", "max_prefill_tokens": 128})");
+  auto from_file = parse_config({"tandem", "--config", file}, kNoEnv);
+  EXPECT_EQ(from_file.prefill_order, "arrival");
+  EXPECT_EQ(from_file.max_prefill_tokens, 128);
+  auto bad = write_file("bad_step_policy.json", R"({"prefill_order": "random"})");
+  EXPECT_NE(config_error({"tandem", "--config", bad}).find("\"prefill_order\""), std::string::npos);
+}
+
 TEST(Config, LlamaCppStyleFlags) {
   auto config = parse_config({"tandem", "-m", "a.gguf", "--model", "b.gguf", "--alias", "first",
                               "-c", "2048", "-np", "8", "-t", "3", "--port", "0",

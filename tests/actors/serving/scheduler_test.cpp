@@ -534,5 +534,50 @@ TEST(Scheduler, SubmitAllQueuesEveryRequestOrNone) {
   EXPECT_EQ(scheduler.stats().waiting, 0u);
 }
 
+// The scheduler hands its StepPolicy to every step: with a prompt-row cap, a prompt that arrives
+// while another request decodes is computed a few rows per step beside that decode, and its
+// tokens are those it gets alone.
+TEST(Scheduler, StepPolicyCapsPromptRowsBesideRunningDecodes) {
+  struct Steps {
+    std::mutex mutex;
+    std::vector<StepTiming> seen;
+  };
+  auto steps = std::make_shared<Steps>();
+  SchedulerObserver observer;
+  observer.on_step_timing = [steps](const StepTiming& step) {
+    std::lock_guard lock(steps->mutex);
+    steps->seen.push_back(step);
+  };
+  auto options = small_options();
+  options.step_policy.max_prefill_tokens = 4;
+  options.step_delay = 2ms;  // the first request provably decodes while the second's prompt runs
+  auto running = greedy("Once upon a time", 200);
+  running.ignore_eos = true;
+  const auto late = greedy("The little dog ran to the park with his ball, and the sun was warm on his back", 4);
+  Collected running_out, late_out;
+  {
+    Scheduler scheduler(*stories().model, stories().tokenizer.get(), options, observer);
+    asio::io_context io;
+    auto [tx, rx] = make_event_stream<GenerationEvent>(1024);
+    ASSERT_TRUE(scheduler.submit(running, tx).accepted());
+    ASSERT_TRUE(eventually([&] { return scheduler.stats().generated_tokens > 0; }));
+    auto [late_tx, late_rx] = make_event_stream<GenerationEvent>(1024);
+    ASSERT_TRUE(scheduler.submit(late, late_tx).accepted());
+    collect(io, std::move(rx), running_out);
+    collect(io, std::move(late_rx), late_out);
+    io.run();
+  }
+  ASSERT_TRUE(running_out.finished) << running_out.error;
+  ASSERT_TRUE(late_out.finished) << late_out.error;
+  size_t prompt_rows_beside_decodes = 0;
+  for (const auto& step : steps->seen) {
+    if (step.decode_tokens == 0) continue;
+    EXPECT_LE(step.prefill_tokens, 4u);
+    prompt_rows_beside_decodes += step.prefill_tokens;
+  }
+  EXPECT_EQ(prompt_rows_beside_decodes, late.prompt.size());
+  EXPECT_EQ(late_out.tokens, run_alone(late).tokens);
+}
+
 }  // namespace
 }  // namespace tandem::actors
