@@ -148,8 +148,12 @@ void AskGate::close() {
     self->on_enqueue({});
     self->cleanup(caf::make_error(caf::exit_reason::user_shutdown), nullptr);
   }
+  // Every actor that counts is gone by now, but one may not have run its monitors yet (CAF
+  // counts it gone before it notifies them): its asks fail as its down message would have.
   caf::message none;
-  for (auto& [id, ask] : pending) ask.done(make_bridge_error(BridgeErrc::runtime_stopped, "actor system stopped"), none);
+  for (auto& [id, ask] : pending) {
+    ask.done(make_bridge_error(BridgeErrc::actor_down, "actor terminated: the actor system shut down"), none);
+  }
 }
 
 }  // namespace detail

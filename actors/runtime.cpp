@@ -70,8 +70,8 @@ void ActorRuntime::shutdown() {
     system = std::move(impl_->system);
     gate = std::move(impl_->gate);
   }
-  // The gate's companion is hidden, so this waits for every other actor: the down messages of
-  // actors with asks pending have reached the gate (actor_down) before it fails the rest.
+  // The gate's companion is hidden, so this waits for every other actor; asks still pending to
+  // one of them then fail with actor_down (its down message may still be on its way).
   system->registry().await_running_count_equal(0);
   gate->close();
   gate.reset();
