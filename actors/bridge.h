@@ -178,8 +178,8 @@ class AskGate : public std::enable_shared_from_this<AskGate> {
   // Takes a pending ask back (its timeout fired, its waiter was cancelled): true when it was
   // still pending, so its completion will never run and the caller answers it.
   bool forget(std::uint64_t id);
-  // Fails every pending ask with runtime_stopped and stops the companion (ActorRuntime::shutdown,
-  // once every other actor is gone: their down messages have arrived by then).
+  // Stops the companion (ActorRuntime::shutdown, once every other actor is gone) and fails the
+  // asks still pending with actor_down; later sends fail with runtime_stopped.
   void close();
   std::size_t pending() const;
 

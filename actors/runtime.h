@@ -59,7 +59,7 @@ class ActorRuntime {
 
   // Exits the tracked actors, then waits for every actor to finish and stops the scheduler.
   // Idempotent. Pending asks to untracked actors finish by their own timeouts first; asks still
-  // pending once every actor is gone fail with runtime_stopped.
+  // pending once every actor is gone fail with actor_down, later ones with runtime_stopped.
   // CAF 0.17 caveat: a thread that is not a CAF worker and called system().spawn() keeps a
   // reference to CAF's logger in a thread-local, and the system's destructor waits until it is
   // gone — so shutdown() from another thread blocks until that thread exits or calls
