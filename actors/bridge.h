@@ -2,8 +2,13 @@
 //
 // 1. Request/response: `co_await ask<R>(runtime, actor, timeout, msg...)`
 //      auto models = co_await ask<ModelList>(runtime, router, 5s, list_atom::value);
-//    Never blocks the I/O thread or a CAF worker: a short-lived helper actor sends the request,
-//    monitors the target and posts the outcome back to the coroutine's executor. Throws
+//    Never blocks the I/O thread or a CAF worker. Through a runtime, the request goes straight
+//    into the target's mailbox from the runtime's AskGate (one long-lived companion actor that
+//    monitors each target once) and the reply completes the coroutine from the replying thread:
+//    no actor is spawned per ask and no CAF timer thread is woken (the timeout is an Asio timer
+//    on the coroutine's executor). `ask(system, ...)` spawns a short-lived helper actor that
+//    sends the request and monitors the target instead. Both post the outcome back to the
+//    coroutine's executor. Throws
 //    BridgeError: timeout; actor_down (target dead, died, or threw before replying — noticed
 //    through the monitor, not only at the timeout); ActorErrorReply (code error_reply) when the
 //    actor answered with a caf::error; cancelled on Asio cancellation. R is the single value the
@@ -36,9 +41,14 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <chrono>
+#include <cstdint>
+#include <unordered_map>
+#include <unordered_set>
 
 // A sender handle is a shared pointer to an in-process stream: fine between local actors,
 // meaningless on another node.
@@ -148,6 +158,111 @@ boost::asio::awaitable<R> ask_message(caf::actor_system& system, caf::actor targ
   co_return std::move(*reply);
 }
 
+// Asks on behalf of non-actor threads, through one long-lived caf::actor_companion: send()
+// enqueues the request into the target's mailbox with the companion as sender; the companion's
+// enqueue handler runs on the replying thread and completes the ask there. Each target is
+// monitored once (not per ask), so a target that dies with asks pending fails them with
+// actor_down; a request to a dead actor bounces and fails the same way. Thread-safe.
+class AskGate : public std::enable_shared_from_this<AskGate> {
+ public:
+  // Runs exactly once per send(), on any thread, unless forget() took the ask back first:
+  // with the error, or with the reply message.
+  using Completion = std::function<void(std::exception_ptr, caf::message&)>;
+
+  static std::shared_ptr<AskGate> make(caf::actor_system& system);
+  AskGate(const AskGate&) = delete;
+  AskGate& operator=(const AskGate&) = delete;
+
+  // Returns the ask's id (0 when `done` already ran: invalid target, gate closed).
+  std::uint64_t send(const caf::actor& target, caf::message request, Completion done);
+  // Takes a pending ask back (its timeout fired, its waiter was cancelled): true when it was
+  // still pending, so its completion will never run and the caller answers it.
+  bool forget(std::uint64_t id);
+  // Stops the companion (ActorRuntime::shutdown, once every other actor is gone) and fails the
+  // asks still pending with actor_down; later sends fail with runtime_stopped.
+  void close();
+  std::size_t pending() const;
+
+ private:
+  struct Pending {
+    caf::actor_addr target;
+    Completion done;
+  };
+
+  AskGate() = default;
+  void on_message(caf::mailbox_element_ptr element);
+  void on_down(const caf::down_msg& down);
+
+  mutable std::mutex mutex_;
+  caf::strong_actor_ptr companion_;  // null once closed
+  std::uint64_t next_id_ = 1;
+  std::unordered_map<std::uint64_t, Pending> pending_;
+  std::unordered_set<caf::actor_addr> watched_;
+};
+
+// The Asio side of one gate ask: the operation completes with the reply or the failure.
+template <class R>
+struct GateAsk {
+  std::shared_ptr<ResultOp<std::optional<R>>> op;
+  std::atomic<std::uint64_t> id{0};
+};
+
+template <class R>
+void complete_gate_ask(ResultOp<std::optional<R>>& op, std::exception_ptr error, caf::message& reply) {
+  if (error) {
+    op.try_complete(std::move(error), std::nullopt);
+  } else if (reply.match_elements<R>()) {
+    op.try_complete(nullptr, std::optional<R>(std::move(reply.get_mutable_as<R>(0))));
+  } else {
+    op.try_complete(ask_failure(caf::make_error(caf::sec::unexpected_response)), std::nullopt);
+  }
+}
+
+// Not a coroutine itself; with use_awaitable the initiation runs when the result is awaited.
+template <class R>
+auto async_gate_ask(std::shared_ptr<AskGate> gate, caf::actor target, caf::message request,
+                    std::shared_ptr<GateAsk<R>> ask) {
+  return boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&,
+                                     void(std::exception_ptr, std::optional<R>)>(
+      [gate = std::move(gate), ask = std::move(ask), target = std::move(target),
+       request = std::move(request)](auto handler) mutable {
+        std::weak_ptr<AskGate> weak_gate = gate;
+        std::weak_ptr<GateAsk<R>> weak_ask = ask;
+        ask->op = start_op<std::optional<R>>(std::move(handler), [weak_gate, weak_ask] {
+          auto live_gate = weak_gate.lock();
+          auto live_ask = weak_ask.lock();
+          if (live_gate && live_ask) live_gate->forget(live_ask->id.load());
+        });
+        auto op = ask->op;
+        ask->id = gate->send(target, std::move(request), [op](std::exception_ptr error, caf::message& reply) {
+          complete_gate_ask<R>(*op, std::move(error), reply);
+        });
+      },
+      boost::asio::use_awaitable);
+}
+
+template <class R>
+boost::asio::awaitable<R> ask_through_gate(std::shared_ptr<AskGate> gate, caf::actor target,
+                                           std::chrono::nanoseconds timeout, caf::message request) {
+  auto ask = std::make_shared<GateAsk<R>>();
+  auto executor = co_await boost::asio::this_coro::executor;
+  boost::asio::steady_timer deadline(executor);
+  // Kept out of the co_await expression: g++ 12 mishandles non-trivial temporaries there.
+  auto operation = async_gate_ask<R>(gate, std::move(target), std::move(request), ask);
+  deadline.expires_after(timeout);
+  std::weak_ptr<AskGate> weak_gate = gate;
+  deadline.async_wait([weak_gate, ask](boost::system::error_code ec) {
+    if (ec) return;
+    auto live = weak_gate.lock();
+    if (live && live->forget(ask->id.load())) {
+      ask->op->try_complete(make_bridge_error(BridgeErrc::timeout, "no reply before the deadline"), std::nullopt);
+    }
+  });
+  std::optional<R> reply = co_await std::move(operation);
+  deadline.cancel();
+  co_return std::move(*reply);
+}
+
 template <class T>
 struct FeederState {
   EventSender<T> sender;
@@ -196,7 +311,9 @@ boost::asio::awaitable<R> ask(caf::actor_system& system, const caf::actor& targe
 template <class R, class Rep, class Period, class... Ts>
 boost::asio::awaitable<R> ask(ActorRuntime& runtime, const caf::actor& target,
                               std::chrono::duration<Rep, Period> timeout, Ts&&... request) {
-  return ask<R>(runtime.system(), target, timeout, std::forward<Ts>(request)...);
+  return detail::ask_through_gate<R>(runtime.ask_gate(), target,
+                                     std::chrono::duration_cast<std::chrono::nanoseconds>(timeout),
+                                     caf::make_message(std::forward<Ts>(request)...));
 }
 
 // An actor that pushes every `T` it receives into `sender` (see the header comment).

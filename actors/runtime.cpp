@@ -1,6 +1,7 @@
 #include "actors/runtime.h"
 
 #include "actors/actor_metrics.h"
+#include "actors/bridge.h"
 
 #include <caf/all.hpp>
 #include <caf/io/middleman.hpp>
@@ -16,6 +17,7 @@ struct ActorRuntime::Impl {
   std::unique_ptr<caf::actor_system> system;
   std::mutex mutex;  // guards tracked and system against concurrent track()/shutdown()
   std::vector<caf::actor> tracked;
+  std::shared_ptr<detail::AskGate> gate;
 };
 
 ActorRuntime::ActorRuntime(const RuntimeOptions& options) : impl_(std::make_unique<Impl>()) {
@@ -28,6 +30,7 @@ ActorRuntime::ActorRuntime(const RuntimeOptions& options) : impl_(std::make_uniq
   if (options.enable_networking) cfg.load<caf::io::middleman>();
   if (options.configure) options.configure(cfg);
   impl_->system = std::make_unique<caf::actor_system>(cfg);
+  impl_->gate = detail::AskGate::make(*impl_->system);
 }
 
 ActorRuntime::~ActorRuntime() { shutdown(); }
@@ -43,6 +46,12 @@ std::size_t ActorRuntime::worker_threads() const {
   return impl_->system ? impl_->system->scheduler().num_workers() : 0;
 }
 
+std::shared_ptr<detail::AskGate> ActorRuntime::ask_gate() {
+  std::lock_guard lock(impl_->mutex);
+  if (!impl_->system) throw std::logic_error("ActorRuntime::ask_gate() called after shutdown()");
+  return impl_->gate;
+}
+
 void ActorRuntime::track(const caf::actor& actor) {
   std::lock_guard lock(impl_->mutex);
   if (impl_->system && actor) impl_->tracked.push_back(actor);
@@ -52,13 +61,20 @@ void ActorRuntime::release_calling_thread() { caf::logger::set_current_actor_sys
 
 void ActorRuntime::shutdown() {
   std::unique_ptr<caf::actor_system> system;
+  std::shared_ptr<detail::AskGate> gate;
   {
     std::lock_guard lock(impl_->mutex);
     if (!impl_->system) return;
     for (auto& actor : impl_->tracked) caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
     impl_->tracked.clear();
     system = std::move(impl_->system);
+    gate = std::move(impl_->gate);
   }
+  // The gate's companion is hidden, so this waits for every other actor; asks still pending to
+  // one of them then fail with actor_down (its down message may still be on its way).
+  system->registry().await_running_count_equal(0);
+  gate->close();
+  gate.reset();
   // A later system could get this one's address: it must not inherit its metrics registry
   // (meters already made keep their registry alive).
   detach_actor_metrics(*system);

@@ -23,6 +23,10 @@ class actor_system_config;
 
 namespace tandem::actors {
 
+namespace detail {
+class AskGate;
+}
+
 struct RuntimeOptions {
   // CAF scheduler workers. Actors never block (engine steps run on their own threads), so one or
   // two are enough for a server.
@@ -46,12 +50,16 @@ class ActorRuntime {
 
   std::size_t worker_threads() const;
 
+  // What ask(runtime, ...) sends through (bridge.h). Throws std::logic_error after shutdown().
+  std::shared_ptr<detail::AskGate> ask_gate();
+
   // Marks an actor as living as long as the server: shutdown() sends it an exit message, which
   // also fails every pending ask() to it with BridgeErrc::actor_down.
   void track(const caf::actor& actor);
 
   // Exits the tracked actors, then waits for every actor to finish and stops the scheduler.
-  // Idempotent. Pending asks to untracked actors finish by their own timeouts first.
+  // Idempotent. Pending asks to untracked actors finish by their own timeouts first; asks still
+  // pending once every actor is gone fail with actor_down, later ones with runtime_stopped.
   // CAF 0.17 caveat: a thread that is not a CAF worker and called system().spawn() keeps a
   // reference to CAF's logger in a thread-local, and the system's destructor waits until it is
   // gone — so shutdown() from another thread blocks until that thread exits or calls

@@ -173,22 +173,23 @@ void give_up(ProviderState& state, std::uint64_t id, PendingGenerate& pending, c
   state.generates.erase(id);
 }
 
-void on_report(self_pointer self, std::uint64_t id) {
+// Handles the call's oldest report; false when there is none (or the call is over).
+bool handle_report(self_pointer self, std::uint64_t id) {
   auto& state = self->state;
   auto found = state.generates.find(id);
-  if (found == state.generates.end()) return;
+  if (found == state.generates.end()) return false;
   PendingGenerate& pending = found->second;
   auto report = pending.call->take_report();
-  if (!report) return;
+  if (!report) return false;
   switch (report->kind) {
     case AttemptReport::Kind::committed:
       if (pending.attempts) pending.attempts->commit();
       reply(pending, GenerateReply::accept());
-      return;
+      return true;
     case AttemptReport::Kind::ended:
       hand_back_permit(state, pending, report->outcome);
       state.generates.erase(found);
-      return;
+      return true;
     case AttemptReport::Kind::failed: break;
   }
   resilience::CallOutcome outcome = report->outcome;
@@ -202,12 +203,20 @@ void on_report(self_pointer self, std::uint64_t id) {
       spdlog::warn("[{}] upstream {}: giving up: {} ({})", pending.call->request_id, provider.name, report->error.message,
                    decision.detail);
     give_up(state, id, pending, *report);
-    return;
+    return true;
   }
   spdlog::info("[{}] upstream {}: {}", pending.call->request_id, provider.name, decision.detail);
   state.monitor->retry_scheduled(decision.delay);
   pending.last_failure = std::move(*report);
   self->delayed_send(caf::actor_cast<provider_actor>(self), std::chrono::milliseconds{decision.delay}, retry_atom::value, id);
+  return true;
+}
+
+// One message may stand for several reports (GenerateCall::report notifies only when its queue
+// was empty): a non-streaming answer's commit and end arrive together.
+void on_report(self_pointer self, std::uint64_t id) {
+  while (handle_report(self, id)) {
+  }
 }
 
 void start_attempt(self_pointer self, std::uint64_t id) {

@@ -162,11 +162,14 @@ std::optional<AttemptReport> GenerateCall::take_report() {
 }
 
 void GenerateCall::report(AttemptReport report) {
+  bool first = false;
   {
     std::lock_guard lock(mutex_);
+    first = reports_.empty();
     reports_.push_back(std::move(report));
   }
-  notify();
+  // The actor takes every queued report per notification, so only the first needs one.
+  if (first) notify();
 }
 
 void GenerateCall::commit() {

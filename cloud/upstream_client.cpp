@@ -12,11 +12,14 @@
 
 #include <curl/curl.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 #include <unordered_map>
@@ -158,7 +161,7 @@ struct UpstreamClient::Impl {
         finish(transfer, TransferError::cancelled, "cancelled: the upstream client shut down");
       }
       curl_timer.cancel();
-      curl_multi_cleanup(multi);  // closes the cached connections (their sockets leave via REMOVE)
+      curl_multi_cleanup(multi);  // closes the cached connections (their sockets leave via on_close_socket)
       multi = nullptr;
       for (auto& [fd, watch] : watches) release(*watch);
       watches.clear();
@@ -172,14 +175,15 @@ struct UpstreamClient::Impl {
 
   // ---------------------------------------------------------------- libcurl -> Asio
 
+  // CURL_POLL_REMOVE comes at the end of every transfer, also for a connection that goes back
+  // to the pool and is reused by the next one. So a socket stays registered with Asio (a pending
+  // wait simply finds nobody interested) until libcurl closes it (on_close_socket): re-adding it
+  // costs no epoll_ctl / ioctl, where a new descriptor per transfer cost three system calls.
   static int on_socket(CURL*, curl_socket_t fd, int what, void* userp, void*) {
     auto* self = static_cast<Impl*>(userp);
     if (what == CURL_POLL_REMOVE) {
       auto found = self->watches.find(fd);
-      if (found != self->watches.end()) {
-        self->release(*found->second);
-        self->watches.erase(found);
-      }
+      if (found != self->watches.end()) found->second->wanted = 0;
       return 0;
     }
     auto& watch = self->watches[fd];
@@ -189,21 +193,68 @@ struct UpstreamClient::Impl {
     return 0;
   }
 
+  // libcurl asks for a new deadline many times per transfer (0 ms on every added handle, then
+  // each phase's limit). Re-arming the Asio timer each time costs a timerfd_settime and a
+  // cancelled wait, so the timer is only moved earlier: a wake-up before libcurl's deadline just
+  // re-arms for it, and a deadline libcurl dropped (-1) is noticed when the timer fires. A zero
+  // timeout is a post (libcurl must not be re-entered from this callback), not a timer.
   static int on_timer(CURLM*, long timeout_ms, void* userp) {
     auto* self = static_cast<Impl*>(userp);
     if (timeout_ms < 0) {
-      self->curl_timer.cancel();
+      self->curl_deadline.reset();
       return 0;
     }
-    // libcurl must not be re-entered from this callback, so even a zero timeout goes through Asio.
-    self->curl_timer.expires_after(std::chrono::milliseconds(timeout_ms));
-    self->curl_timer.async_wait([self](boost::system::error_code ec) {
-      if (ec || !self->multi) return;
-      int running = 0;
-      curl_multi_socket_action(self->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-      self->collect_finished();
-    });
+    if (timeout_ms == 0) {
+      self->curl_deadline.reset();
+      if (!self->timeout_posted) {
+        self->timeout_posted = true;
+        asio::post(self->io, [self] {
+          self->timeout_posted = false;
+          self->on_curl_timeout();
+        });
+      }
+      return 0;
+    }
+    const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+    self->curl_deadline = deadline;
+    if (self->timer_armed && self->curl_timer.expiry() <= deadline) return 0;
+    self->arm_curl_timer(deadline);
     return 0;
+  }
+
+  void arm_curl_timer(Clock::time_point deadline) {
+    timer_armed = true;
+    curl_timer.expires_at(deadline);
+    curl_timer.async_wait([this](boost::system::error_code ec) {
+      if (ec == asio::error::operation_aborted) return;  // re-armed earlier: that wait owns the timer
+      timer_armed = false;
+      if (!multi || !curl_deadline) return;
+      if (Clock::now() < *curl_deadline) {
+        arm_curl_timer(*curl_deadline);
+        return;
+      }
+      curl_deadline.reset();
+      on_curl_timeout();
+    });
+  }
+
+  void on_curl_timeout() {
+    if (!multi) return;
+    int running = 0;
+    curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    collect_finished();
+  }
+
+  // CURLOPT_CLOSESOCKETFUNCTION: libcurl closes one of its sockets; forget it before the number
+  // can be reused.
+  static int on_close_socket(void* clientp, curl_socket_t fd) {
+    auto* self = static_cast<Impl*>(clientp);
+    auto found = self->watches.find(fd);
+    if (found != self->watches.end()) {
+      self->release(*found->second);
+      self->watches.erase(found);
+    }
+    return ::close(fd);
   }
 
   void release(SocketWatch& watch) {
@@ -326,6 +377,8 @@ struct UpstreamClient::Impl {
     curl_easy_setopt(easy, CURLOPT_HEADERDATA, transfer.get());
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &Impl::on_body);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, transfer.get());
+    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, &Impl::on_close_socket);
+    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, this);
     curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(easy, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
     // HTTP/2 through ALPN on TLS; cleartext upstreams (local vLLM, Ollama) stay on HTTP/1.1.
@@ -426,6 +479,9 @@ struct UpstreamClient::Impl {
   UpstreamClientOptions options;
   asio::io_context io;
   asio::steady_timer curl_timer;
+  bool timer_armed = false;                        // a wait on curl_timer is pending
+  std::optional<Clock::time_point> curl_deadline;  // when libcurl wants its timeout action
+  bool timeout_posted = false;                     // a zero-timeout action is queued
   asio::executor_work_guard<asio::io_context::executor_type> work;
   CURLM* multi = nullptr;
   std::unordered_map<curl_socket_t, std::shared_ptr<SocketWatch>> watches;

@@ -41,13 +41,26 @@ Connection::~Connection() {
 }
 
 void Connection::arm_deadline(std::chrono::milliseconds timeout) {
-  auto generation = ++deadline_generation_;
+  deadline_at_ = std::chrono::steady_clock::now() + timeout;
   deadline_fired_ = false;
-  deadline_.expires_after(timeout);
+  if (deadline_waiting_ && deadline_.expiry() <= deadline_at_) return;  // wakes early, re-arms then
+  wait_for_deadline();
+}
+
+void Connection::wait_for_deadline() {
+  deadline_waiting_ = true;
+  deadline_.expires_at(deadline_at_);  // cancels an existing (later) wait
   // The timer and the connection coroutine share the strand, so cancelling the socket here
   // cannot race with the I/O it cancels.
-  deadline_.async_wait([self = shared_from_this(), generation](boost::system::error_code ec) {
-    if (ec || generation != self->deadline_generation_) return;
+  deadline_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (ec == asio::error::operation_aborted) return;  // moved earlier (that wait owns it) or stopped
+    self->deadline_waiting_ = false;
+    const auto now = std::chrono::steady_clock::now();
+    if (self->deadline_at_ == std::chrono::steady_clock::time_point::max()) return;  // nothing timed now
+    if (now < self->deadline_at_) {
+      self->wait_for_deadline();
+      return;
+    }
     self->deadline_fired_ = true;
     boost::system::error_code ignored;
     self->socket_.cancel(ignored);
@@ -55,9 +68,14 @@ void Connection::arm_deadline(std::chrono::milliseconds timeout) {
 }
 
 bool Connection::disarm_deadline() {
-  ++deadline_generation_;
-  deadline_.cancel();
+  deadline_at_ = std::chrono::steady_clock::time_point::max();
   return deadline_fired_;
+}
+
+void Connection::stop_deadline() {
+  deadline_at_ = std::chrono::steady_clock::time_point::max();
+  deadline_waiting_ = false;
+  deadline_.cancel();  // its handler holds the connection: let it go now, not at the next wake-up
 }
 
 void Connection::close_if_idle() {
@@ -95,6 +113,7 @@ asio::awaitable<void> Connection::linger_close() {
     if (ec) break;
   }
   disarm_deadline();
+  stop_deadline();
   socket_.close(ignored);
 }
 
@@ -193,6 +212,7 @@ asio::awaitable<void> Connection::run() {
     if (!exchange.keep_alive()) break;
   }
   busy_ = false;
+  stop_deadline();
   boost::system::error_code ignored;
   socket_.shutdown(tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);

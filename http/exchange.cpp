@@ -39,6 +39,9 @@ std::string format_chunk(std::string_view payload) {
 void log_access(const Exchange* exchange, std::string_view method, std::string_view target,
                 int status, std::chrono::steady_clock::time_point started,
                 const std::string& request_id) {
+  // Below info (e.g. --log-level warn on a busy gateway) the line is never written: skip
+  // building its fields and formatting its numbers.
+  if (!spdlog::should_log(spdlog::level::info)) return;
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
                   .count();
   // Only what the handler noted: the backend, the model asked for, token counts, TTFT. Never a

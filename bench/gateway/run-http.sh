@@ -5,7 +5,10 @@
 # then closed-loop saturation with CONCURRENCY clients. Prints one markdown table.
 #   bench/gateway/run-http.sh [BUILD_DIR]
 # Env: RATE (1000), SECONDS_EACH (5), OPEN_CLIENTS (256), CONCURRENCY (16), THREADS (1: load
-# generator threads), IO_THREADS (1: tandem's), FAKE_THREADS (1).
+# generator threads), IO_THREADS (1: tandem's), ACTOR_THREADS (tandem's default), FAKE_THREADS (1),
+# STREAMS ("0 1": non-streaming and streaming), BASELINE (another tandem binary, e.g. a copy
+# built before a change: it runs beside this one, on the same fake, and its rows are named
+# "... (baseline)", alternating with this build's, so a before/after shares one run's load).
 # Meaningful only on an idle machine: the fake, tandem and the load generator share its cores.
 set -euo pipefail
 build=${1:-build}
@@ -15,7 +18,10 @@ OPEN_CLIENTS=${OPEN_CLIENTS:-256}
 CONCURRENCY=${CONCURRENCY:-16}
 THREADS=${THREADS:-1}
 IO_THREADS=${IO_THREADS:-1}
+ACTOR_THREADS=${ACTOR_THREADS:-}
 FAKE_THREADS=${FAKE_THREADS:-1}
+STREAMS=${STREAMS:-0 1}
+BASELINE=${BASELINE:-}
 load="$build/bench/load/tandem-load"
 for binary in "$build/tandem" "$build/tandem-fake-upstream" "$load"; do
   [ -x "$binary" ] || { echo "missing $binary: build it first (cmake --build $build)" >&2; exit 1; }
@@ -40,12 +46,25 @@ pids+=($!)
 fake=$(wait_for_url "$work/fake.log")
 # Warnings only (an access-log line per request would be part of what is measured), so the port is
 # chosen here and /health polled instead of reading "listening on".
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-OPENAI_BASE_URL="$fake/v1" OPENAI_API_KEY=sk-bench ANTHROPIC_BASE_URL="$fake" ANTHROPIC_API_KEY=sk-bench \
-  "$build/tandem" --host 127.0.0.1 --port "$port" --io-threads "$IO_THREADS" --log-level warn >"$work/tandem.log" 2>&1 &
-pids+=($!)
-tandem="http://127.0.0.1:$port"
-for _ in $(seq 200); do curl -fs "$tandem/health" >/dev/null 2>&1 && break; sleep 0.05; done
+started_url=""
+start_tandem() {  # binary log -> started_url, once its /health answers
+  local port
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  local extra=()
+  [ -n "$ACTOR_THREADS" ] && extra+=(--actor-threads "$ACTOR_THREADS")
+  OPENAI_BASE_URL="$fake/v1" OPENAI_API_KEY=sk-bench ANTHROPIC_BASE_URL="$fake" ANTHROPIC_API_KEY=sk-bench \
+    "$1" --host 127.0.0.1 --port "$port" --io-threads "$IO_THREADS" "${extra[@]}" --log-level warn >"$2" 2>&1 &
+  pids+=($!)
+  started_url="http://127.0.0.1:$port"
+  for _ in $(seq 200); do curl -fs "$started_url/health" >/dev/null 2>&1 && break; sleep 0.05; done
+}
+start_tandem "$build/tandem" "$work/tandem.log"
+tandem=$started_url
+baseline=""
+if [ -n "$BASELINE" ]; then
+  start_tandem "$BASELINE" "$work/baseline.log"
+  baseline=$started_url
+fi
 
 run() {  # name url model stream(0/1) mode(open/closed) -> one JSON report on stdout
   local name=$1 url=$2 model=$3 stream=$4 mode=$5
@@ -56,11 +75,13 @@ run() {  # name url model stream(0/1) mode(open/closed) -> one JSON report on st
 }
 
 reports="$work/reports.jsonl"
-for stream in 0 1; do
+for stream in $STREAMS; do
   for mode in open closed; do
     run direct "$fake" fake-model "$stream" "$mode" >>"$reports"
-    run passthrough "$tandem" openai/fake-model "$stream" "$mode" >>"$reports"
-    run translated "$tandem" anthropic/fake-model "$stream" "$mode" >>"$reports"
+    for path in passthrough:openai translated:anthropic; do
+      [ -n "$baseline" ] && run "${path%%:*} (baseline)" "$baseline" "${path#*:}/fake-model" "$stream" "$mode" >>"$reports"
+      run "${path%%:*}" "$tandem" "${path#*:}/fake-model" "$stream" "$mode" >>"$reports"
+    done
   done
 done
 

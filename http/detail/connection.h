@@ -63,8 +63,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::list<std::weak_ptr<Connection>>::iterator registration;
 
  private:
+  // One watchdog timer per connection: arming records the deadline and moves the timer only
+  // when the deadline is earlier than the pending wait; a wake-up before the deadline (or with
+  // no operation timed) re-arms or stops. So a keep-alive request costs no timer operations.
   void arm_deadline(std::chrono::milliseconds timeout);
   bool disarm_deadline();  // true when the deadline fired (the pending I/O was cancelled)
+  void wait_for_deadline();
+  void stop_deadline();
   asio::awaitable<void> fail_before_handler(
       beast::http::request_parser<beast::http::string_body>& parser, int status,
       std::string_view message);
@@ -74,7 +79,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   ServerState& state_;
   bool counted_;
   asio::steady_timer deadline_;
-  unsigned deadline_generation_ = 0;
+  std::chrono::steady_clock::time_point deadline_at_ = std::chrono::steady_clock::time_point::max();  // max: none
+  bool deadline_waiting_ = false;  // a wait on deadline_ is pending
   bool deadline_fired_ = false;
   bool busy_ = false;  // a request is being handled: shutdown lets it finish
   beast::flat_buffer buffer_;

@@ -194,6 +194,31 @@ TEST(Bridge, SilentActorFailsTheAskWithTimeout) {
   caf::anon_send_exit(silent, caf::exit_reason::user_shutdown);
 }
 
+// ask(runtime, ...) goes through the runtime's AskGate: no helper actor per ask, and an ask that
+// timed out leaves nothing pending behind.
+TEST(Bridge, AskThroughTheRuntimeSpawnsNoActorAndForgetsATimedOutAsk) {
+  ActorRuntime runtime;
+  auto got_request = std::make_shared<std::promise<void>>();
+  auto request_arrived = got_request->get_future();
+  auto silent = runtime.system().spawn(silent_actor, got_request);
+  const auto running_before = runtime.system().registry().running();
+  std::optional<BridgeErrc> outcome;
+  std::thread io_thread([&] {
+    try {
+      run_coroutine([&]() -> asio::awaitable<void> { co_await ask<int>(runtime, silent, 500ms, hold_atom::value); }());
+    } catch (const BridgeError& error) {
+      outcome = error.code();
+    }
+  });
+  request_arrived.wait();
+  EXPECT_EQ(runtime.system().registry().running(), running_before);
+  EXPECT_EQ(runtime.ask_gate()->pending(), 1u);
+  io_thread.join();
+  EXPECT_EQ(outcome, BridgeErrc::timeout);
+  EXPECT_EQ(runtime.ask_gate()->pending(), 0u);
+  caf::anon_send_exit(silent, caf::exit_reason::user_shutdown);
+}
+
 TEST(Bridge, ErrorReplyReachesTheCoroutineWithItsCode) {
   ActorRuntime runtime;
   auto refuser = runtime.system().spawn([]() -> caf::behavior {

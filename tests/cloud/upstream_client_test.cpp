@@ -162,6 +162,30 @@ TEST(UpstreamClient, RefusedConnectionIsConnectFailed) {
   EXPECT_EQ(outcome.headers_calls, 0);
 }
 
+// libcurl's own deadlines (here the connect timeout) reach it through CURLMOPT_TIMERFUNCTION; the
+// client's timer is only ever moved earlier and re-arms when it wakes before libcurl's deadline.
+TEST(UpstreamClient, ConnectTimeoutComesFromLibcurlsTimer) {
+  namespace ip = boost::asio::ip;
+  boost::asio::io_context io;
+  ip::tcp::acceptor full(io);
+  full.open(ip::tcp::v4());
+  full.bind({ip::make_address("127.0.0.1"), 0});
+  full.listen(0);  // one connection fills the accept queue; later SYNs are dropped, never refused
+  ip::tcp::socket filler(io);
+  filler.connect(full.local_endpoint());
+  UpstreamClient client;
+  UpstreamRequest request;
+  request.url = "http://127.0.0.1:" + std::to_string(full.local_endpoint().port()) + "/v1/messages";
+  request.timeouts.connect = 300ms;
+  request.timeouts.headers = 0ms;  // only libcurl's timer can end this transfer
+  request.timeouts.idle = 0ms;
+
+  Outcome outcome = run(client, request);
+
+  EXPECT_EQ(outcome.result.error, TransferError::connect_timeout) << outcome.result.message;
+  EXPECT_NE(outcome.result.message.find("300 ms"), std::string::npos) << outcome.result.message;
+}
+
 TEST(UpstreamClient, StallBeforeHeadersIsHeadersTimeoutAndTheUpstreamSeesTheClose) {
   FakeUpstream fake;
   ScriptedResponse stalled;

@@ -96,6 +96,28 @@ TEST_F(ServerTest, StalledClientGets408AndTheConnectionCloses) {
   EXPECT_EQ(partial_body.read_response().status, 408);
 }
 
+// One watchdog timer per connection: armed for the first read, kept through the later write and
+// read deadlines, and re-armed when it wakes before the deadline in force. `busy` is served again
+// after its first read's deadline; `idle` must still close at its second read's.
+TEST_F(ServerTest, KeepAliveConnectionClosesAtTheReadTimeoutCountedFromItsLastRequest) {
+  ServerOptions options;
+  options.read_timeout = std::chrono::milliseconds(1000);
+  options.write_timeout = std::chrono::seconds(60);
+  start(echo_router(), options);
+  HttpClient busy("127.0.0.1", port_);
+  HttpClient idle("127.0.0.1", port_);
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  EXPECT_EQ(busy.request("POST", "/echo", "first").status, 200);
+  EXPECT_EQ(idle.request("POST", "/echo", "only").status, 200);
+  // Past the first read's deadline, well within the second's: the connection must still serve.
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  auto second = busy.request("POST", "/echo", "second");
+  EXPECT_EQ(second.status, 200);
+  EXPECT_EQ(second.body, "second");
+  EXPECT_TRUE(idle.closed_by_server(std::chrono::seconds(5)));
+  EXPECT_TRUE(busy.closed_by_server(std::chrono::seconds(5)));
+}
+
 TEST_F(ServerTest, MalformedRequestGets400) {
   start(echo_router());
   HttpClient client("127.0.0.1", port_);
