@@ -118,9 +118,23 @@ std::optional<ApiError> refuse_for_anthropic(const InternalRequest& request) {
   return std::nullopt;
 }
 
+// OpenAI's chat messages cannot carry thinking blocks: its writer drops them, and a turn of
+// nothing else with them.
+bool has_openai_message(const InternalRequest& request) {
+  if (!request.system.empty() || request.messages.empty()) return true;  // a system message is written
+  return std::any_of(request.messages.begin(), request.messages.end(), [](const Message& m) {
+    return m.role == Role::system || m.role == Role::developer ||
+           std::any_of(m.content.begin(), m.content.end(),
+                       [](const ContentPart& part) { return !std::holds_alternative<ThinkingPart>(part); });
+  });
+}
+
 std::optional<ApiError> refuse_for_openai(const InternalRequest& request) {
   const Protocol to = Protocol::openai;
   if (request.sampling.top_k) return untranslatable("top_k", "top_k", to);
+  if (!has_openai_message(request) && request.endpoint != Endpoint::count_tokens) {
+    return untranslatable("messages", "a conversation of thinking blocks only (nothing else in any turn)", to);
+  }
   for (size_t i = 0; i < request.tools.size(); ++i) {
     if (!valid_openai_function_name(request.tools[i].name)) {
       return untranslatable("tools[" + std::to_string(i) + "].name",

@@ -150,6 +150,14 @@ TEST(Untranslatable, OpenAiFieldsWithoutAnAnthropicForm) {
 TEST(Untranslatable, AnthropicFieldsWithoutAnOpenAiForm) {
   expect_untranslatable(messages(R"({"model":"m","max_tokens":5,"top_k":5,"messages":[{"role":"user","content":"x"}]})"),
                         Protocol::openai, "top_k");
+  // OpenAI cannot carry thinking: a conversation of thinking blocks only would reach it with no
+  // messages (found by fuzz_schemas_requests); beside a text turn the thinking is just dropped.
+  expect_untranslatable(messages(R"({"model":"m","max_tokens":5,"messages":[{"role":"assistant","content":[
+                                     {"type":"thinking","thinking":"t","signature":"s"},{"type":"redacted_thinking","data":"d"}]}]})"),
+                        Protocol::openai, "messages");
+  EXPECT_FALSE(refuse_untranslatable(messages(R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":"q"},
+                                     {"role":"assistant","content":[{"type":"thinking","thinking":"t","signature":"s"}]}]})"),
+                                     Protocol::openai));
   const std::string long_name(65, 'a');
   expect_untranslatable(messages(("{\"model\":\"m\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
                                    "\"tools\":[{\"name\":\"ok\",\"input_schema\":{\"type\":\"object\"}},"
