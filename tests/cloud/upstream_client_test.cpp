@@ -8,8 +8,10 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <future>
 #include <numeric>
+#include <thread>
 
 namespace tandem::cloud {
 namespace {
@@ -309,6 +311,41 @@ TEST(UpstreamClient, DestructorCancelsRunningTransfers) {
   ASSERT_EQ(future.wait_for(1s), std::future_status::ready);
   EXPECT_EQ(future.get().error, TransferError::cancelled);
   EXPECT_TRUE(fake.wait_for_aborted_responses(1, 5s));
+}
+
+// What the actor system's teardown relies on: when shutdown() returns, every callback has run
+// (on the client's thread) and none ever runs again, so no callback can release an actor after
+// its system is gone.
+TEST(UpstreamClient, ShutdownRunsTheLastCallbacksBeforeItReturnsAndNoneAfter) {
+  FakeUpstream fake;
+  ScriptedResponse stalled;
+  stalled.fault = Fault::stall_before_headers;
+  fake.enqueue(stalled);
+  UpstreamClient client;
+  std::promise<TransferResult> done;
+  std::thread::id callback_thread;
+  TransferCallbacks callbacks;
+  callbacks.on_done = [&](const TransferResult& result) {
+    callback_thread = std::this_thread::get_id();
+    done.set_value(result);
+  };
+  client.start(post(fake, "/v1/messages", "{}"), std::move(callbacks));
+  ASSERT_TRUE(fake.wait_for_requests(1, 10s));
+
+  client.shutdown();
+  auto future = done.get_future();
+  ASSERT_EQ(future.wait_for(0s), std::future_status::ready) << "shutdown() returned before the transfer's last callback";
+  EXPECT_EQ(future.get().error, TransferError::cancelled);
+  EXPECT_NE(callback_thread, std::this_thread::get_id());
+
+  std::atomic<int> late_calls{0};
+  TransferCallbacks late;
+  late.on_headers = [&](const ResponseHead&) { ++late_calls; };
+  late.on_done = [&](const TransferResult&) { ++late_calls; };
+  client.start(post(fake, "/v1/messages", "{}"), std::move(late));
+  client.shutdown();  // idempotent
+  EXPECT_EQ(late_calls.load(), 0);
+  EXPECT_EQ(fake.requests().size(), 1u) << "a transfer started after shutdown() reached the upstream";
 }
 
 TEST(UpstreamClient, ManyConcurrentStreamsOnOneThread) {
