@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <set>
 
 namespace tandem::engine::jinja {
 namespace {
@@ -152,7 +153,14 @@ bool truthy(const Value& value) {
   }
 }
 
-bool equals(const Value& a, const Value& b) {
+namespace {
+
+// Pairs of containers already being compared or found equal. Values can share substructure
+// (`{% set ns.s = (ns.s, ns.s) %}` doubles a list n times in n steps), so a plain recursion would
+// walk 2^n paths; comparing each pair of containers once keeps `==` linear in what was built.
+using ComparedPairs = std::set<std::pair<const void*, const void*>>;
+
+bool equals_in(const Value& a, const Value& b, ComparedPairs& compared) {
   NestingGuard guard;
   if (a.is_number() && b.is_number()) {
     if (a.is_float() || b.is_float()) return a.number() == b.number();
@@ -163,26 +171,36 @@ bool equals(const Value& a, const Value& b) {
     case 0: case 1: return true;
     case 5: return a.str() == b.str();
     case 6: {
+      // The same list is equal to itself, as in Python (which compares identical items as equal).
+      if (a.list() == b.list() || !compared.emplace(a.list().get(), b.list().get()).second) return true;
       const auto& x = a.list()->items;
       const auto& y = b.list()->items;
       if (x.size() != y.size()) return false;
       for (size_t i = 0; i < x.size(); ++i) {
-        if (!equals(x[i], y[i])) return false;
+        if (!equals_in(x[i], y[i], compared)) return false;
       }
       return true;
     }
     case 7: {
+      if (a.dict() == b.dict() || !compared.emplace(a.dict().get(), b.dict().get()).second) return true;
       const auto& x = *a.dict();
       const auto& y = *b.dict();
       if (x.entries.size() != y.entries.size()) return false;
       for (const auto& [key, v] : x.entries) {
         const Value* other = y.find(key);
-        if (!other || !equals(v, *other)) return false;
+        if (!other || !equals_in(v, *other, compared)) return false;
       }
       return true;
     }
     default: return a.function() == b.function();
   }
+}
+
+}  // namespace
+
+bool equals(const Value& a, const Value& b) {
+  ComparedPairs compared;
+  return equals_in(a, b, compared);
 }
 
 bool less_than(const Value& a, const Value& b) {

@@ -101,5 +101,14 @@ TEST(TemplateNumbers, HugeLiteralsAndDigitKeysDoNotThrow) {
   EXPECT_THROW(test::render_template("{{ '{99999999999999999999}'.format(1) }}"), TemplateError);
 }
 
+// Found by fuzz_jinja: values that share substructure (each level holding the previous one twice)
+// made `==` walk 2^depth paths, outside the render budget. Equal and unequal chains, built apart.
+TEST(TemplateEquality, SharedSubstructureComparesInLinearTime) {
+  const std::string chains =
+      "{% set ns = namespace(a='x', b='x', c='y') %}{% for i in range(64) %}"
+      "{% set ns.a = (ns.a, ns.a) %}{% set ns.b = (ns.b, ns.b) %}{% set ns.c = (ns.c, ns.c) %}{% endfor %}";
+  EXPECT_EQ(test::render_template(chains + "{{ ns.a == ns.a }}|{{ ns.a == ns.b }}|{{ ns.a != ns.c }}"), "True|True|True");
+}
+
 }  // namespace
 }  // namespace tandem::engine
