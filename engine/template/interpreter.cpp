@@ -36,22 +36,35 @@ std::shared_ptr<Scope> child_of(const std::shared_ptr<Scope>& parent) {
   return scope;
 }
 
+bool known_namespace_free(const Value& value) {
+  if (value.is_dict()) return value.dict()->namespace_free;
+  if (value.is_list()) return value.list()->namespace_free;
+  return true;
+}
+
 // Whether `target` is `value` or is found anywhere inside it (each container visited once, so
-// shared substructures cost no more than their size).
+// shared substructures cost no more than their size). A container found to hold no namespace is
+// marked, so a value built from earlier ones (`ns.s = (ns.s, ns.s)`) costs only its new part.
 bool reaches(const Value& value, const Dict* target, std::unordered_set<const void*>& visited) {
   if (value.is_dict()) {
     const Dict* dict = value.dict().get();
     if (dict == target) return true;
-    if (!visited.insert(dict).second) return false;
+    if (dict->namespace_free || !visited.insert(dict).second) return false;
+    bool free = !dict->is_namespace;
     for (const auto& entry : dict->entries) {
       if (reaches(entry.second, target, visited)) return true;
+      free = free && known_namespace_free(entry.second);
     }
+    dict->namespace_free = free;
   } else if (value.is_list()) {
     const List* list = value.list().get();
-    if (!visited.insert(list).second) return false;
+    if (list->namespace_free || !visited.insert(list).second) return false;
+    bool free = true;
     for (const Value& item : list->items) {
       if (reaches(item, target, visited)) return true;
+      free = free && known_namespace_free(item);
     }
+    list->namespace_free = free;
   }
   return false;
 }

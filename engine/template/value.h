@@ -78,12 +78,16 @@ struct None {};
 struct List {
   std::vector<Value> items;
   bool is_tuple = false;  // only changes repr(): (1, 2)
+  // Set once no namespace is reachable from here. Only namespaces change after they are built,
+  // so this stays true; it lets the cycle check skip the value instead of walking it again.
+  mutable bool namespace_free = false;
 };
 
 // Insertion-ordered like Python's dict (JSON objects keep their key order in tojson).
 struct Dict {
   std::vector<std::pair<std::string, Value>> entries;
   bool is_namespace = false;  // namespace(): the only object `set ns.attr = ...` may modify
+  mutable bool namespace_free = false;  // as List's; never set on a namespace
 
   const Value* find(std::string_view key) const;
   void set(std::string key, Value value);

@@ -152,7 +152,13 @@ TEST(TemplateValues, ANamespaceCannotBeStoredInsideItself) {
   // A cycle would overflow the stack when printed and leak when the render ends.
   for (const char* source : {"{% set ns = namespace() %}{% set ns.me = ns %}{{ ns }}",
                              "{% set ns = namespace() %}{% set ns.l = [1, [ns]] %}",
-                             "{% set a = namespace() %}{% set b = namespace(x=a) %}{% set a.y = {'k': b} %}"}) {
+                             "{% set a = namespace() %}{% set b = namespace(x=a) %}{% set a.y = {'k': b} %}",
+                             // Values checked by an earlier assignment (the check remembers the
+                             // namespace-free ones) must still be searched when they hold one.
+                             "{% set a = namespace() %}{% set b = namespace() %}{% set b.l = [[a], {'k': [a]}] %}"
+                             "{% set a.l = b.l %}",
+                             "{% set a = namespace() %}{% set b = namespace() %}{% set b.l = [1, [2]] %}"
+                             "{% set a.x = b %}{% set b.y = [b.l, (b.l, [a])] %}"}) {
     Outcome outcome = render_with(source);
     EXPECT_FALSE(outcome.budget_error) << source;
     EXPECT_TRUE(mentions(outcome, "inside itself")) << source << " -> " << outcome.message;
