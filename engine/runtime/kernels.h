@@ -39,6 +39,12 @@ const char* q8_kernel_isa();  // "avx512vnni", "avxvnni", "avx2" or "scalar"
 // environment's TANDEM_ISA=scalar|avx2|avxvnni|avx512vnni, so a benchmark or a test run on one CPU
 // can take the paths of a CPU with less; unset, empty or unknown: 3 (the best this CPU has).
 int isa_level_from_env();
+// Whether this CPU has the instructions of ISA level `level` (1: AVX2 + FMA + F16C; 2: those +
+// AVX-VNNI; 3: those + AVX-512 F/BW/DQ/VL/VNNI). Each can be present without the one below it
+// (Zen 4 has AVX-512 VNNI but not AVX-VNNI), so a limit falls back level by level.
+bool cpu_has_isa_level(int level);
+// The highest level at most `limit` (clamped to 0..3) that this CPU has: what a kernel family runs.
+int usable_isa_level(int limit);
 // Every kernel family (F32, Q8_0, the quant kernels) back to its starting level: what tests and
 // benchmarks call after forcing a level, so the rest of a TANDEM_ISA run stays at TANDEM_ISA's.
 void reset_kernel_isa_limits();

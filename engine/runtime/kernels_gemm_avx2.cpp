@@ -47,12 +47,7 @@ constexpr bool kVnni = true;
 
 }  // namespace
 
-bool gemm_ymm_kernels_available(bool vnni) {
-  static const bool avx2 =
-      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-  static const bool avxvnni = avx2 && __builtin_cpu_supports("avxvnni");
-  return vnni ? avxvnni : avx2;
-}
+bool gemm_ymm_kernels_available(bool vnni) { return cpu_has_isa_level(vnni ? 2 : 1); }
 
 bool gemm_panel_avx2(const GemmActivations& x, size_t m, const Matrix& w, uint32_t c0, uint32_t c1, float* y,
                      size_t ldy, bool vnni) {

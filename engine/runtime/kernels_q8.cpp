@@ -44,28 +44,8 @@ size_t prefetch_offset(const Matrix& w, int tile_rows) {
   return static_cast<size_t>(tile_rows) * (w.cols / kQ8Block) * kQ8BlockBytes + 1024;
 }
 
-// Levels: 0 scalar, 1 AVX2, 2 AVX-VNNI, 3 AVX-512 VNNI (each can be present without the one below
-// it: Zen 4 has AVX-512 VNNI but not AVX-VNNI).
-bool isa_supported(int level) {
-  static const bool avx2 =
-      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-  static const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                             __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
-                             __builtin_cpu_supports("avx512vnni");
-  static const bool avxvnni = avx2 && __builtin_cpu_supports("avxvnni");
-  switch (level) {
-    case 3: return avx512;
-    case 2: return avxvnni;
-    case 1: return avx2;
-    default: return true;
-  }
-}
 std::atomic<int> g_isa_limit{isa_level_from_env()};
-int isa() {
-  int level = std::clamp(g_isa_limit.load(std::memory_order_relaxed), 0, 3);
-  while (!isa_supported(level)) --level;
-  return level;
-}
+int isa() { return usable_isa_level(g_isa_limit.load(std::memory_order_relaxed)); }
 
 // The int32 lanes of one block pair: lane i = sum of the products of bytes 4i..4i+3 (maddubs
 // then madd and dpbusd group them alike, and the sums are exact, so both give the same lanes).
@@ -383,6 +363,27 @@ const char* q8_kernel_isa() {
 }
 
 void set_q8_kernel_isa_limit(int level) { g_isa_limit.store(level); }
+
+bool cpu_has_isa_level(int level) {
+  static const bool avx2 =
+      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  static const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                             __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+                             __builtin_cpu_supports("avx512vnni");
+  static const bool avxvnni = avx2 && __builtin_cpu_supports("avxvnni");
+  switch (level) {
+    case 3: return avx512;
+    case 2: return avxvnni;
+    case 1: return avx2;
+    default: return true;
+  }
+}
+
+int usable_isa_level(int limit) {
+  int level = std::clamp(limit, 0, 3);
+  while (!cpu_has_isa_level(level)) --level;
+  return level;
+}
 
 int isa_level_from_env() {
   const char* value = std::getenv("TANDEM_ISA");

@@ -94,29 +94,10 @@ float dot_q4_0_reference(const uint8_t* row, const Q8Rows& x, size_t r, size_t c
   return sum_lanes(acc);
 }
 
-// Levels, as the Q8_0 kernels' (kernels.h): 0 scalar, 1 AVX2 (+FMA, F16C), 2 AVX-VNNI (the GEMM
-// panels use its ymm dpbusd/dpwssd; the per-row tiles are AVX2's), 3 AVX-512 (F, BW, DQ, VL,
-// VNNI). Each can be present without the one below it (Zen 4 has AVX-512 VNNI, not AVX-VNNI).
+// Levels as in kernels.h (cpu_has_isa_level): at level 2 the GEMM panels use AVX-VNNI's ymm
+// dpbusd/dpwssd while the per-row tiles are AVX2's.
 std::atomic<int> g_isa_limit{isa_level_from_env()};
-bool isa_supported(int level) {
-  static const bool avx2 =
-      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-  static const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                             __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
-                             __builtin_cpu_supports("avx512vnni");
-  static const bool avxvnni = avx2 && __builtin_cpu_supports("avxvnni");
-  switch (level) {
-    case 3: return avx512;
-    case 2: return avxvnni;
-    case 1: return avx2;
-    default: return true;
-  }
-}
-int isa() {
-  int level = std::clamp(g_isa_limit.load(std::memory_order_relaxed), 0, 3);
-  while (!isa_supported(level)) --level;
-  return level;
-}
+int isa() { return usable_isa_level(g_isa_limit.load(std::memory_order_relaxed)); }
 
 struct Quantized {
   Q8Rows q8_0;
