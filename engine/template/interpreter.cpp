@@ -2,6 +2,7 @@
 
 #include "engine/template/builtins.h"
 
+#include <algorithm>
 #include <unordered_set>
 
 namespace tandem::engine::jinja {
@@ -36,35 +37,72 @@ std::shared_ptr<Scope> child_of(const std::shared_ptr<Scope>& parent) {
   return scope;
 }
 
-bool known_namespace_free(const Value& value) {
-  if (value.is_dict()) return value.dict()->namespace_free;
-  if (value.is_list()) return value.list()->namespace_free;
-  return true;
+constexpr size_t kMaxKeptFrontier = 8;
+
+void collect_frontier(const Value& value, std::vector<const Dict*>& out, std::unordered_set<const void*>& walked);
+
+// collect_frontier for a container other than a namespace: its kept answer, or one worked out
+// from its children (and kept when small).
+template <class Container, class ForEachChild>
+void collect_container_frontier(const Container& container, ForEachChild for_each_child, std::vector<const Dict*>& out,
+                                std::unordered_set<const void*>& walked) {
+  NamespaceFrontier& frontier = container.frontier;
+  if (frontier.state == NamespaceFrontier::State::known) {
+    out.insert(out.end(), frontier.namespaces.begin(), frontier.namespaces.end());
+    return;
+  }
+  if (frontier.state == NamespaceFrontier::State::too_many) {
+    if (!walked.insert(&container).second) return;  // its namespaces are in `out` already
+    for_each_child([&](const Value& child) { collect_frontier(child, out, walked); });
+    return;
+  }
+  std::vector<const Dict*> own;
+  std::unordered_set<const void*> own_walked;
+  for_each_child([&](const Value& child) { collect_frontier(child, own, own_walked); });
+  std::sort(own.begin(), own.end());
+  own.erase(std::unique(own.begin(), own.end()), own.end());
+  out.insert(out.end(), own.begin(), own.end());
+  if (own.size() <= kMaxKeptFrontier) {
+    frontier.state = NamespaceFrontier::State::known;
+    frontier.namespaces = std::move(own);
+  } else {
+    frontier.state = NamespaceFrontier::State::too_many;
+  }
 }
 
-// Whether `target` is `value` or is found anywhere inside it (each container visited once, so
-// shared substructures cost no more than their size). A container found to hold no namespace is
-// marked, so a value built from earlier ones (`ns.s = (ns.s, ns.s)`) costs only its new part.
-bool reaches(const Value& value, const Dict* target, std::unordered_set<const void*>& visited) {
+// Adds to `out` the namespaces `value` holds without passing through a namespace (`value` itself
+// when it is one). `walked` keeps shared containers that have no kept answer from being walked
+// twice.
+void collect_frontier(const Value& value, std::vector<const Dict*>& out, std::unordered_set<const void*>& walked) {
   if (value.is_dict()) {
-    const Dict* dict = value.dict().get();
-    if (dict == target) return true;
-    if (dict->namespace_free || !visited.insert(dict).second) return false;
-    bool free = !dict->is_namespace;
-    for (const auto& entry : dict->entries) {
-      if (reaches(entry.second, target, visited)) return true;
-      free = free && known_namespace_free(entry.second);
+    const Dict& dict = *value.dict();
+    if (dict.is_namespace) {
+      out.push_back(&dict);
+      return;
     }
-    dict->namespace_free = free;
+    collect_container_frontier(
+        dict, [&](auto&& visit) { for (const auto& entry : dict.entries) visit(entry.second); }, out, walked);
   } else if (value.is_list()) {
-    const List* list = value.list().get();
-    if (list->namespace_free || !visited.insert(list).second) return false;
-    bool free = true;
-    for (const Value& item : list->items) {
-      if (reaches(item, target, visited)) return true;
-      free = free && known_namespace_free(item);
-    }
-    list->namespace_free = free;
+    const List& list = *value.list();
+    collect_container_frontier(list, [&](auto&& visit) { for (const Value& item : list.items) visit(item); }, out,
+                               walked);
+  }
+}
+
+// Whether `target` is `value` or is found anywhere inside it. Only namespaces are walked each
+// time; what lies between them is read from the kept frontiers, so a value built from earlier ones
+// (`ns.s = (ns.s, ns.s)`, or a chain holding namespaces) costs only its new part.
+bool reaches(const Value& value, const Dict* target) {
+  std::vector<const Dict*> pending;
+  std::unordered_set<const void*> walked;
+  collect_frontier(value, pending, walked);
+  std::unordered_set<const Dict*> seen;
+  while (!pending.empty()) {
+    const Dict* found = pending.back();
+    pending.pop_back();
+    if (found == target) return true;
+    if (!seen.insert(found).second) continue;
+    for (const auto& entry : found->entries) collect_frontier(entry.second, pending, walked);
   }
   return false;
 }
@@ -263,8 +301,7 @@ void Interpreter::exec_set(const Stmt& stmt) {
     }
     // Namespaces are the only mutable values, so this is the one place a cycle could form; a
     // cycle of shared pointers would never be freed (Python's garbage collector has no match).
-    std::unordered_set<const void*> visited;
-    if (reaches(value, target.dict().get(), visited)) {
+    if (reaches(value, target.dict().get())) {
       throw RenderError("cannot store '" + stmt.targets[0] + "' inside itself");
     }
     target.dict()->set(stmt.text, std::move(value));

@@ -75,19 +75,29 @@ struct Undefined {
 };
 struct None {};
 
+struct Dict;
+
+// The namespaces a container holds without passing through another namespace, once the namespace
+// cycle check (interpreter.cpp) has looked. Only namespaces change after they are built, so for
+// any other container this never changes, and the check reads it instead of walking the value
+// again. Kept only while small; a container holding more is walked each time.
+struct NamespaceFrontier {
+  enum class State : uint8_t { unknown, known, too_many };
+  State state = State::unknown;
+  std::vector<const Dict*> namespaces;
+};
+
 struct List {
   std::vector<Value> items;
   bool is_tuple = false;  // only changes repr(): (1, 2)
-  // Set once no namespace is reachable from here. Only namespaces change after they are built,
-  // so this stays true; it lets the cycle check skip the value instead of walking it again.
-  mutable bool namespace_free = false;
+  mutable NamespaceFrontier frontier;
 };
 
 // Insertion-ordered like Python's dict (JSON objects keep their key order in tojson).
 struct Dict {
   std::vector<std::pair<std::string, Value>> entries;
   bool is_namespace = false;  // namespace(): the only object `set ns.attr = ...` may modify
-  mutable bool namespace_free = false;  // as List's; never set on a namespace
+  mutable NamespaceFrontier frontier;  // as List's; never used on a namespace
 
   const Value* find(std::string_view key) const;
   void set(std::string key, Value value);

@@ -158,7 +158,15 @@ TEST(TemplateValues, ANamespaceCannotBeStoredInsideItself) {
                              "{% set a = namespace() %}{% set b = namespace() %}{% set b.l = [[a], {'k': [a]}] %}"
                              "{% set a.l = b.l %}",
                              "{% set a = namespace() %}{% set b = namespace() %}{% set b.l = [1, [2]] %}"
-                             "{% set a.x = b %}{% set b.y = [b.l, (b.l, [a])] %}"}) {
+                             "{% set a.x = b %}{% set b.y = [b.l, (b.l, [a])] %}",
+                             // A value holding more namespaces than the check keeps per container.
+                             "{% set a = namespace() %}{% set n = namespace() %}"
+                             "{% set many = [n, namespace(), namespace(), namespace(), namespace(), namespace(),"
+                             " namespace(), namespace(), namespace(), namespace(), [n, a]] %}"
+                             "{% set b = namespace() %}{% set b.m = [many, many] %}{% set a.y = {'k': [many]} %}",
+                             // Reached only through namespaces changed after the value was checked.
+                             "{% set a = namespace() %}{% set b = namespace() %}{% set c = namespace() %}"
+                             "{% set a.l = [[b]] %}{% set b.l = [c] %}{% set c.l = [a] %}"}) {
     Outcome outcome = render_with(source);
     EXPECT_FALSE(outcome.budget_error) << source;
     EXPECT_TRUE(mentions(outcome, "inside itself")) << source << " -> " << outcome.message;
