@@ -3,6 +3,7 @@
 #include "engine/template/builtins.h"
 
 #include <algorithm>
+#include <functional>
 #include <unordered_set>
 
 namespace tandem::engine::jinja {
@@ -39,13 +40,18 @@ std::shared_ptr<Scope> child_of(const std::shared_ptr<Scope>& parent) {
 
 constexpr size_t kMaxKeptFrontier = 8;
 
-void collect_frontier(const Value& value, std::vector<const Dict*>& out, std::unordered_set<const void*>& walked);
+// Called once per container or namespace the check walks (not for kept answers): the walk is work
+// like any other, counted against the render budget's steps (and so its clock).
+using ChargeStep = std::function<void()>;
+
+void collect_frontier(const Value& value, std::vector<const Dict*>& out, std::unordered_set<const void*>& walked,
+                      const ChargeStep& charge);
 
 // collect_frontier for a container other than a namespace: its kept answer, or one worked out
 // from its children (and kept when small).
 template <class Container, class ForEachChild>
 void collect_container_frontier(const Container& container, ForEachChild for_each_child, std::vector<const Dict*>& out,
-                                std::unordered_set<const void*>& walked) {
+                                std::unordered_set<const void*>& walked, const ChargeStep& charge) {
   NamespaceFrontier& frontier = container.frontier;
   if (frontier.state == NamespaceFrontier::State::known) {
     out.insert(out.end(), frontier.namespaces.begin(), frontier.namespaces.end());
@@ -53,12 +59,14 @@ void collect_container_frontier(const Container& container, ForEachChild for_eac
   }
   if (frontier.state == NamespaceFrontier::State::too_many) {
     if (!walked.insert(&container).second) return;  // its namespaces are in `out` already
-    for_each_child([&](const Value& child) { collect_frontier(child, out, walked); });
+    charge();
+    for_each_child([&](const Value& child) { collect_frontier(child, out, walked, charge); });
     return;
   }
+  charge();
   std::vector<const Dict*> own;
   std::unordered_set<const void*> own_walked;
-  for_each_child([&](const Value& child) { collect_frontier(child, own, own_walked); });
+  for_each_child([&](const Value& child) { collect_frontier(child, own, own_walked, charge); });
   std::sort(own.begin(), own.end());
   own.erase(std::unique(own.begin(), own.end()), own.end());
   out.insert(out.end(), own.begin(), own.end());
@@ -73,7 +81,8 @@ void collect_container_frontier(const Container& container, ForEachChild for_eac
 // Adds to `out` the namespaces `value` holds without passing through a namespace (`value` itself
 // when it is one). `walked` keeps shared containers that have no kept answer from being walked
 // twice.
-void collect_frontier(const Value& value, std::vector<const Dict*>& out, std::unordered_set<const void*>& walked) {
+void collect_frontier(const Value& value, std::vector<const Dict*>& out, std::unordered_set<const void*>& walked,
+                      const ChargeStep& charge) {
   if (value.is_dict()) {
     const Dict& dict = *value.dict();
     if (dict.is_namespace) {
@@ -81,28 +90,29 @@ void collect_frontier(const Value& value, std::vector<const Dict*>& out, std::un
       return;
     }
     collect_container_frontier(
-        dict, [&](auto&& visit) { for (const auto& entry : dict.entries) visit(entry.second); }, out, walked);
+        dict, [&](auto&& visit) { for (const auto& entry : dict.entries) visit(entry.second); }, out, walked, charge);
   } else if (value.is_list()) {
     const List& list = *value.list();
     collect_container_frontier(list, [&](auto&& visit) { for (const Value& item : list.items) visit(item); }, out,
-                               walked);
+                               walked, charge);
   }
 }
 
 // Whether `target` is `value` or is found anywhere inside it. Only namespaces are walked each
 // time; what lies between them is read from the kept frontiers, so a value built from earlier ones
 // (`ns.s = (ns.s, ns.s)`, or a chain holding namespaces) costs only its new part.
-bool reaches(const Value& value, const Dict* target) {
+bool reaches(const Value& value, const Dict* target, const ChargeStep& charge) {
   std::vector<const Dict*> pending;
   std::unordered_set<const void*> walked;
-  collect_frontier(value, pending, walked);
+  collect_frontier(value, pending, walked, charge);
   std::unordered_set<const Dict*> seen;
   while (!pending.empty()) {
     const Dict* found = pending.back();
     pending.pop_back();
     if (found == target) return true;
     if (!seen.insert(found).second) continue;
-    for (const auto& entry : found->entries) collect_frontier(entry.second, pending, walked);
+    charge();
+    for (const auto& entry : found->entries) collect_frontier(entry.second, pending, walked, charge);
   }
   return false;
 }
@@ -301,7 +311,7 @@ void Interpreter::exec_set(const Stmt& stmt) {
     }
     // Namespaces are the only mutable values, so this is the one place a cycle could form; a
     // cycle of shared pointers would never be freed (Python's garbage collector has no match).
-    if (reaches(value, target.dict().get())) {
+    if (reaches(value, target.dict().get(), [this] { charge_step(); })) {
       throw RenderError("cannot store '" + stmt.targets[0] + "' inside itself");
     }
     target.dict()->set(stmt.text, std::move(value));

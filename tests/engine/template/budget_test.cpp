@@ -176,6 +176,22 @@ TEST(TemplateValues, ANamespaceCannotBeStoredInsideItself) {
             "1");
 }
 
+TEST(TemplateBudget, TheNamespaceCycleCheckCountsItsWalkAsSteps) {
+  // Each assignment holds nine namespaces plus the previous value, so the cycle check walks the
+  // whole chain every time: quadratic work in few statements, which the step budget must see.
+  auto chain = [](int length) {
+    return "{% set ns = namespace(l=[]) %}{% set big = [namespace(), namespace(), namespace(), namespace(),"
+           " namespace(), namespace(), namespace(), namespace(), namespace()] %}"
+           "{% for i in range(" + std::to_string(length) + ") %}{% set ns.l = [big, ns.l] %}{% endfor %}done";
+  };
+  RenderBudget budget;
+  budget.max_steps = 20'000;
+  EXPECT_EQ(render_with(chain(30), budget).message, "done");
+  Outcome outcome = render_with(chain(300), budget);
+  EXPECT_TRUE(outcome.budget_error) << outcome.message;
+  EXPECT_TRUE(mentions(outcome, "steps")) << outcome.message;
+}
+
 TEST(TemplateValues, DeepNestingFailsInsteadOfOverflowingTheStack) {
   std::string deep;
   for (int i = 0; i < 300; ++i) deep += "[";
