@@ -2,18 +2,37 @@
 
 #include "actors/actor_metrics.h"
 #include "actors/bridge.h"
+#include "actors/io_coordinator.h"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 
 #include <caf/all.hpp>
 #include <caf/io/middleman.hpp>
 
 #include <mutex>
+#include <optional>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 namespace tandem::actors {
 
 struct ActorRuntime::Impl {
-  caf::actor_system_config config;
+  // With share_io_thread: created before the system and stopped after it.
+  std::unique_ptr<boost::asio::io_context> io;
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> io_work;
+  std::thread io_thread;
+  IoCoordinatorConfig config;
+
+  ~Impl() { stop_io(); }  // also when the constructor threw after starting the thread
+  void stop_io() {
+    if (!io_thread.joinable()) return;
+    io_work.reset();
+    io->stop();
+    io_thread.join();
+    io.reset();
+  }
   std::unique_ptr<caf::actor_system> system;
   std::mutex mutex;  // guards tracked and system against concurrent track()/shutdown()
   std::vector<caf::actor> tracked;
@@ -27,6 +46,14 @@ ActorRuntime::ActorRuntime(const RuntimeOptions& options) : impl_(std::make_uniq
   // message). CAF's default polls 500 more times with a 50 µs sleep in between: on this 2-core
   // target those wake-ups took ~25% of the gateway's CPU and stole cores from the engine threads.
   cfg.set("work-stealing.moderate-poll-attempts", std::size_t{0});
+  if (options.share_io_thread) {
+    cfg.set("scheduler.max-threads", std::size_t{1});
+    impl_->io = std::make_unique<boost::asio::io_context>(1);
+    impl_->io_work.emplace(boost::asio::make_work_guard(*impl_->io));
+    impl_->io_thread = std::thread([io = impl_->io.get()] { io->run(); });
+    cfg.io = impl_->io.get();
+    cfg.load<IoCoordinator>();
+  }
   if (options.enable_networking) cfg.load<caf::io::middleman>();
   if (options.configure) options.configure(cfg);
   impl_->system = std::make_unique<caf::actor_system>(cfg);
@@ -34,6 +61,8 @@ ActorRuntime::ActorRuntime(const RuntimeOptions& options) : impl_(std::make_uniq
 }
 
 ActorRuntime::~ActorRuntime() { shutdown(); }
+
+boost::asio::io_context* ActorRuntime::io_context() { return impl_->io.get(); }
 
 caf::actor_system& ActorRuntime::system() {
   std::lock_guard lock(impl_->mutex);
@@ -80,6 +109,7 @@ void ActorRuntime::shutdown() {
   detach_actor_metrics(*system);
   // The destructor blocks until every (non-hidden) actor has terminated.
   system.reset();
+  impl_->stop_io();
 }
 
 }  // namespace tandem::actors

@@ -15,6 +15,10 @@
 #include <functional>
 #include <memory>
 
+namespace boost::asio {
+class io_context;
+}
+
 namespace caf {
 class actor;
 class actor_system;
@@ -31,6 +35,10 @@ struct RuntimeOptions {
   // CAF scheduler workers. Actors never block (engine steps run on their own threads), so one or
   // two are enough for a server.
   std::size_t worker_threads = 1;
+  // Instead of CAF's workers, one thread of the runtime's own runs every actor on an Asio
+  // io_context (io_coordinator.h), which other I/O — libcurl's transfers — can share, so a hand-over
+  // between an actor and that I/O needs no other thread. worker_threads is then ignored.
+  bool share_io_thread = false;
   // Loads caf::io::middleman so actors can be published to / reached on other nodes.
   bool enable_networking = false;
   // Last-minute access to the config, e.g. cfg.add_message_type<T>("tandem::T") for types sent
@@ -49,6 +57,10 @@ class ActorRuntime {
   caf::actor_system& system();
 
   std::size_t worker_threads() const;
+
+  // With share_io_thread: the io_context the actors run on (run by one thread until shutdown()
+  // has stopped every actor; whatever else runs on it must stop first). Otherwise null.
+  boost::asio::io_context* io_context();
 
   // What ask(runtime, ...) sends through (bridge.h). Throws std::logic_error after shutdown().
   std::shared_ptr<detail::AskGate> ask_gate();

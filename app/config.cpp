@@ -266,7 +266,7 @@ void ServerConfigOptions::bind_fields(CLI::App& app) {
   int_option("io_threads", "--io-threads", &AppConfig::io_threads, "HTTP I/O threads", 1, 256)
       ->group(server);
   int_option("actor_threads", "--actor-threads", &AppConfig::actor_threads,
-             "Actor scheduler threads", 1, 256)
+             "Actor scheduler threads (0: one thread that the actors share with the upstream client)", 0, 256)
       ->group(server);
 
   add("model",

@@ -41,7 +41,7 @@ struct AppConfig {
   double backend_timeout = 10;       // seconds a backend has to accept/refuse, count or list models
   // Runtime
   int io_threads = 1;     // HTTP I/O threads; all I/O is async, one is plenty on 2 cores
-  int actor_threads = 2;  // CAF scheduler workers
+  int actor_threads = 2;  // CAF scheduler workers; 0: one thread shared with the upstream client
   // HTTP limits
   int max_connections = 256;
   std::size_t body_limit = 8 * 1024 * 1024;

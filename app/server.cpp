@@ -88,6 +88,7 @@ int run_server(const AppConfig& config) {
 
   actors::RuntimeOptions actor_options;
   actor_options.worker_threads = static_cast<std::size_t>(config.actor_threads);
+  actor_options.share_io_thread = config.actor_threads == 0;
   actors::ActorRuntime actors(actor_options);
 
   AppServices services;
@@ -141,7 +142,9 @@ int run_server(const AppConfig& config) {
                                                  config.model_aliases.is_null() ? nullptr : &config.model_aliases,
                                                  process_env);
     if (!cloud_config.providers.empty()) {
-      upstream = std::make_shared<cloud::UpstreamClient>();
+      cloud::UpstreamClientOptions upstream_options;
+      upstream_options.io_context = actors.io_context();  // null: a thread of its own
+      upstream = std::make_shared<cloud::UpstreamClient>(upstream_options);
       for (const auto& provider : cloud_config.providers) {
         spdlog::info("cloud provider {}: {} protocol at {}", provider.name, schemas::protocol_name(provider.protocol),
                      provider.base_url);

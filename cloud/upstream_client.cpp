@@ -133,7 +133,12 @@ struct Transfer {
 };
 
 struct UpstreamClient::Impl {
-  explicit Impl(UpstreamClientOptions opts) : options(opts), curl_timer(io), work(asio::make_work_guard(io)) {
+  explicit Impl(UpstreamClientOptions opts)
+      : options(opts),
+        own_io(opts.io_context ? nullptr : std::make_unique<asio::io_context>(1)),
+        io(opts.io_context ? *opts.io_context : *own_io),
+        curl_timer(io),
+        work(asio::make_work_guard(io)) {
     init_curl_once();
     multi = curl_multi_init();
     if (!multi) throw std::runtime_error("curl_multi_init failed");
@@ -146,7 +151,7 @@ struct UpstreamClient::Impl {
       curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, options.max_connections_per_host);
     if (options.max_cached_connections > 0)
       curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, options.max_cached_connections);
-    thread = std::thread([this] { io.run(); });
+    if (own_io) thread = std::thread([this] { io.run(); });
   }
 
   ~Impl() { shutdown(); }
@@ -169,6 +174,7 @@ struct UpstreamClient::Impl {
     });
     done.get_future().wait();
     work.reset();
+    if (!own_io) return;  // a shared io_context goes on for its owner
     io.stop();
     thread.join();
   }
@@ -477,7 +483,8 @@ struct UpstreamClient::Impl {
   }
 
   UpstreamClientOptions options;
-  asio::io_context io;
+  std::unique_ptr<asio::io_context> own_io;  // null when running on options.io_context
+  asio::io_context& io;
   asio::steady_timer curl_timer;
   bool timer_armed = false;                        // a wait on curl_timer is pending
   std::optional<Clock::time_point> curl_deadline;  // when libcurl wants its timeout action

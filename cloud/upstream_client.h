@@ -19,6 +19,10 @@
 #include <utility>
 #include <vector>
 
+namespace boost::asio {
+class io_context;
+}
+
 namespace tandem::cloud {
 
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
@@ -91,6 +95,11 @@ struct UpstreamClientOptions {
   // concurrent requests one in seven opened a new upstream connection.
   long max_cached_connections = 512;  // 0: libcurl's default
   bool verbose = false;               // libcurl's own trace on stderr (never in production: it prints headers)
+  // Run on this io_context instead of a thread of the client's own: the actor runtime's shared
+  // I/O thread (actors/runtime.h), so the actors and libcurl hand work over without waking another
+  // thread. It must be run by exactly one thread until shutdown() returned, and shutdown() must
+  // not be called from that thread.
+  boost::asio::io_context* io_context = nullptr;
 };
 
 class UpstreamClient {

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/post.hpp>
 #include <caf/all.hpp>
 
 #include <future>
@@ -60,6 +61,77 @@ TEST(ActorRuntime, ShutdownDoesNotWaitForALiveThreadThatReleasedItself) {
   watchdog.join();
   spawner.join();
   EXPECT_FALSE(shutdown_was_stuck) << "shutdown waited for the spawning thread to exit";
+}
+
+// Which thread runs this, as something a message can carry.
+uint64_t thread_tag() { return std::hash<std::thread::id>{}(std::this_thread::get_id()); }
+
+TEST(ActorRuntime, SharedIoThreadRunsEveryActorOnTheIoContextsThread) {
+  ActorRuntime runtime(RuntimeOptions{.share_io_thread = true});
+  ASSERT_NE(runtime.io_context(), nullptr);
+  EXPECT_EQ(runtime.worker_threads(), 1u);
+  std::promise<uint64_t> io_thread;
+  boost::asio::post(*runtime.io_context(), [&] { io_thread.set_value(thread_tag()); });
+  const uint64_t io_id = io_thread.get_future().get();
+
+  // An actor that asks another (a request from inside a handler, and its reply) and answers
+  // with the threads both ran on.
+  auto inner = runtime.system().spawn([]() -> caf::behavior {
+    return {[](int x) { return std::make_pair(x * 2, thread_tag()); }};
+  });
+  auto outer = runtime.system().spawn([inner](caf::event_based_actor* self) -> caf::behavior {
+    return {[self, inner](int x) -> caf::result<uint64_t, uint64_t, int> {
+      auto promise = self->make_response_promise<uint64_t, uint64_t, int>();
+      const uint64_t outer_id = thread_tag();
+      self->request(inner, caf::infinite, x).then([promise, outer_id](std::pair<int, uint64_t> reply) mutable {
+        promise.deliver(outer_id, reply.second, reply.first);
+      });
+      return promise;
+    }};
+  });
+  {
+    caf::scoped_actor caller(runtime.system());
+    caller->request(outer, std::chrono::seconds(30), 21)
+        .receive(
+            [&](uint64_t outer_id, uint64_t inner_id, int doubled) {
+              EXPECT_EQ(outer_id, io_id);
+              EXPECT_EQ(inner_id, io_id);
+              EXPECT_EQ(doubled, 42);
+            },
+            [&](caf::error& error) { ADD_FAILURE() << to_string(error); });
+  }
+  caf::anon_send_exit(inner, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(outer, caf::exit_reason::user_shutdown);
+  runtime.shutdown();  // would hang if a job were still counted or the io thread never stopped
+  EXPECT_EQ(runtime.io_context(), nullptr);
+}
+
+TEST(ActorRuntime, SharedIoThreadKeepsTimeoutsAndDelayedMessages) {
+  ActorRuntime runtime(RuntimeOptions{.share_io_thread = true});
+  // CAF's clock thread still fires request timeouts and delayed sends into the io thread.
+  auto silent = runtime.system().spawn([]() -> caf::behavior { return {[](int) -> caf::result<int> { return caf::skip(); }}; });
+  auto waiter = runtime.system().spawn([silent](caf::event_based_actor* self) -> caf::behavior {
+    return {[self, silent](int x) -> caf::result<std::string> {
+      auto promise = self->make_response_promise<std::string>();
+      self->request(silent, std::chrono::milliseconds(50), x)
+          .then([promise](int) mutable { promise.deliver(std::string("answered")); },
+                [self, promise](caf::error& error) mutable {
+                  // Then a delayed message to itself, through the same clock.
+                  self->delayed_send(self, std::chrono::milliseconds(20), std::string(to_string(error)));
+                  self->become(caf::keep_behavior, [promise](const std::string& text) mutable { promise.deliver(text); });
+                });
+      return promise;
+    }};
+  });
+  {
+    caf::scoped_actor caller(runtime.system());
+    caller->request(waiter, std::chrono::seconds(30), 1)
+        .receive([&](const std::string& text) { EXPECT_NE(text.find("timeout"), std::string::npos) << text; },
+                 [&](caf::error& error) { ADD_FAILURE() << to_string(error); });
+  }
+  caf::anon_send_exit(silent, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(waiter, caf::exit_reason::user_shutdown);
+  runtime.shutdown();
 }
 
 }  // namespace

@@ -2,7 +2,8 @@
 // ways, translation with upstream errors in the caller's protocol, the client's keys never
 // forwarded and no key in tandem's output. (A client that leaves while the upstream stalls is
 // not noticed by the HTTP session until it writes: see the report; the provider side of it is
-// tested in provider_actor_test.)
+// tested in provider_actor_test.) Each test runs with the actors on CAF's workers and on the
+// thread they share with libcurl (--actor-threads 0), and ends with a clean SIGTERM exit.
 #include "tests/common/http_client.h"
 #include "tests/common/tandem_process.h"
 #include "tests/fakes/fake_answers.h"
@@ -23,11 +24,11 @@ constexpr const char* kAnthropicKey = "sk-ant-gateway-secret";
 constexpr const char* kOpenAiKey = "sk-oai-gateway-secret";
 constexpr const char* kClientKey = "tandem-client-key-789";
 
-class CloudGateway : public ::testing::Test {
+class CloudGateway : public ::testing::TestWithParam<const char*> {
  protected:
   void SetUp() override {
     tandem_ = std::make_unique<TandemProcess>(
-        TandemProcess::server_arguments(),
+        TandemProcess::server_arguments({"--actor-threads", GetParam()}),
         std::map<std::string, std::string>{{"ANTHROPIC_API_KEY", kAnthropicKey},
                                            {"ANTHROPIC_BASE_URL", fake_.base_url()},
                                            {"OPENAI_API_KEY", kOpenAiKey},
@@ -38,6 +39,8 @@ class CloudGateway : public ::testing::Test {
   }
 
   void TearDown() override {
+    tandem_->terminate();
+    EXPECT_EQ(tandem_->wait_exit(), 0) << tandem_->output();
     std::string output = tandem_->output();
     EXPECT_EQ(output.find(kAnthropicKey), std::string::npos) << output;
     EXPECT_EQ(output.find(kOpenAiKey), std::string::npos) << output;
@@ -51,7 +54,7 @@ class CloudGateway : public ::testing::Test {
   std::uint16_t port_ = 0;
 };
 
-TEST_F(CloudGateway, AnthropicPassthroughIsByteExactOverHttp) {
+TEST_P(CloudGateway, AnthropicPassthroughIsByteExactOverHttp) {
   std::string body = "{\"model\":\"claude-sonnet-4-5\",  \"max_tokens\": 1e3, \"messages\":[{\"role\":\"user\",\"content\":"
                      "[{\"type\":\"text\",\"text\":\"hi\",\"cache_control\":{\"type\":\"ephemeral\"}}]}],"
                      "\"context_management\":{\"edits\":[]}}";
@@ -74,7 +77,7 @@ TEST_F(CloudGateway, AnthropicPassthroughIsByteExactOverHttp) {
   EXPECT_FALSE(requests[0].has_header("authorization"));
 }
 
-TEST_F(CloudGateway, OpenAiStreamPassthroughIsByteExactOverHttp) {
+TEST_P(CloudGateway, OpenAiStreamPassthroughIsByteExactOverHttp) {
   auto frames = fakes::openai_stream_frames(fakes::FakeAnswer{}, true);
   fake_.enqueue(fakes::sse_response(frames));
   std::string body = R"({"model":"gpt-4o","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]})";
@@ -89,7 +92,7 @@ TEST_F(CloudGateway, OpenAiStreamPassthroughIsByteExactOverHttp) {
   EXPECT_EQ(fake_.requests()[0].header("authorization"), std::string("Bearer ") + kOpenAiKey);
 }
 
-TEST_F(CloudGateway, UpstreamErrorsComeBackInTheCallersProtocol) {
+TEST_P(CloudGateway, UpstreamErrorsComeBackInTheCallersProtocol) {
   fake_.enqueue(fakes::json_response(429, fakes::anthropic_error_json("rate_limit_error", "Number of requests has exceeded your rate limit"),
                                      {{"retry-after", "120"}}));  // beyond max_retry_after: no retry
 
@@ -104,6 +107,11 @@ TEST_F(CloudGateway, UpstreamErrorsComeBackInTheCallersProtocol) {
   EXPECT_EQ(error.at("type").as_string(), "rate_limit_error");
   EXPECT_EQ(error.at("message").as_string(), "Number of requests has exceeded your rate limit");
 }
+
+INSTANTIATE_TEST_SUITE_P(ActorThreads, CloudGateway, ::testing::Values("2", "0"),
+                         [](const ::testing::TestParamInfo<const char*>& info) {
+                           return std::string(info.param) == "0" ? "SharedIoThread" : "CafWorkers";
+                         });
 
 }  // namespace
 }  // namespace tandem::test

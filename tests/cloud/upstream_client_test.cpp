@@ -4,7 +4,9 @@
 #include "tests/fakes/fake_answers.h"
 #include "tests/fakes/fake_upstream.h"
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <gtest/gtest.h>
 
@@ -12,6 +14,7 @@
 #include <future>
 #include <numeric>
 #include <thread>
+#include <utility>
 
 namespace tandem::cloud {
 namespace {
@@ -346,6 +349,42 @@ TEST(UpstreamClient, ShutdownRunsTheLastCallbacksBeforeItReturnsAndNoneAfter) {
   client.shutdown();  // idempotent
   EXPECT_EQ(late_calls.load(), 0);
   EXPECT_EQ(fake.requests().size(), 1u) << "a transfer started after shutdown() reached the upstream";
+}
+
+TEST(UpstreamClient, OnASharedIoContextItsCallbacksRunThereAndShutdownLeavesItRunning) {
+  // The actor runtime's shared thread (actors/runtime.h): libcurl's work and callbacks run on the
+  // io_context it is given, and shutdown() ends the client without stopping that io_context.
+  boost::asio::io_context io(1);
+  auto work = boost::asio::make_work_guard(io);
+  std::thread io_thread([&] { io.run(); });
+  {
+    FakeUpstream fake;
+    std::string answer = fakes::anthropic_message_json(FakeAnswer{});
+    fake.enqueue(fakes::json_response(200, answer));
+    UpstreamClientOptions options;
+    options.io_context = &io;
+    UpstreamClient client(options);
+    std::promise<std::thread::id> body_thread;
+    std::promise<TransferResult> done;
+    TransferCallbacks callbacks;
+    bool first_body = true;
+    callbacks.on_body = [&](std::string_view) {
+      if (std::exchange(first_body, false)) body_thread.set_value(std::this_thread::get_id());
+    };
+    callbacks.on_done = [&](const TransferResult& result) { done.set_value(result); };
+    client.start(post(fake, "/v1/messages", "{}"), std::move(callbacks));
+    auto result = done.get_future();
+    ASSERT_EQ(result.wait_for(20s), std::future_status::ready);
+    EXPECT_TRUE(result.get().ok());
+    EXPECT_EQ(body_thread.get_future().get(), io_thread.get_id());
+    client.shutdown();
+  }
+  EXPECT_FALSE(io.stopped());
+  std::promise<void> still_runs;
+  boost::asio::post(io, [&] { still_runs.set_value(); });
+  EXPECT_EQ(still_runs.get_future().wait_for(10s), std::future_status::ready);
+  work.reset();
+  io_thread.join();
 }
 
 TEST(UpstreamClient, ManyConcurrentStreamsOnOneThread) {

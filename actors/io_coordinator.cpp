@@ -1,0 +1,77 @@
+#include "actors/io_coordinator.h"
+
+#include <boost/asio/post.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/logger.hpp>
+#include <caf/resumable.hpp>
+
+#include <stdexcept>
+
+namespace tandem::actors {
+
+IoCoordinator::IoCoordinator(caf::actor_system& system, boost::asio::io_context& io)
+    : caf::scheduler::abstract_coordinator(system), io_(io), unit_(system, *this) {}
+
+caf::actor_system::module* IoCoordinator::make(caf::actor_system& system, caf::detail::type_list<>) {
+  const auto* cfg = dynamic_cast<const IoCoordinatorConfig*>(&system.config());
+  if (cfg == nullptr || cfg->io == nullptr) {
+    throw std::logic_error("IoCoordinator needs an IoCoordinatorConfig with its io_context set");
+  }
+  return new IoCoordinator(system, *cfg->io);
+}
+
+void IoCoordinator::start() {
+  clock_thread_ = std::thread([this] {
+    system().thread_started();
+    clock_.run_dispatch_loop();
+    system().thread_terminates();
+  });
+  abstract_coordinator::start();
+}
+
+void IoCoordinator::stop() {
+  stop_actors();  // CAF's utility actors (the printer)
+  // An actor that spawned another left CAF's logger in the io thread's thread-local; the system
+  // waits for that reference to go (as for any non-worker thread, see runtime.h).
+  queued_.fetch_add(1, std::memory_order_relaxed);
+  boost::asio::post(io_, [this] {
+    caf::logger::set_current_actor_system(nullptr);
+    job_finished();
+  });
+  {
+    std::unique_lock lock(mutex_);
+    idle_.wait(lock, [this] { return queued_.load() == 0; });
+  }
+  clock_.cancel_dispatch_loop();
+  clock_thread_.join();
+}
+
+void IoCoordinator::enqueue(caf::resumable* job) {
+  queued_.fetch_add(1, std::memory_order_relaxed);
+  boost::asio::post(io_, [this, job] { run(job); });
+}
+
+// As CAF's own workers do: the queue holds one reference to the job, dropped unless the job asks
+// to run again.
+void IoCoordinator::run(caf::resumable* job) {
+  switch (job->resume(&unit_, max_throughput())) {
+    case caf::resumable::resume_later:
+      enqueue(job);
+      break;
+    case caf::resumable::done:
+    case caf::resumable::awaiting_message:
+    case caf::resumable::shutdown_execution_unit:
+      intrusive_ptr_release(job);
+      break;
+  }
+  job_finished();
+}
+
+void IoCoordinator::job_finished() {
+  if (queued_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    std::lock_guard lock(mutex_);
+    idle_.notify_all();
+  }
+}
+
+}  // namespace tandem::actors
