@@ -188,9 +188,26 @@ asio::awaitable<void> stream_answer(http::RequestContext& ctx, const AnswerShape
   std::string raw_body;
   std::optional<schemas::ApiError> early_end;
   bool alive = true;
+  // Frames of events that were already waiting are written together: a burst from the backend
+  // (one upstream read often carries many events) costs one write and one suspension, not one each.
+  std::string batch;
+  std::size_t batch_token_events = 0;
+  std::optional<BackendEvent> ready;  // taken by try_pop, handled before waiting again
   while (alive && !writer->finished()) {
     std::exception_ptr failure;
-    auto event = co_await next_event(rx, failure);
+    std::optional<BackendEvent> event;
+    if (ready) {
+      event = std::move(ready);
+      ready.reset();
+      if (!batch.empty() && !std::holds_alternative<schemas::StreamEvent>(*event) &&
+          !std::holds_alternative<backend::ChoiceEvent>(*event)) {
+        alive = co_await sse->send_frames(std::exchange(batch, {}));  // in order, before anything else
+        if (alive) ctx.tokens_sent(std::exchange(batch_token_events, 0));
+        if (!alive) break;
+      }
+    } else {
+      event = co_await next_event(rx, failure);
+    }
     if (failure) {
       auto error = stream_failure(failure);
       spdlog::warn("{}stream ended early: {}", ctx.log_prefix(), error.message);
@@ -266,10 +283,17 @@ asio::awaitable<void> stream_answer(http::RequestContext& ctx, const AnswerShape
       frames = writer->write(*stream_event);
     }
     if (auto* finish = std::get_if<schemas::Finish>(stream_event)) note_usage(ctx, finish->usage);
-    const bool tokens = carries_tokens(*stream_event);
-    const bool wrote = !frames.empty();
-    if (wrote) alive = co_await sse->send_frames(std::move(frames));
-    if (alive && tokens && wrote) ctx.tokens_sent();
+    if (!frames.empty()) {
+      batch += frames;
+      if (carries_tokens(*stream_event)) ++batch_token_events;
+    }
+    if (batch.empty()) continue;
+    if (!writer->finished()) {
+      ready = rx.try_pop();
+      if (ready) continue;
+    }
+    alive = co_await sse->send_frames(std::exchange(batch, {}));
+    if (alive) ctx.tokens_sent(std::exchange(batch_token_events, 0));
   }
   if (raw_head) {
     auto content_type = content_type_of(raw_head->headers, "application/json");
