@@ -121,7 +121,10 @@ void Exchange::tokens_sent(std::size_t tokens) {
   if (!last_token_at_) {
     first_token_seconds_ = std::chrono::duration<double>(now - started_).count();
     if (metrics) metrics->observe_first_token(protocol_label(), notes_.backend, *first_token_seconds_);
-    --tokens;
+    // Tokens written with the first one reached the client with it: gaps of 0.
+    if (metrics) {
+      for (std::size_t i = 1; i < tokens; ++i) metrics->observe_inter_token(protocol_label(), notes_.backend, 0.0);
+    }
   } else if (metrics) {
     const double gap = std::chrono::duration<double>(now - *last_token_at_).count() / static_cast<double>(tokens);
     for (std::size_t i = 0; i < tokens; ++i) metrics->observe_inter_token(protocol_label(), notes_.backend, gap);

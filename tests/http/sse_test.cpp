@@ -3,8 +3,10 @@
 #include "tests/http/server_fixture.h"
 
 #include <boost/asio/experimental/concurrent_channel.hpp>
+#include <prometheus/registry.h>
 
 #include <atomic>
+#include <string>
 #include <thread>
 
 namespace tandem::http {
@@ -52,6 +54,42 @@ TEST_F(ServerTest, SseStreamsEventsProducedOnAnotherThread) {
             ": done\n\n");
   // The chunked stream ended cleanly, so the connection serves the next request.
   EXPECT_EQ(client.start_request("GET", "/stream").status, 200);
+}
+
+// The count on the first `<name>_count{...} N` line of a Prometheus text exposition (-1: none).
+long metric_count(const std::string& text, const std::string& name) {
+  const auto at = text.find(name + "_count{");
+  if (at == std::string::npos) return -1;
+  const auto end = text.find('\n', at);
+  const auto space = text.rfind(' ', end);
+  return std::stol(text.substr(space + 1, end - space - 1));
+}
+
+TEST_F(ServerTest, TokensWrittenTogetherCountAsTokensWithNoGapBetweenThem) {
+  // The relay writes the frames of several waiting events at once (tokens_sent(n)): the first
+  // token's time is the time to first token, and every other token is an inter-token gap (0 for
+  // those written together), so the histograms count every token whatever the batching.
+  auto registry = std::make_shared<prometheus::Registry>();
+  ServerOptions options;
+  options.metrics = registry;
+  Router router;
+  router.add("GET", "/stream", [](RequestContext& ctx) -> asio::awaitable<void> {
+    auto stream = co_await ctx.begin_sse();
+    co_await stream.send("token", "a b c");
+    ctx.tokens_sent(3);
+    co_await stream.send("token", "d");
+    ctx.tokens_sent(1);
+  });
+  start(std::move(router), options);
+  EXPECT_EQ(test::http_request(port_, "GET", "/stream").status, 200);
+  std::string text;
+  for (int attempt = 0; attempt < 200; ++attempt) {  // observed as the handler runs; read until seen
+    text = serialize_metrics(*registry);
+    if (metric_count(text, "tandem_http_inter_token_seconds") == 3) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(metric_count(text, "tandem_http_time_to_first_token_seconds"), 1) << text;
+  EXPECT_EQ(metric_count(text, "tandem_http_inter_token_seconds"), 3) << text;
 }
 
 TEST_F(ServerTest, SseHandlerLearnsThatTheClientLeft) {
