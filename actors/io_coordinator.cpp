@@ -5,19 +5,20 @@
 #include <caf/logger.hpp>
 #include <caf/resumable.hpp>
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace tandem::actors {
 
-IoCoordinator::IoCoordinator(caf::actor_system& system, boost::asio::io_context& io)
-    : caf::scheduler::abstract_coordinator(system), io_(io), unit_(system, *this) {}
+IoCoordinator::IoCoordinator(caf::actor_system& system, std::vector<boost::asio::io_context*> io)
+    : caf::scheduler::abstract_coordinator(system), io_(std::move(io)), unit_(system, *this) {}
 
 caf::actor_system::module* IoCoordinator::make(caf::actor_system& system, caf::detail::type_list<>) {
   const auto* cfg = dynamic_cast<const IoCoordinatorConfig*>(&system.config());
-  if (cfg == nullptr || cfg->io == nullptr) {
-    throw std::logic_error("IoCoordinator needs an IoCoordinatorConfig with its io_context set");
+  if (cfg == nullptr || cfg->io.empty() || std::find(cfg->io.begin(), cfg->io.end(), nullptr) != cfg->io.end()) {
+    throw std::logic_error("IoCoordinator needs an IoCoordinatorConfig with its io_contexts set");
   }
-  return new IoCoordinator(system, *cfg->io);
+  return new IoCoordinator(system, cfg->io);
 }
 
 void IoCoordinator::start() {
@@ -31,13 +32,15 @@ void IoCoordinator::start() {
 
 void IoCoordinator::stop() {
   stop_actors();  // CAF's utility actors (the printer)
-  // An actor that spawned another left CAF's logger in the io thread's thread-local; the system
+  // An actor that spawned another left CAF's logger in the io threads' thread-local; the system
   // waits for that reference to go (as for any non-worker thread, see runtime.h).
-  queued_.fetch_add(1, std::memory_order_relaxed);
-  boost::asio::post(io_, [this] {
-    caf::logger::set_current_actor_system(nullptr);
-    job_finished();
-  });
+  for (auto* io : io_) {
+    queued_.fetch_add(1, std::memory_order_relaxed);
+    boost::asio::post(*io, [this] {
+      caf::logger::set_current_actor_system(nullptr);
+      job_finished();
+    });
+  }
   {
     std::unique_lock lock(mutex_);
     idle_.wait(lock, [this] { return queued_.load() == 0; });
@@ -46,9 +49,17 @@ void IoCoordinator::stop() {
   clock_thread_.join();
 }
 
+boost::asio::io_context& IoCoordinator::pick() {
+  if (io_.size() == 1) return *io_.front();
+  for (auto* io : io_) {
+    if (io->get_executor().running_in_this_thread()) return *io;
+  }
+  return *io_[next_.fetch_add(1, std::memory_order_relaxed) % io_.size()];
+}
+
 void IoCoordinator::enqueue(caf::resumable* job) {
   queued_.fetch_add(1, std::memory_order_relaxed);
-  boost::asio::post(io_, [this, job] { run(job); });
+  boost::asio::post(pick(), [this, job] { run(job); });
 }
 
 // As CAF's own workers do: the queue holds one reference to the job, dropped unless the job asks

@@ -1,4 +1,4 @@
-// A CAF scheduler that runs actors on an Asio io_context's thread instead of CAF's own workers.
+// A CAF scheduler that runs actors on Asio io_contexts' threads instead of CAF's own workers.
 //
 // Why: on the gateway path an actor hands each request to libcurl, whose socket callbacks run on
 // an io_context, and gets the answer back from there. With CAF's worker threads every hand-over
@@ -7,11 +7,18 @@
 // posted to the io_context, so an actor starting a transfer, libcurl's callbacks and the actor
 // that receives them all run on one thread, one after the other.
 //
-// Actors must not block (they already must not: engine steps run on their own threads). Timeouts
-// and delayed messages still come from CAF's clock thread, which enqueues like any sender.
+// With several io_contexts (one thread each, e.g. one per HTTP I/O thread: the server's shards),
+// an actor scheduled from one of their threads runs on that thread, so a request whose HTTP session,
+// actors and upstream transfer all started on one shard never leaves it. A job scheduled from any
+// other thread (CAF's clock, an engine thread) goes to the shards in turn. An actor still runs on
+// one thread at a time (CAF's mailbox guarantees it), just not always the same one.
+//
+// Actors must not block (they already must not: engine steps run on their own threads; the local
+// backend is detached). Timeouts and delayed messages still come from CAF's clock thread, which
+// enqueues like any sender.
 //
 //   IoCoordinatorConfig cfg;           // a caf::actor_system_config
-//   cfg.io = &io;                      // run by exactly one thread, for as long as the system lives
+//   cfg.io = {&io};                    // each run by exactly one thread, for as long as the system lives
 //   cfg.load<IoCoordinator>();
 //   caf::actor_system system(cfg);
 #pragma once
@@ -26,16 +33,17 @@
 #include <condition_variable>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 namespace tandem::actors {
 
 struct IoCoordinatorConfig : caf::actor_system_config {
-  boost::asio::io_context* io = nullptr;
+  std::vector<boost::asio::io_context*> io;
 };
 
 class IoCoordinator : public caf::scheduler::abstract_coordinator {
  public:
-  IoCoordinator(caf::actor_system& system, boost::asio::io_context& io);
+  IoCoordinator(caf::actor_system& system, std::vector<boost::asio::io_context*> io);
 
   // What cfg.load<IoCoordinator>() calls; the config must be an IoCoordinatorConfig with `io` set.
   static caf::actor_system::module* make(caf::actor_system& system, caf::detail::type_list<>);
@@ -46,7 +54,7 @@ class IoCoordinator : public caf::scheduler::abstract_coordinator {
  protected:
   void start() override;
   // Called once every actor is gone; waits until no job of this system is queued or running on
-  // the io_context (which must still be running), so none runs after the system is destroyed.
+  // the io_contexts (which must still be running), so none runs after the system is destroyed.
   void stop() override;
 
  private:
@@ -63,8 +71,11 @@ class IoCoordinator : public caf::scheduler::abstract_coordinator {
 
   void run(caf::resumable* job);
   void job_finished();
+  // The io_context running on this thread, else the next one in turn.
+  boost::asio::io_context& pick();
 
-  boost::asio::io_context& io_;
+  std::vector<boost::asio::io_context*> io_;
+  std::atomic<std::size_t> next_{0};
   Unit unit_;
   caf::detail::thread_safe_actor_clock clock_;
   std::thread clock_thread_;

@@ -10,6 +10,7 @@
 #include <caf/all.hpp>
 #include <caf/io/middleman.hpp>
 
+#include <algorithm>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -20,18 +21,20 @@ namespace tandem::actors {
 
 struct ActorRuntime::Impl {
   // With share_io_thread: created before the system and stopped after it.
-  std::unique_ptr<boost::asio::io_context> io;
-  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> io_work;
-  std::thread io_thread;
+  std::vector<std::unique_ptr<boost::asio::io_context>> io;
+  std::vector<boost::asio::io_context*> io_pointers;
+  std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> io_work;
+  std::vector<std::thread> io_threads;
   IoCoordinatorConfig config;
 
-  ~Impl() { stop_io(); }  // also when the constructor threw after starting the thread
+  ~Impl() { stop_io(); }  // also when the constructor threw after starting the threads
   void stop_io() {
-    if (!io_thread.joinable()) return;
-    io_work.reset();
-    io->stop();
-    io_thread.join();
-    io.reset();
+    io_work.clear();
+    for (auto& context : io) context->stop();
+    for (auto& thread : io_threads) thread.join();
+    io_threads.clear();
+    io_pointers.clear();
+    io.clear();
   }
   std::unique_ptr<caf::actor_system> system;
   std::mutex mutex;  // guards tracked and system against concurrent track()/shutdown()
@@ -48,10 +51,13 @@ ActorRuntime::ActorRuntime(const RuntimeOptions& options) : impl_(std::make_uniq
   cfg.set("work-stealing.moderate-poll-attempts", std::size_t{0});
   if (options.share_io_thread) {
     cfg.set("scheduler.max-threads", std::size_t{1});
-    impl_->io = std::make_unique<boost::asio::io_context>(1);
-    impl_->io_work.emplace(boost::asio::make_work_guard(*impl_->io));
-    impl_->io_thread = std::thread([io = impl_->io.get()] { io->run(); });
-    cfg.io = impl_->io.get();
+    for (std::size_t i = 0; i < std::max<std::size_t>(1, options.io_threads); ++i) {
+      auto& context = impl_->io.emplace_back(std::make_unique<boost::asio::io_context>(1));
+      impl_->io_pointers.push_back(context.get());
+      impl_->io_work.push_back(boost::asio::make_work_guard(*context));
+    }
+    for (auto* context : impl_->io_pointers) impl_->io_threads.emplace_back([context] { context->run(); });
+    cfg.io = impl_->io_pointers;
     cfg.load<IoCoordinator>();
   }
   if (options.enable_networking) cfg.load<caf::io::middleman>();
@@ -62,7 +68,7 @@ ActorRuntime::ActorRuntime(const RuntimeOptions& options) : impl_(std::make_uniq
 
 ActorRuntime::~ActorRuntime() { shutdown(); }
 
-boost::asio::io_context* ActorRuntime::io_context() { return impl_->io.get(); }
+const std::vector<boost::asio::io_context*>& ActorRuntime::io_contexts() { return impl_->io_pointers; }
 
 caf::actor_system& ActorRuntime::system() {
   std::lock_guard lock(impl_->mutex);

@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <vector>
 
 namespace boost::asio {
 class io_context;
@@ -35,10 +36,12 @@ struct RuntimeOptions {
   // CAF scheduler workers. Actors never block (engine steps run on their own threads), so one or
   // two are enough for a server.
   std::size_t worker_threads = 1;
-  // Instead of CAF's workers, one thread of the runtime's own runs every actor on an Asio
-  // io_context (io_coordinator.h), which other I/O — libcurl's transfers — can share, so a hand-over
-  // between an actor and that I/O needs no other thread. worker_threads is then ignored.
+  // Instead of CAF's workers, threads of the runtime's own (io_threads of them, one io_context
+  // each) run every actor (io_coordinator.h), and other I/O — HTTP sessions, libcurl's transfers —
+  // can share them, so a hand-over between an actor and that I/O needs no other thread.
+  // worker_threads is then ignored.
   bool share_io_thread = false;
+  std::size_t io_threads = 1;
   // Loads caf::io::middleman so actors can be published to / reached on other nodes.
   bool enable_networking = false;
   // Last-minute access to the config, e.g. cfg.add_message_type<T>("tandem::T") for types sent
@@ -58,9 +61,11 @@ class ActorRuntime {
 
   std::size_t worker_threads() const;
 
-  // With share_io_thread: the io_context the actors run on (run by one thread until shutdown()
-  // has stopped every actor; whatever else runs on it must stop first). Otherwise null.
-  boost::asio::io_context* io_context();
+  // With share_io_thread: the io_contexts the actors run on, each run by one thread until
+  // shutdown() has stopped every actor; then shutdown() stops the threads and destroys the
+  // io_contexts, with whatever handlers are still queued there (so objects those handlers refer
+  // to must outlive shutdown()). Otherwise empty.
+  const std::vector<boost::asio::io_context*>& io_contexts();
 
   // What ask(runtime, ...) sends through (bridge.h). Throws std::logic_error after shutdown().
   std::shared_ptr<detail::AskGate> ask_gate();

@@ -263,10 +263,13 @@ void ServerConfigOptions::bind_fields(CLI::App& app) {
           ->check(CLI::IsMember(kLogFormats))
           ->group(server),
       &AppConfig::log_format, read_log_format);
-  int_option("io_threads", "--io-threads", &AppConfig::io_threads, "HTTP I/O threads", 1, 256)
+  int_option("io_threads", "--io-threads", &AppConfig::io_threads,
+             "HTTP I/O threads (with --actor-threads 0, each also runs actors and upstream transfers: a shard)", 1, 256)
       ->group(server);
   int_option("actor_threads", "--actor-threads", &AppConfig::actor_threads,
-             "Actor scheduler threads (0: one thread that the actors share with the upstream client)", 0, 256)
+             "Actor scheduler threads (0: the actors run on the I/O threads, beside the HTTP sessions and "
+             "libcurl, so a request is handed to no other thread)",
+             0, 256)
       ->group(server);
 
   add("model",

@@ -88,7 +88,10 @@ int run_server(const AppConfig& config) {
 
   actors::RuntimeOptions actor_options;
   actor_options.worker_threads = static_cast<std::size_t>(config.actor_threads);
+  // --actor-threads 0: the HTTP I/O threads run the actors and libcurl too, each one a shard
+  // (a session, the actors it asks and its upstream transfer stay on one thread).
   actor_options.share_io_thread = config.actor_threads == 0;
+  actor_options.io_threads = static_cast<std::size_t>(std::max(1, config.io_threads));
   actors::ActorRuntime actors(actor_options);
 
   AppServices services;
@@ -143,7 +146,7 @@ int run_server(const AppConfig& config) {
                                                  process_env);
     if (!cloud_config.providers.empty()) {
       cloud::UpstreamClientOptions upstream_options;
-      upstream_options.io_context = actors.io_context();  // null: a thread of its own
+      upstream_options.io_contexts = actors.io_contexts();  // none: a thread of its own
       upstream = std::make_shared<cloud::UpstreamClient>(upstream_options);
       for (const auto& provider : cloud_config.providers) {
         spdlog::info("cloud provider {}: {} protocol at {}", provider.name, schemas::protocol_name(provider.protocol),
@@ -238,6 +241,9 @@ int run_server(const AppConfig& config) {
   auto options = server_options(config);
   options.metrics = services.metrics;
   options.handle_signals = true;
+  // Sessions on the actors' threads: runtime.shutdown() (in stop_actors) stops and destroys those
+  // io_contexts, with any handler still queued there, before `server` is destroyed.
+  options.io_contexts = actors.io_contexts();
   http::Server server(std::move(options), std::move(router));
   try {
     server.start();

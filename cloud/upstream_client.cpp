@@ -1,7 +1,7 @@
 // libcurl multi-socket on Asio: libcurl tells us which sockets to watch (CURLMOPT_SOCKETFUNCTION)
 // and when to wake it (CURLMOPT_TIMERFUNCTION); Asio waits for readiness without owning the
 // sockets (a posix::stream_descriptor that is released, never closed) and reports back through
-// curl_multi_socket_action. Everything touching libcurl runs on the one client thread.
+// curl_multi_socket_action. Everything touching one multi handle runs on its shard's one thread.
 #include "cloud/upstream_client.h"
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -132,19 +132,22 @@ struct Transfer {
   char error_buffer[CURL_ERROR_SIZE] = {};
 };
 
-struct UpstreamClient::Impl {
-  explicit Impl(UpstreamClientOptions opts)
+// One libcurl multi handle with its connections, on one io_context (one thread): the client has
+// one per shared I/O thread, or one on a thread of its own.
+struct UpstreamShard {
+  UpstreamShard(const UpstreamClientOptions& opts, asio::io_context* shared_io, std::atomic<std::size_t>& active)
       : options(opts),
-        own_io(opts.io_context ? nullptr : std::make_unique<asio::io_context>(1)),
-        io(opts.io_context ? *opts.io_context : *own_io),
+        own_io(shared_io ? nullptr : std::make_unique<asio::io_context>(1)),
+        io(shared_io ? *shared_io : *own_io),
         curl_timer(io),
-        work(asio::make_work_guard(io)) {
+        work(asio::make_work_guard(io)),
+        active(active) {
     init_curl_once();
     multi = curl_multi_init();
     if (!multi) throw std::runtime_error("curl_multi_init failed");
-    curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, &Impl::on_socket);
+    curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, &UpstreamShard::on_socket);
     curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, this);
-    curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, &Impl::on_timer);
+    curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, &UpstreamShard::on_timer);
     curl_multi_setopt(multi, CURLMOPT_TIMERDATA, this);
     curl_multi_setopt(multi, CURLMOPT_PIPELINING, static_cast<long>(CURLPIPE_MULTIPLEX));
     if (options.max_connections_per_host > 0)
@@ -154,7 +157,7 @@ struct UpstreamClient::Impl {
     if (own_io) thread = std::thread([this] { io.run(); });
   }
 
-  ~Impl() { shutdown(); }
+  ~UpstreamShard() { shutdown(); }
 
   void shutdown() { std::call_once(shut_down, [this] { stop_thread(); }); }
 
@@ -186,7 +189,7 @@ struct UpstreamClient::Impl {
   // wait simply finds nobody interested) until libcurl closes it (on_close_socket): re-adding it
   // costs no epoll_ctl / ioctl, where a new descriptor per transfer cost three system calls.
   static int on_socket(CURL*, curl_socket_t fd, int what, void* userp, void*) {
-    auto* self = static_cast<Impl*>(userp);
+    auto* self = static_cast<UpstreamShard*>(userp);
     if (what == CURL_POLL_REMOVE) {
       auto found = self->watches.find(fd);
       if (found != self->watches.end()) found->second->wanted = 0;
@@ -205,7 +208,7 @@ struct UpstreamClient::Impl {
   // re-arms for it, and a deadline libcurl dropped (-1) is noticed when the timer fires. A zero
   // timeout is a post (libcurl must not be re-entered from this callback), not a timer.
   static int on_timer(CURLM*, long timeout_ms, void* userp) {
-    auto* self = static_cast<Impl*>(userp);
+    auto* self = static_cast<UpstreamShard*>(userp);
     if (timeout_ms < 0) {
       self->curl_deadline.reset();
       return 0;
@@ -254,7 +257,7 @@ struct UpstreamClient::Impl {
   // CURLOPT_CLOSESOCKETFUNCTION: libcurl closes one of its sockets; forget it before the number
   // can be reused.
   static int on_close_socket(void* clientp, curl_socket_t fd) {
-    auto* self = static_cast<Impl*>(clientp);
+    auto* self = static_cast<UpstreamShard*>(clientp);
     auto found = self->watches.find(fd);
     if (found != self->watches.end()) {
       self->release(*found->second);
@@ -379,11 +382,11 @@ struct UpstreamClient::Impl {
     curl_easy_setopt(easy, CURLOPT_PRIVATE, transfer.get());
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, transfer->error_buffer);
-    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &Impl::on_header_line);
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &UpstreamShard::on_header_line);
     curl_easy_setopt(easy, CURLOPT_HEADERDATA, transfer.get());
-    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &Impl::on_body);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &UpstreamShard::on_body);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, transfer.get());
-    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, &Impl::on_close_socket);
+    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, &UpstreamShard::on_close_socket);
     curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, this);
     curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(easy, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
@@ -490,39 +493,69 @@ struct UpstreamClient::Impl {
   std::optional<Clock::time_point> curl_deadline;  // when libcurl wants its timeout action
   bool timeout_posted = false;                     // a zero-timeout action is queued
   asio::executor_work_guard<asio::io_context::executor_type> work;
+  std::atomic<std::size_t>& active;  // the client's count, over all shards
   CURLM* multi = nullptr;
   std::unordered_map<curl_socket_t, std::shared_ptr<SocketWatch>> watches;
   std::unordered_map<TransferId, std::shared_ptr<Transfer>> transfers;
-  std::atomic<TransferId> next_id{1};
-  std::atomic<std::size_t> active{0};
   std::thread thread;
   std::once_flag shut_down;
 };
 
+struct UpstreamClient::Impl {
+  explicit Impl(const UpstreamClientOptions& options) {
+    if (options.io_contexts.empty()) {
+      shards.push_back(std::make_unique<UpstreamShard>(options, nullptr, active));
+    } else {
+      for (auto* io : options.io_contexts) shards.push_back(std::make_unique<UpstreamShard>(options, io, active));
+    }
+  }
+
+  // The shard whose thread this is (a provider actor runs on the shard its request came from),
+  // else the next one in turn.
+  std::size_t pick() const {
+    if (shards.size() == 1) return 0;
+    for (std::size_t i = 0; i < shards.size(); ++i) {
+      if (shards[i]->io.get_executor().running_in_this_thread()) return i;
+    }
+    return next_shard.fetch_add(1, std::memory_order_relaxed) % shards.size();
+  }
+
+  std::atomic<std::size_t> active{0};  // before the shards, which refer to it
+  std::vector<std::unique_ptr<UpstreamShard>> shards;
+  std::atomic<TransferId> next_id{1};
+  mutable std::atomic<std::size_t> next_shard{0};
+};
+
 UpstreamClient::UpstreamClient(UpstreamClientOptions options) : impl_(std::make_unique<Impl>(options)) {}
 UpstreamClient::~UpstreamClient() = default;
-void UpstreamClient::shutdown() { impl_->shutdown(); }
+void UpstreamClient::shutdown() {
+  for (auto& shard : impl_->shards) shard->shutdown();
+}
 
+// A transfer's id names its shard: id % shards.
 TransferId UpstreamClient::start(UpstreamRequest request, TransferCallbacks callbacks) {
-  TransferId id = impl_->next_id.fetch_add(1, std::memory_order_relaxed);
+  const std::size_t index = impl_->pick();
+  auto& shard = *impl_->shards[index];
+  TransferId id = impl_->next_id.fetch_add(1, std::memory_order_relaxed) * impl_->shards.size() + index;
   impl_->active.fetch_add(1, std::memory_order_relaxed);
-  auto transfer = std::make_shared<Transfer>(impl_->io);
+  auto transfer = std::make_shared<Transfer>(shard.io);
   transfer->id = id;
   transfer->request = std::move(request);
   transfer->callbacks = std::move(callbacks);
-  asio::post(impl_->io, [impl = impl_.get(), transfer = std::move(transfer)]() mutable {
-    if (!impl->multi) return;
-    impl->begin(std::move(transfer));
+  asio::post(shard.io, [shard = &shard, transfer = std::move(transfer)]() mutable {
+    if (!shard->multi) return;
+    shard->begin(std::move(transfer));
   });
   return id;
 }
 
 void UpstreamClient::cancel(TransferId id) {
-  asio::post(impl_->io, [impl = impl_.get(), id] {
-    auto found = impl->transfers.find(id);
-    if (found == impl->transfers.end()) return;
+  auto* shard = impl_->shards[id % impl_->shards.size()].get();
+  asio::post(shard->io, [shard, id] {
+    auto found = shard->transfers.find(id);
+    if (found == shard->transfers.end()) return;
     auto transfer = found->second;
-    impl->finish(transfer, TransferError::cancelled, "cancelled: the client went away");
+    shard->finish(transfer, TransferError::cancelled, "cancelled: the client went away");
   });
 }
 

@@ -1,5 +1,6 @@
 // The upstream HTTP client of the cloud backends: libcurl's multi-socket API driven by an Asio
-// io_context on a thread of its own. No thread per request: one thread multiplexes every transfer
+// io_context, on a thread of its own or on the server's shared I/O threads (one multi handle per
+// thread, see UpstreamClientOptions::io_contexts). No thread per request: one thread multiplexes every transfer
 // (thousands of concurrent streams), keeps connections alive per host, uses HTTP/2 multiplexing
 // where the upstream offers it, TLS with the system CA bundle and the usual proxy variables.
 //
@@ -95,11 +96,13 @@ struct UpstreamClientOptions {
   // concurrent requests one in seven opened a new upstream connection.
   long max_cached_connections = 512;  // 0: libcurl's default
   bool verbose = false;               // libcurl's own trace on stderr (never in production: it prints headers)
-  // Run on this io_context instead of a thread of the client's own: the actor runtime's shared
-  // I/O thread (actors/runtime.h), so the actors and libcurl hand work over without waking another
-  // thread. It must be run by exactly one thread until shutdown() returned, and shutdown() must
-  // not be called from that thread.
-  boost::asio::io_context* io_context = nullptr;
+  // Run on these io_contexts instead of a thread of the client's own: the actor runtime's shared
+  // I/O threads (actors/runtime.h), so the actors and libcurl hand work over without waking another
+  // thread. One multi handle (and connection pool) per io_context, like Envoy's per-worker pools:
+  // start() uses the one of the calling thread, so a request stays on the shard it came in on.
+  // Each must be run by exactly one thread until shutdown() returned, and shutdown() must not be
+  // called from one of those threads.
+  std::vector<boost::asio::io_context*> io_contexts;
 };
 
 class UpstreamClient {
@@ -116,7 +119,8 @@ class UpstreamClient {
   UpstreamClient(const UpstreamClient&) = delete;
   UpstreamClient& operator=(const UpstreamClient&) = delete;
 
-  // Thread-safe. The transfer starts on the client's thread; the id names it for cancel().
+  // Thread-safe. The transfer starts on the client's thread (with shared io_contexts: the calling
+  // thread's, else each in turn); the id names it for cancel().
   TransferId start(UpstreamRequest request, TransferCallbacks callbacks);
   // Thread-safe; aborts the transfer (closing its connection) within milliseconds. on_done gets
   // `cancelled` unless the transfer had already finished. Unknown ids are ignored.

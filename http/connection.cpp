@@ -86,6 +86,14 @@ void Connection::close_if_idle() {
   });
 }
 
+void Connection::close_now() {
+  asio::post(socket_.get_executor(), [self = shared_from_this()] {
+    boost::system::error_code ignored;
+    self->socket_.shutdown(tcp::socket::shutdown_both, ignored);
+    self->socket_.close(ignored);
+  });
+}
+
 asio::awaitable<bool> Connection::write(bhttp::message_generator message) {
   arm_deadline(state_.options.write_timeout);
   auto [ec, bytes] = co_await beast::async_write(socket_, std::move(message), kTuple);

@@ -27,6 +27,7 @@ struct Server::Impl {
   asio::signal_set signals{acceptor_strand};
   std::vector<std::thread> threads;
   std::uint16_t port = 0;
+  std::size_t next_shard = 0;  // the accept loop's, on acceptor_strand
 
   asio::awaitable<void> accept_loop();
   void begin_shutdown();
@@ -47,8 +48,9 @@ void log_coroutine_failure(std::exception_ptr error) {
 
 asio::awaitable<void> Server::Impl::accept_loop() {
   for (;;) {
-    auto [ec, socket] =
-        co_await acceptor.async_accept(asio::make_strand(io), asio::as_tuple(asio::use_awaitable));
+    auto& shards = state.options.io_contexts;
+    auto& target = shards.empty() ? io : *shards[next_shard++ % shards.size()];
+    auto [ec, socket] = co_await acceptor.async_accept(asio::make_strand(target), asio::as_tuple(asio::use_awaitable));
     if (state.shutting_down || ec == asio::error::operation_aborted) co_return;
     if (ec) {
       // Typically EMFILE: back off briefly instead of spinning.
@@ -150,7 +152,8 @@ void Server::start() {
     });
   }
   asio::co_spawn(impl_->acceptor_strand, impl_->accept_loop(), log_coroutine_failure);
-  int thread_count = std::max(1, options.io_threads);
+  // With external io_contexts, one thread for the acceptor and the signals.
+  int thread_count = options.io_contexts.empty() ? std::max(1, options.io_threads) : 1;
   for (int i = 0; i < thread_count; ++i) {
     impl_->threads.emplace_back([impl = impl_.get()] { impl->io.run(); });
   }
@@ -172,6 +175,18 @@ void Server::wait() {
       spdlog::warn("drain timeout: closing {} connection(s) still open",
                    state.open_connections);
     }
+  }
+  if (!state.options.io_contexts.empty()) {
+    // Their io_contexts go on after this returns: close what the drain left open (own threads
+    // simply stop below).
+    std::vector<std::shared_ptr<Connection>> open;
+    {
+      std::lock_guard lock(state.mutex);
+      for (auto& weak : state.connections) {
+        if (auto connection = weak.lock()) open.push_back(std::move(connection));
+      }
+    }
+    for (auto& connection : open) connection->close_now();
   }
   impl_->io.stop();
   for (auto& thread : impl_->threads) thread.join();

@@ -30,6 +30,10 @@
 #include <string_view>
 #include <vector>
 
+namespace boost::asio {
+class io_context;
+}
+
 namespace prometheus {
 class Registry;
 }
@@ -171,6 +175,14 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8080;  // 0: an ephemeral port, see Server::port()
   int io_threads = 1;
+  // When set, connections run on these io_contexts (dealt out in turn) instead of on io_threads
+  // threads of the server's own: the actor runtime's shared threads (actors/runtime.h), so a
+  // session, the actors it asks and the upstream transfer they start share one thread — one
+  // shard per thread, as in Envoy's workers. The acceptor and the signals keep one thread of the
+  // server's. These io_contexts must run until wait() returned; once it has, connections still
+  // open (past the drain timeout) have been closed, and their last handlers may still run there,
+  // so they must be stopped and destroyed before the Server is.
+  std::vector<asio::io_context*> io_contexts;
   std::size_t max_connections = 256;
   std::size_t body_limit = 8 * 1024 * 1024;
   std::size_t header_limit = 16 * 1024;

@@ -416,8 +416,14 @@ backend::backend_actor spawn_local_backend(caf::actor_system& system, LocalModel
         engine::ConstraintVocabulary::build(model.model->tokenizer()), 64, model.max_schema_bytes);
   }
   auto shared = std::make_shared<const LocalModel>(std::move(model));
-  return system.spawn([shared](actors::metered_pointer<backend::backend_actor, actors::NoState> self)
-                          -> backend::backend_actor::behavior_type {
+  // The work — chat templates, tokenizing whole prompts (milliseconds for a long one) — runs on a
+  // detached actor, a thread of its own: on a shared I/O thread (--actor-threads 0) it would stall
+  // every HTTP session and upstream transfer of that shard. Only the front actor below holds the
+  // worker's handle, so the worker goes (and its thread ends) when the front terminates, even if
+  // somebody still holds the front's handle: CAF 0.17's system waits at shutdown for every
+  // detached actor to be destroyed, not just terminated.
+  auto worker = system.spawn<caf::detached>([shared](actors::metered_pointer<backend::backend_actor, actors::NoState> self)
+                                                -> backend::backend_actor::behavior_type {
     self->meter("scheduler:" + shared->id);
     self->attach_functor([shared](const caf::error&) { shared->scheduler->stop(); });
     return {
@@ -457,6 +463,20 @@ backend::backend_actor spawn_local_backend(caf::actor_system& system, LocalModel
           list.models.push_back(describe_local_model(*shared));
           return list;
         },
+    };
+  });
+  // The front: forwards to the worker (its reply goes straight to the asker), and takes the
+  // worker down with it.
+  return system.spawn([worker](backend::backend_actor::pointer self) -> backend::backend_actor::behavior_type {
+    self->link_to(worker);
+    return {
+        [self, worker](backend::generate_atom, backend::BackendRequest& request, backend::EventSink& sink) {
+          return self->delegate(worker, backend::generate_atom::value, std::move(request), std::move(sink));
+        },
+        [self, worker](backend::count_atom, backend::BackendRequest& request) {
+          return self->delegate(worker, backend::count_atom::value, std::move(request));
+        },
+        [self, worker](backend::describe_atom) { return self->delegate(worker, backend::describe_atom::value); },
     };
   });
 }

@@ -2,7 +2,7 @@
 // renders and tokenizes the prompt (chat template or legacy completion prompt), submits it to
 // the model's continuous-batching Scheduler, and turns the scheduler's events into the protocol-
 // neutral StreamEvents — reasoning split from the answer, tool calls parsed out of the model's text, logprobs, echo, usage —
-// on the CAF worker and the step thread, never on an HTTP I/O thread.
+// on a thread of its own (a detached worker actor) and the step thread, never on an HTTP I/O thread.
 #pragma once
 
 #include "actors/backend/backend.h"
@@ -32,7 +32,8 @@ struct LocalModel {
   size_t max_schema_bytes = engine::ConstraintOptions{}.max_schema_bytes;  // --max-schema-bytes
 };
 
-// The actor stops the scheduler when it exits (pending streams end with `unavailable`).
+// The actor stops the scheduler when it exits (pending streams end with `unavailable`). Its
+// handlers run on a thread of their own (a detached worker behind the returned front actor).
 backend::backend_actor spawn_local_backend(caf::actor_system& system, LocalModel model);
 
 // Submits a prepared generation to `model`'s scheduler, its events going into `sink`: one answer,

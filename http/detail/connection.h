@@ -52,6 +52,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::awaitable<void> reject_over_limit();
   // From any thread: closes the connection unless a request is being handled.
   void close_if_idle();
+  // From any thread: closes the connection even in the middle of a request (after the drain).
+  void close_now();
   asio::any_io_executor executor() { return socket_.get_executor(); }
 
   ServerState& state() { return state_; }

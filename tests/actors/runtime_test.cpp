@@ -7,6 +7,9 @@
 #include <caf/all.hpp>
 
 #include <future>
+#include <mutex>
+#include <optional>
+#include <set>
 #include <stdexcept>
 #include <thread>
 
@@ -68,10 +71,10 @@ uint64_t thread_tag() { return std::hash<std::thread::id>{}(std::this_thread::ge
 
 TEST(ActorRuntime, SharedIoThreadRunsEveryActorOnTheIoContextsThread) {
   ActorRuntime runtime(RuntimeOptions{.share_io_thread = true});
-  ASSERT_NE(runtime.io_context(), nullptr);
+  ASSERT_EQ(runtime.io_contexts().size(), 1u);
   EXPECT_EQ(runtime.worker_threads(), 1u);
   std::promise<uint64_t> io_thread;
-  boost::asio::post(*runtime.io_context(), [&] { io_thread.set_value(thread_tag()); });
+  boost::asio::post(*runtime.io_contexts()[0], [&] { io_thread.set_value(thread_tag()); });
   const uint64_t io_id = io_thread.get_future().get();
 
   // An actor that asks another (a request from inside a handler, and its reply) and answers
@@ -103,7 +106,63 @@ TEST(ActorRuntime, SharedIoThreadRunsEveryActorOnTheIoContextsThread) {
   caf::anon_send_exit(inner, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(outer, caf::exit_reason::user_shutdown);
   runtime.shutdown();  // would hang if a job were still counted or the io thread never stopped
-  EXPECT_EQ(runtime.io_context(), nullptr);
+  EXPECT_TRUE(runtime.io_contexts().empty());
+}
+
+// With several shared threads (the HTTP server's shards), an actor runs on the thread that
+// scheduled it, so a request that starts on one shard stays there; other threads' messages go to
+// the shards in turn.
+TEST(ActorRuntime, SharedIoThreadsRunAnActorOnTheThreadThatSentToIt) {
+  ActorRuntime runtime(RuntimeOptions{.share_io_thread = true, .io_threads = 2});
+  const auto contexts = runtime.io_contexts();
+  ASSERT_EQ(contexts.size(), 2u);
+  std::vector<uint64_t> shard_threads;
+  for (auto* io : contexts) {
+    std::promise<uint64_t> tag;
+    boost::asio::post(*io, [&] { tag.set_value(thread_tag()); });
+    shard_threads.push_back(tag.get_future().get());
+  }
+  ASSERT_NE(shard_threads[0], shard_threads[1]);
+
+  std::mutex mutex;
+  std::optional<std::promise<uint64_t>> ran_on;
+  auto recorder = runtime.system().spawn([&]() -> caf::behavior {
+    return {[&](int) {
+      std::lock_guard lock(mutex);
+      ran_on->set_value(thread_tag());
+    }};
+  });
+  auto run_once = [&](auto send) {
+    std::future<uint64_t> tag;
+    {
+      std::lock_guard lock(mutex);
+      ran_on.emplace();
+      tag = ran_on->get_future();
+    }
+    send();
+    const uint64_t ran = tag.get();
+    // The handler has answered, but its job may still be running: once a handler posted after it
+    // has run on every shard, the actor is idle, and the next send schedules it afresh.
+    for (auto* io : contexts) {
+      std::promise<void> drained;
+      boost::asio::post(*io, [&] { drained.set_value(); });
+      drained.get_future().wait();
+    }
+    return ran;
+  };
+  for (int round = 0; round < 3; ++round) {
+    for (std::size_t shard = 0; shard < contexts.size(); ++shard) {
+      const uint64_t tag = run_once([&] { boost::asio::post(*contexts[shard], [&] { caf::anon_send(recorder, 1); }); });
+      EXPECT_EQ(tag, shard_threads[shard]) << "round " << round << ", sent from shard " << shard;
+    }
+  }
+  std::set<uint64_t> from_outside;
+  for (int i = 0; i < 4; ++i) from_outside.insert(run_once([&] { caf::anon_send(recorder, 1); }));
+  EXPECT_EQ(from_outside, std::set<uint64_t>(shard_threads.begin(), shard_threads.end()))
+      << "messages from other threads go to every shard in turn";
+  caf::anon_send_exit(recorder, caf::exit_reason::user_shutdown);
+  runtime.shutdown();
+  EXPECT_TRUE(runtime.io_contexts().empty());
 }
 
 TEST(ActorRuntime, SharedIoThreadKeepsTimeoutsAndDelayedMessages) {

@@ -2,8 +2,9 @@
 // ways, translation with upstream errors in the caller's protocol, the client's keys never
 // forwarded and no key in tandem's output. (A client that leaves while the upstream stalls is
 // not noticed by the HTTP session until it writes: see the report; the provider side of it is
-// tested in provider_actor_test.) Each test runs with the actors on CAF's workers and on the
-// thread they share with libcurl (--actor-threads 0), and ends with a clean SIGTERM exit.
+// tested in provider_actor_test.) Each test runs with the actors on CAF's workers, on the
+// thread they share with libcurl and the HTTP sessions (--actor-threads 0), and on two such
+// threads (--io-threads 2: two shards), and ends with a clean SIGTERM exit.
 #include "tests/common/http_client.h"
 #include "tests/common/tandem_process.h"
 #include "tests/fakes/fake_answers.h"
@@ -24,11 +25,17 @@ constexpr const char* kAnthropicKey = "sk-ant-gateway-secret";
 constexpr const char* kOpenAiKey = "sk-oai-gateway-secret";
 constexpr const char* kClientKey = "tandem-client-key-789";
 
-class CloudGateway : public ::testing::TestWithParam<const char*> {
+struct Threads {
+  const char* actor_threads;
+  const char* io_threads;
+  const char* name;
+};
+
+class CloudGateway : public ::testing::TestWithParam<Threads> {
  protected:
   void SetUp() override {
     tandem_ = std::make_unique<TandemProcess>(
-        TandemProcess::server_arguments({"--actor-threads", GetParam()}),
+        TandemProcess::server_arguments({"--actor-threads", GetParam().actor_threads, "--io-threads", GetParam().io_threads}),
         std::map<std::string, std::string>{{"ANTHROPIC_API_KEY", kAnthropicKey},
                                            {"ANTHROPIC_BASE_URL", fake_.base_url()},
                                            {"OPENAI_API_KEY", kOpenAiKey},
@@ -108,10 +115,10 @@ TEST_P(CloudGateway, UpstreamErrorsComeBackInTheCallersProtocol) {
   EXPECT_EQ(error.at("message").as_string(), "Number of requests has exceeded your rate limit");
 }
 
-INSTANTIATE_TEST_SUITE_P(ActorThreads, CloudGateway, ::testing::Values("2", "0"),
-                         [](const ::testing::TestParamInfo<const char*>& info) {
-                           return std::string(info.param) == "0" ? "SharedIoThread" : "CafWorkers";
-                         });
+INSTANTIATE_TEST_SUITE_P(ActorThreads, CloudGateway,
+                         ::testing::Values(Threads{"2", "1", "CafWorkers"}, Threads{"0", "1", "SharedIoThread"},
+                                           Threads{"0", "2", "TwoIoShards"}),
+                         [](const ::testing::TestParamInfo<Threads>& info) { return std::string(info.param.name); });
 
 }  // namespace
 }  // namespace tandem::test

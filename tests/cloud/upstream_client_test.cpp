@@ -362,7 +362,7 @@ TEST(UpstreamClient, OnASharedIoContextItsCallbacksRunThereAndShutdownLeavesItRu
     std::string answer = fakes::anthropic_message_json(FakeAnswer{});
     fake.enqueue(fakes::json_response(200, answer));
     UpstreamClientOptions options;
-    options.io_context = &io;
+    options.io_contexts = {&io};
     UpstreamClient client(options);
     std::promise<std::thread::id> body_thread;
     std::promise<TransferResult> done;
@@ -385,6 +385,76 @@ TEST(UpstreamClient, OnASharedIoContextItsCallbacksRunThereAndShutdownLeavesItRu
   EXPECT_EQ(still_runs.get_future().wait_for(10s), std::future_status::ready);
   work.reset();
   io_thread.join();
+}
+
+// With several shared io_contexts (the server's shards), a transfer runs on the shard of the thread
+// that started it, so a request stays on the thread its HTTP session and actors run on; cancel()
+// finds the transfer whichever shard it is on.
+TEST(UpstreamClient, OnSeveralIoContextsATransferRunsOnTheShardThatStartedIt) {
+  constexpr int kShards = 2;
+  std::vector<std::unique_ptr<boost::asio::io_context>> contexts;
+  std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work;
+  std::vector<std::thread> threads;
+  UpstreamClientOptions options;
+  for (int i = 0; i < kShards; ++i) {
+    contexts.push_back(std::make_unique<boost::asio::io_context>(1));
+    work.push_back(boost::asio::make_work_guard(*contexts.back()));
+    options.io_contexts.push_back(contexts.back().get());
+  }
+  for (auto& io : contexts) threads.emplace_back([&io] { io->run(); });
+  {
+    FakeUpstream fake;
+    std::string answer = fakes::anthropic_message_json(FakeAnswer{});
+    fake.set_script([&](const fakes::RecordedRequest& request) {
+      if (request.target == "/v1/stall") {
+        ScriptedResponse response;
+        response.fault = Fault::stall_before_headers;
+        return response;
+      }
+      return fakes::json_response(200, answer);
+    });
+    UpstreamClient client(options);
+    for (int round = 0; round < 2; ++round) {
+      for (int shard = 0; shard < kShards; ++shard) {
+        std::promise<std::thread::id> body_thread;
+        std::promise<TransferResult> done;
+        bool first_body = true;
+        std::thread::id shard_thread;
+        boost::asio::post(*contexts[shard], [&] {
+          shard_thread = std::this_thread::get_id();
+          TransferCallbacks callbacks;
+          callbacks.on_body = [&](std::string_view) {
+            if (std::exchange(first_body, false)) body_thread.set_value(std::this_thread::get_id());
+          };
+          callbacks.on_done = [&](const TransferResult& result) { done.set_value(result); };
+          client.start(post(fake, "/v1/messages", "{}"), std::move(callbacks));
+        });
+        auto result = done.get_future();
+        ASSERT_EQ(result.wait_for(20s), std::future_status::ready);
+        EXPECT_TRUE(result.get().ok());
+        EXPECT_EQ(body_thread.get_future().get(), shard_thread) << "shard " << shard;
+      }
+    }
+    for (int shard = 0; shard < kShards; ++shard) {
+      std::promise<TransferId> started;
+      std::promise<TransferResult> done;
+      boost::asio::post(*contexts[shard], [&] {
+        TransferCallbacks callbacks;
+        callbacks.on_done = [&](const TransferResult& result) { done.set_value(result); };
+        started.set_value(client.start(post(fake, "/v1/stall", "{}"), std::move(callbacks)));
+      });
+      const TransferId id = started.get_future().get();
+      ASSERT_TRUE(fake.wait_for_requests(2 * kShards + shard + 1, 10s));
+      client.cancel(id);
+      auto result = done.get_future();
+      ASSERT_EQ(result.wait_for(10s), std::future_status::ready) << "cancel() missed the transfer on shard " << shard;
+      EXPECT_EQ(result.get().error, TransferError::cancelled);
+      EXPECT_TRUE(fake.wait_for_aborted_responses(shard + 1, 5s));
+    }
+    client.shutdown();
+  }
+  work.clear();
+  for (auto& thread : threads) thread.join();
 }
 
 TEST(UpstreamClient, ManyConcurrentStreamsOnOneThread) {

@@ -3,8 +3,13 @@
 #include <boost/json/parse.hpp>
 #include <prometheus/registry.h>
 
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+
 #include <atomic>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 namespace tandem::http {
 namespace {
@@ -294,6 +299,101 @@ TEST_F(ServerTest, DrainTimeoutBoundsShutdown) {
   EXPECT_LT(waited, std::chrono::seconds(30));
   server_.reset();  // destroying the stopped server closes what was left
   EXPECT_TRUE(client.closed_by_server(std::chrono::seconds(5)));
+}
+
+// The actor runtime's shared threads (--actor-threads 0), as the server sees them: io_contexts it
+// does not run. Stopped and destroyed before the server is (ServerOptions::io_contexts).
+class IoShards {
+ public:
+  explicit IoShards(int count) {
+    for (int i = 0; i < count; ++i) {
+      contexts_.push_back(std::make_unique<asio::io_context>(1));
+      work_.push_back(asio::make_work_guard(*contexts_.back()));
+    }
+    for (auto& io : contexts_) threads_.emplace_back([&io] { io->run(); });
+  }
+  ~IoShards() { stop(); }
+  std::vector<asio::io_context*> contexts() const {
+    std::vector<asio::io_context*> out;
+    for (auto& io : contexts_) out.push_back(io.get());
+    return out;
+  }
+  std::vector<std::thread::id> thread_ids() const {
+    std::vector<std::thread::id> out;
+    for (auto& thread : threads_) out.push_back(thread.get_id());
+    return out;
+  }
+  void stop() {
+    work_.clear();
+    for (auto& io : contexts_) io->stop();
+    for (auto& thread : threads_) thread.join();
+    threads_.clear();
+    contexts_.clear();
+  }
+
+ private:
+  std::vector<std::unique_ptr<asio::io_context>> contexts_;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  std::vector<std::thread> threads_;
+};
+
+TEST_F(ServerTest, OnSharedIoContextsConnectionsAreDealtOutInTurnAndHandledThere) {
+  IoShards shards(2);
+  std::mutex mutex;
+  std::vector<std::thread::id> handled_on;
+  Router router;
+  router.add("GET", "/where", [&](RequestContext& ctx) -> asio::awaitable<void> {
+    {
+      std::lock_guard lock(mutex);
+      handled_on.push_back(std::this_thread::get_id());
+    }
+    co_await ctx.respond(200, "{}");
+  });
+  ServerOptions options;
+  options.io_contexts = shards.contexts();
+  start(std::move(router), options);
+  {
+    std::vector<std::unique_ptr<HttpClient>> clients;
+    for (int i = 0; i < 4; ++i) clients.push_back(std::make_unique<HttpClient>("127.0.0.1", port_));
+    for (int round = 0; round < 2; ++round) {
+      for (auto& client : clients) EXPECT_EQ(client->request("GET", "/where").status, 200);
+    }
+  }
+  const auto shard_threads = shards.thread_ids();
+  ASSERT_EQ(handled_on.size(), 8u);
+  for (std::size_t i = 0; i < handled_on.size(); ++i) {
+    // Connection c (of 4) went to shard c % 2, and its keep-alive requests stayed there.
+    EXPECT_EQ(handled_on[i], shard_threads[(i % 4) % 2]) << "request " << i;
+  }
+  server_->shutdown();
+  server_->wait();
+  shards.stop();
+  server_.reset();
+}
+
+TEST_F(ServerTest, OnSharedIoContextsWaitClosesWhatTheDrainLeftOpen) {
+  IoShards shards(2);
+  std::atomic<bool> handler_started{false};
+  Router router;
+  router.add("GET", "/forever", [&](RequestContext& ctx) -> asio::awaitable<void> {
+    handler_started = true;
+    co_await sleep_ms(60'000);
+    co_await ctx.respond(200, "{}");
+  });
+  ServerOptions options;
+  options.io_contexts = shards.contexts();
+  options.drain_timeout = std::chrono::milliseconds(300);
+  start(std::move(router), options);
+  HttpClient client("127.0.0.1", port_);
+  client.send_raw("GET /forever HTTP/1.1\r\nHost: x\r\n\r\n");
+  while (!handler_started) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  server_->shutdown();
+  server_->wait();
+  // The shards still run (they are the actors' too), yet the connection is closed.
+  EXPECT_TRUE(client.closed_by_server(std::chrono::seconds(5)));
+  EXPECT_THROW(http_request(port_, "GET", "/forever"), std::runtime_error);  // no longer listening
+  shards.stop();  // destroys the handler's suspended coroutine while the server's state is alive
+  server_.reset();
 }
 
 }  // namespace

@@ -7,7 +7,11 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/post.hpp>
+
 #include <chrono>
+#include <future>
+#include <thread>
 
 namespace tandem::local {
 namespace {
@@ -163,6 +167,39 @@ asio::awaitable<Generated> generate(actors::ActorRuntime& runtime, caf::actor ba
     if (auto* stream_event = std::get_if<schemas::StreamEvent>(&*event)) out.events.push_back(*stream_event);
   }
   co_return out;
+}
+
+// With --actor-threads 0 the actors share the HTTP sessions' and libcurl's thread: the local
+// backend's work (templates, tokenizing a whole prompt) must not run there, or every session of
+// that shard would wait for it. A handler posted to that thread while a long prompt is being
+// counted runs at once, not after the count.
+TEST(LocalBackend, ItsWorkLeavesTheSharedIoThreadFree) {
+  actors::ActorRuntime runtime(actors::RuntimeOptions{.share_io_thread = true});
+  auto backend = backend::as_actor(spawn_local_backend(runtime.system(), local_model()));
+  runtime.track(backend);
+  std::string text;
+  for (int i = 0; i < 20000; ++i) text += "Once upon a time there was a little girl. ";
+  backend::BackendRequest count_request;
+  count_request.request = chat(text, schemas::Protocol::anthropic);
+  using Clock = std::chrono::steady_clock;
+  const auto asked = Clock::now();
+  auto counting = std::async(std::launch::async, [&] {
+    return run_coroutine(
+        actors::ask<backend::TokenCount>(runtime, backend, 120s, backend::count_atom::value, count_request));
+  });
+  // The front actor runs on the shared thread first; the probe queues behind it.
+  std::this_thread::sleep_for(20ms);
+  std::promise<Clock::duration> probe_waited;
+  const auto posted = Clock::now();
+  asio::post(*runtime.io_contexts()[0], [&] { probe_waited.set_value(Clock::now() - posted); });
+  auto count = counting.get();
+  const auto count_took = Clock::now() - asked;
+  ASSERT_TRUE(count.counted);
+  EXPECT_GT(count.tokens, 100000);
+  const auto waited = probe_waited.get_future().get();
+  EXPECT_LT(waited, count_took / 2) << "the shared thread was busy for "
+                                    << std::chrono::duration<double, std::milli>(waited).count() << " ms of a "
+                                    << std::chrono::duration<double, std::milli>(count_took).count() << " ms count";
 }
 
 TEST(LocalBackend, GeneratesCountsAndDescribesThroughTheSeam) {
