@@ -48,9 +48,13 @@ void log_coroutine_failure(std::exception_ptr error) {
 
 asio::awaitable<void> Server::Impl::accept_loop() {
   for (;;) {
+    // A connection on the server's own threads needs a strand; on a shard, whose io_context one
+    // thread runs, its handlers are serialized already (and a strand would cost on every handler).
     auto& shards = state.options.io_contexts;
-    auto& target = shards.empty() ? io : *shards[next_shard++ % shards.size()];
-    auto [ec, socket] = co_await acceptor.async_accept(asio::make_strand(target), asio::as_tuple(asio::use_awaitable));
+    asio::any_io_executor executor = shards.empty()
+                                         ? asio::any_io_executor(asio::make_strand(io))
+                                         : asio::any_io_executor(shards[next_shard++ % shards.size()]->get_executor());
+    auto [ec, socket] = co_await acceptor.async_accept(executor, asio::as_tuple(asio::use_awaitable));
     if (state.shutting_down || ec == asio::error::operation_aborted) co_return;
     if (ec) {
       // Typically EMFILE: back off briefly instead of spinning.

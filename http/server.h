@@ -3,8 +3,9 @@
 // (body size, read timeout, connection count), SSE, API keys, request ids, access log,
 // metrics, and graceful shutdown.
 //
-// Handlers are coroutines on the connection's strand; they may co_await anything that completes
-// on that executor (timers, channels fed by other threads via asio::post/dispatch, ...):
+// Handlers are coroutines on the connection's strand (or, on a shard's io_context, its one
+// thread); they may co_await anything that completes on that executor (timers, channels fed by
+// other threads via asio::post/dispatch, ...):
 //
 //   router.add("POST", "/v1/echo", [](http::RequestContext& ctx) -> asio::awaitable<void> {
 //     co_await ctx.respond(200, ctx.request().body);
