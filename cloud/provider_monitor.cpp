@@ -91,11 +91,23 @@ void ProviderMonitor::attempt_started() {
   if (in_flight_gauge_) in_flight_gauge_->Increment();
 }
 
+prometheus::Counter& ProviderMonitor::counter(prometheus::Family<prometheus::Counter>& family, std::string key,
+                                              std::initializer_list<std::pair<std::string_view, std::string_view>> labels) {
+  std::lock_guard lock(mutex_);
+  auto& found = counters_[std::move(key)];
+  if (!found) {
+    prometheus::Labels map;
+    for (const auto& [name, value] : labels) map.emplace(std::string(name), std::string(value));
+    found = &family.Add(map);
+  }
+  return *found;
+}
+
 void ProviderMonitor::attempt_finished(const std::string& status) {
   --in_flight_;
   if (!metrics_) return;
   in_flight_gauge_->Decrement();
-  metrics_->requests.Add({{"provider", provider_}, {"status", status}}).Increment();
+  counter(metrics_->requests, "requests\x1f" + status, {{"provider", provider_}, {"status", status}}).Increment();
 }
 
 void ProviderMonitor::headers_after(std::chrono::steady_clock::duration elapsed) {
@@ -111,8 +123,14 @@ void ProviderMonitor::first_token_after(std::chrono::steady_clock::duration elap
 
 void ProviderMonitor::tokens(const std::string& model, uint64_t input, uint64_t output) {
   if (!metrics_) return;
-  if (input) metrics_->tokens.Add({{"provider", provider_}, {"model", model}, {"direction", "input"}}).Increment(double(input));
-  if (output) metrics_->tokens.Add({{"provider", provider_}, {"model", model}, {"direction", "output"}}).Increment(double(output));
+  if (input) {
+    counter(metrics_->tokens, "input\x1f" + model, {{"provider", provider_}, {"model", model}, {"direction", "input"}})
+        .Increment(double(input));
+  }
+  if (output) {
+    counter(metrics_->tokens, "output\x1f" + model, {{"provider", provider_}, {"model", model}, {"direction", "output"}})
+        .Increment(double(output));
+  }
   for (const auto& [priced, price] : prices_) {
     if (priced != model) continue;
     const double usd = (double(input) * price.input_per_mtok + double(output) * price.output_per_mtok) / 1e6;

@@ -13,9 +13,12 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <initializer_list>
 #include <mutex>
+#include <unordered_map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace prometheus {
@@ -97,6 +100,10 @@ class ProviderMonitor {
   std::atomic<int64_t> in_flight_{0};
   std::atomic<uint64_t> attempts_{0};
   mutable std::mutex mutex_;
+  // Counters by label values, looked up once (Family::Add builds a label map per call); under mutex_.
+  std::unordered_map<std::string, prometheus::Counter*> counters_;
+  prometheus::Counter& counter(prometheus::Family<prometheus::Counter>& family, std::string key,
+                               std::initializer_list<std::pair<std::string_view, std::string_view>> labels);
   resilience::BreakerSnapshot snapshot_;
   std::deque<double> latencies_ms_;  // the last kLatencySamples times to headers
   std::deque<std::chrono::milliseconds> retry_delays_;

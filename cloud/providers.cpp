@@ -220,6 +220,7 @@ UpstreamRequest make_upstream_request(const ProviderConfig& provider, schemas::E
   UpstreamRequest request;
   request.timeouts = provider.timeouts;
   request.body = std::move(body);
+  request.headers.reserve(6 + provider.headers.size());
   request.headers.emplace_back("content-type", "application/json");
   request.headers.emplace_back("accept", stream ? "text/event-stream" : "application/json");
   if (provider.protocol == schemas::Protocol::anthropic) {

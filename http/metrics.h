@@ -2,9 +2,12 @@
 // (the same registry /metrics serializes, so other layers can add their own families).
 #pragma once
 
+#include <initializer_list>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 namespace prometheus {
 class Registry;
@@ -33,6 +36,22 @@ class HttpMetrics {
   void observe_inter_token(std::string_view protocol, std::string_view backend, double seconds);
 
  private:
+  // Family::Add builds a label map (strings, map nodes) and hashes it under the family's lock:
+  // once per request and once per streamed token that was ~20 allocations. A metric lives as
+  // long as its family, so the one for a label combination is looked up once and kept here,
+  // keyed by the label values joined.
+  template <class Metric>
+  struct Cache {
+    std::mutex mutex;
+    std::unordered_map<std::string, Metric*> metrics;
+  };
+  template <class Metric, class Make>
+  static Metric& cached(Cache<Metric>& cache, std::initializer_list<std::string_view> values, Make make);
+
+  Cache<prometheus::Counter> request_counters_;
+  Cache<prometheus::Histogram> request_durations_;
+  Cache<prometheus::Histogram> first_tokens_;
+  Cache<prometheus::Histogram> inter_tokens_;
   prometheus::Family<prometheus::Counter>& requests_;
   prometheus::Family<prometheus::Histogram>& durations_;
   prometheus::Family<prometheus::Histogram>& first_token_;

@@ -6,6 +6,7 @@
 #include <boost/url/parse_query.hpp>
 
 #include <algorithm>
+#include <iterator>
 #include <cctype>
 #include <random>
 
@@ -76,6 +77,7 @@ Request to_request(beast::http::request<beast::http::string_body>&& message) {
   request.method = std::string(message.method_string());
   request.target = std::string(message.target());
   std::tie(request.path, request.query) = split_target(request.target);
+  request.headers.reserve(static_cast<std::size_t>(std::distance(message.begin(), message.end())));
   for (const auto& field : message) {
     std::string name(field.name_string());
     std::transform(name.begin(), name.end(), name.begin(),

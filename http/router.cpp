@@ -26,31 +26,34 @@ bool is_rest_param(std::string_view segment) {
 }
 
 // Matches `path` against the pattern segments; fills `params` on success.
+// Walks the path's segments as it goes (no vector of them: this runs for every route on every
+// request).
 bool match_segments(const std::vector<std::string>& pattern, std::string_view path,
                     std::vector<std::pair<std::string, std::string>>& params) {
   if (path.empty() || path.front() != '/') return false;
-  auto segments = split_path(path);
   params.clear();
-  std::size_t offset = 1;  // where segment i starts in `path`
+  std::size_t offset = 1;  // where the next segment starts in `path`
   for (std::size_t i = 0; i < pattern.size(); ++i) {
     const auto& expected = pattern[i];
+    if (offset > path.size()) return false;  // the path has fewer segments
     if (is_rest_param(expected)) {
-      if (i >= segments.size()) return false;
       std::string rest(path.substr(offset));
       if (rest.empty()) return false;
       params.emplace_back(expected.substr(1, expected.size() - 3), std::move(rest));
       return true;
     }
-    if (i >= segments.size()) return false;
+    auto slash = path.find('/', offset);
+    if (slash == std::string_view::npos) slash = path.size();
+    const std::string_view segment = path.substr(offset, slash - offset);
     if (is_param(expected)) {
-      if (segments[i].empty()) return false;
-      params.emplace_back(expected.substr(1, expected.size() - 2), std::string(segments[i]));
-    } else if (segments[i] != expected) {
+      if (segment.empty()) return false;
+      params.emplace_back(expected.substr(1, expected.size() - 2), std::string(segment));
+    } else if (segment != expected) {
       return false;
     }
-    offset += segments[i].size() + 1;
+    offset = slash + 1;
   }
-  return segments.size() == pattern.size();
+  return offset == path.size() + 1;  // no segment left
 }
 
 }  // namespace

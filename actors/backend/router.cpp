@@ -4,6 +4,8 @@
 #include "actors/routing/chain_walk.h"
 
 #include <prometheus/counter.h>
+
+#include <unordered_map>
 #include <prometheus/registry.h>
 #include <spdlog/spdlog.h>
 
@@ -62,6 +64,18 @@ struct RouterMetrics {
   std::shared_ptr<prometheus::Registry> registry;
   prometheus::Family<prometheus::Counter>* routed = nullptr;
   prometheus::Family<prometheus::Counter>* fallbacks = nullptr;
+  // tandem_router_routed_total by (rule, target), looked up once: Family::Add builds a label map
+  // per call, on every request. Only the router's own handlers touch it (one at a time).
+  std::unordered_map<std::string, prometheus::Counter*> routed_by;
+
+  prometheus::Counter& routed_counter(const std::string& rule, const std::string& target) {
+    std::string key = rule;
+    key.push_back('\x1f');
+    key += target;
+    auto& counter = routed_by[key];
+    if (!counter) counter = &routed->Add({{"rule", rule}, {"target", target}});
+    return *counter;
+  }
 
   explicit RouterMetrics(std::shared_ptr<prometheus::Registry> reg) : registry(std::move(reg)) {
     routed = &prometheus::BuildCounter()
@@ -299,7 +313,7 @@ void ask_target(router_pointer self, std::shared_ptr<ChainRequest> chain, Resolu
             auto& state = self->state;
             if (reply.accepted) {
               reply.backend = answered_by;
-              if (state.metrics) state.metrics->routed->Add({{"rule", rule_name}, {"target", answered_by}}).Increment();
+              if (state.metrics) state.metrics->routed_counter(rule_name, answered_by).Increment();
               return finish_chain(chain, std::move(reply));
             }
             if (last_resort) return finish_chain(chain, std::move(reply));
@@ -339,7 +353,7 @@ caf::result<GenerateReply> address_directly(router_pointer self, BackendRequest&
             if (reply.accepted) {
               reply.backend = answered_by;
               if (self->state.metrics)
-                self->state.metrics->routed->Add({{"rule", "none"}, {"target", answered_by}}).Increment();
+                self->state.metrics->routed_counter("none", answered_by).Increment();
             }
             promise.deliver(std::move(reply));
           },
