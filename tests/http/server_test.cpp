@@ -274,14 +274,21 @@ TEST_F(ServerTest, ShutdownLetsAnInFlightResponseFinish) {
   server_.reset();
 }
 
-TEST_F(ServerTest, DrainTimeoutBoundsShutdown) {
-  std::atomic<bool> handler_started{false};
+// GET /forever: a handler that sets `started` and then waits a minute before it answers.
+Router forever_router(std::atomic<bool>& started) {
   Router router;
-  router.add("GET", "/forever", [&](RequestContext& ctx) -> asio::awaitable<void> {
-    handler_started = true;
-    co_await sleep_ms(60'000);
+  router.add("GET", "/forever", [&started](RequestContext& ctx) -> asio::awaitable<void> {
+    started = true;
+    asio::steady_timer minute(co_await asio::this_coro::executor, std::chrono::minutes(1));
+    co_await minute.async_wait(asio::use_awaitable);
     co_await ctx.respond(200, "{}");
   });
+  return router;
+}
+
+TEST_F(ServerTest, DrainTimeoutBoundsShutdown) {
+  std::atomic<bool> handler_started{false};
+  Router router = forever_router(handler_started);
   ServerOptions options;
   options.drain_timeout = std::chrono::milliseconds(300);
   start(std::move(router), options);
@@ -374,12 +381,7 @@ TEST_F(ServerTest, OnSharedIoContextsConnectionsAreDealtOutInTurnAndHandledThere
 TEST_F(ServerTest, OnSharedIoContextsWaitClosesWhatTheDrainLeftOpen) {
   IoShards shards(2);
   std::atomic<bool> handler_started{false};
-  Router router;
-  router.add("GET", "/forever", [&](RequestContext& ctx) -> asio::awaitable<void> {
-    handler_started = true;
-    co_await sleep_ms(60'000);
-    co_await ctx.respond(200, "{}");
-  });
+  Router router = forever_router(handler_started);
   ServerOptions options;
   options.io_contexts = shards.contexts();
   options.drain_timeout = std::chrono::milliseconds(300);
