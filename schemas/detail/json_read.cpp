@@ -191,7 +191,10 @@ static bool is_json_media_type(std::string_view content_type) {
 Result<json::value> parse_json_text(std::string_view text) {
   json::parse_options options;
   options.max_depth = 64;
-  json::stream_parser parser({}, options);
+  // The parser's temporary stack lives here while it fits (most requests): no heap allocations
+  // for it. The value itself is built on the default resource, as it outlives this call.
+  unsigned char temporary[4096];
+  json::stream_parser parser({}, options, temporary, sizeof temporary);
   json::error_code ec;
   size_t consumed = parser.write_some(text.data(), text.size(), ec);
   if (!ec && !parser.done()) {
