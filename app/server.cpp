@@ -138,8 +138,9 @@ int run_server(const AppConfig& config) {
     actors.shutdown();
   };
 #if defined(TANDEM_LOCAL_API) && defined(TANDEM_CLOUD)
-  // Cloud providers join the router after the local models; one upstream client (its own I/O
-  // thread) serves them all. The config was checked when it was parsed.
+  // Cloud providers join the router after the local models; one upstream client serves them all
+  // (on the shards with --actor-threads 0, else on a thread of its own). The config was checked
+  // when it was parsed.
   try {
     auto cloud_config = cloud::load_cloud_config(config.providers.is_null() ? nullptr : &config.providers,
                                                  config.model_aliases.is_null() ? nullptr : &config.model_aliases,

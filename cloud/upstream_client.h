@@ -78,7 +78,7 @@ struct ResponseHead {
   std::string_view header(std::string_view lower_name) const;  // empty when absent
 };
 
-// Called on the client's thread, in this order: on_headers once (if headers arrive), on_body for
+// Called on the client's thread (the transfer's shard), in this order: on_headers once (if headers arrive), on_body for
 // each piece of the body as it arrives, then on_done exactly once. Keep them short; hand work to
 // other executors. None is called after cancel() returned on the client's own thread.
 struct TransferCallbacks {
