@@ -226,9 +226,26 @@ asio::awaitable<void> Exchange::respond(int status, std::string body, Headers ex
   response.set(bhttp::field::content_type, content_type);
   set_common_headers(response, extra_headers);
   response.keep_alive(keep_alive_);
-  response.body() = std::move(body);
-  response.prepare_payload();
-  bool written = co_await connection_.write(bhttp::message_generator(std::move(response)));
+  response.content_length(body.size());
+  if (status < 200 || status == 204 || status == 304) response.content_length(boost::none);  // no body allowed
+  // Status line, fields and body as one string, one write: what Beast's serializer sends, without
+  // its buffer sequence machinery (~5 % of the instructions of a proxied request).
+  std::string bytes;
+  bytes.reserve(256 + body.size());
+  bytes += http_version_ == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+  bytes += std::to_string(status);
+  bytes += ' ';
+  bytes += response.reason();
+  bytes += "\r\n";
+  for (const auto& field : response) {
+    bytes += field.name_string();
+    bytes += ": ";
+    bytes += field.value();
+    bytes += "\r\n";
+  }
+  bytes += "\r\n";
+  if (status >= 200 && status != 204 && status != 304) bytes += body;
+  bool written = co_await connection_.write_bytes(std::move(bytes));
   if (!written) {
     client_gone_ = true;
     keep_alive_ = false;

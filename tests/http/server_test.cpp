@@ -49,6 +49,43 @@ TEST_F(ServerTest, KeepAliveServesSeveralRequestsOnOneConnection) {
   }
 }
 
+// Responses are formatted by hand (Exchange::respond): the framing a keep-alive client relies on.
+TEST_F(ServerTest, ResponsesAreFramedForKeepAliveAndA204HasNoBody) {
+  Router router;
+  router.add("GET", "/empty", [](RequestContext& ctx) -> asio::awaitable<void> { co_await ctx.respond(204, ""); });
+  router.add("GET", "/text", [](RequestContext& ctx) -> asio::awaitable<void> {
+    Headers extra;
+    extra.emplace_back("x-extra", "1");
+    co_await ctx.respond(200, "hello", std::move(extra), "text/plain");
+  });
+  start(std::move(router));
+  HttpClient client("127.0.0.1", port_);
+  // Pipelined: the second answer is only read right if the first one's framing was exact.
+  client.send_raw("GET /empty HTTP/1.1\r\nHost: x\r\n\r\nGET /text HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto empty = client.read_response();
+  EXPECT_EQ(empty.status, 204);
+  EXPECT_EQ(empty.header("content-length"), "");
+  EXPECT_EQ(empty.body, "");
+  EXPECT_TRUE(empty.keep_alive);
+  auto text = client.read_response();
+  EXPECT_EQ(text.status, 200);
+  EXPECT_EQ(text.body, "hello");
+  EXPECT_EQ(text.header("content-length"), "5");
+  EXPECT_EQ(text.header("content-type"), "text/plain");
+  EXPECT_EQ(text.header("server"), "tandem");
+  EXPECT_EQ(text.header("x-extra"), "1");
+  EXPECT_FALSE(text.header("x-request-id").empty());
+  EXPECT_TRUE(text.keep_alive);
+
+  HttpClient old("127.0.0.1", port_);
+  old.send_raw("GET /text HTTP/1.0\r\n\r\n");
+  auto answer = old.read_response();
+  EXPECT_EQ(answer.status, 200);
+  EXPECT_EQ(answer.body, "hello");
+  EXPECT_FALSE(answer.keep_alive);
+  EXPECT_TRUE(old.closed_by_server(std::chrono::seconds(5)));
+}
+
 TEST_F(ServerTest, UnknownPathIs404AndWrongMethodIs405WithJsonBodies) {
   start(echo_router());
   auto missing = http_request(port_, "GET", "/nope");
