@@ -522,7 +522,9 @@ struct UpstreamShard {
   CURLM* multi = nullptr;
   std::unordered_map<curl_socket_t, std::shared_ptr<SocketWatch>> watches;
   std::unordered_map<TransferId, std::shared_ptr<Transfer>> transfers;
-  static constexpr std::size_t kMaxSpareEasy = 256;
+  // Each kept handle holds its buffers (tens of KB): enough for the connections a shard keeps
+  // busy, not for every handle of a burst of thousands of streams.
+  static constexpr std::size_t kMaxSpareEasy = 64;
   std::vector<CURL*> spare_easy;  // finished transfers' handles, reset before reuse
   std::thread thread;
   std::once_flag shut_down;
