@@ -62,6 +62,8 @@ CloudMetrics::CloudMetrics(std::shared_ptr<prometheus::Registry> registry)
                 .Name("tandem_upstream_spend_usd_total")
                 .Help("Upstream spend in US dollars, from token counts and the provider's configured prices")
                 .Register(*registry)),
+      requests_by(requests),
+      tokens_by(tokens),
       registry_(std::move(registry)) {}
 
 double breaker_gauge_value(resilience::BreakerState state) {
@@ -91,23 +93,11 @@ void ProviderMonitor::attempt_started() {
   if (in_flight_gauge_) in_flight_gauge_->Increment();
 }
 
-prometheus::Counter& ProviderMonitor::counter(prometheus::Family<prometheus::Counter>& family, std::string key,
-                                              std::initializer_list<std::pair<std::string_view, std::string_view>> labels) {
-  std::lock_guard lock(mutex_);
-  auto& found = counters_[std::move(key)];
-  if (!found) {
-    prometheus::Labels map;
-    for (const auto& [name, value] : labels) map.emplace(std::string(name), std::string(value));
-    found = &family.Add(map);
-  }
-  return *found;
-}
-
 void ProviderMonitor::attempt_finished(const std::string& status) {
   --in_flight_;
   if (!metrics_) return;
   in_flight_gauge_->Decrement();
-  counter(metrics_->requests, "requests\x1f" + status, {{"provider", provider_}, {"status", status}}).Increment();
+  metrics_->requests_by.get({{"provider", provider_}, {"status", status}}).Increment();
 }
 
 void ProviderMonitor::headers_after(std::chrono::steady_clock::duration elapsed) {
@@ -123,14 +113,8 @@ void ProviderMonitor::first_token_after(std::chrono::steady_clock::duration elap
 
 void ProviderMonitor::tokens(const std::string& model, uint64_t input, uint64_t output) {
   if (!metrics_) return;
-  if (input) {
-    counter(metrics_->tokens, "input\x1f" + model, {{"provider", provider_}, {"model", model}, {"direction", "input"}})
-        .Increment(double(input));
-  }
-  if (output) {
-    counter(metrics_->tokens, "output\x1f" + model, {{"provider", provider_}, {"model", model}, {"direction", "output"}})
-        .Increment(double(output));
-  }
+  if (input) metrics_->tokens_by.get({{"provider", provider_}, {"model", model}, {"direction", "input"}}).Increment(double(input));
+  if (output) metrics_->tokens_by.get({{"provider", provider_}, {"model", model}, {"direction", "output"}}).Increment(double(output));
   for (const auto& [priced, price] : prices_) {
     if (priced != model) continue;
     const double usd = (double(input) * price.input_per_mtok + double(output) * price.output_per_mtok) / 1e6;

@@ -5,6 +5,7 @@
 // the breaker side, the upstream client's thread the per-attempt side.
 #pragma once
 
+#include "actors/counter_children.h"
 #include "cloud/providers.h"
 #include "cloud/resilience/circuit_breaker.h"
 
@@ -13,12 +14,9 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <initializer_list>
 #include <mutex>
-#include <unordered_map>
 #include <optional>
 #include <string>
-#include <string_view>
 #include <vector>
 
 namespace prometheus {
@@ -46,6 +44,9 @@ class CloudMetrics {
   prometheus::Family<prometheus::Counter>& breaker_transitions;
   prometheus::Family<prometheus::Counter>& tokens;
   prometheus::Family<prometheus::Counter>& spend;  // tandem_upstream_spend_usd_total{provider,model}
+  // The children counted on every request.
+  actors::CounterChildren requests_by;
+  actors::CounterChildren tokens_by;
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -100,10 +101,6 @@ class ProviderMonitor {
   std::atomic<int64_t> in_flight_{0};
   std::atomic<uint64_t> attempts_{0};
   mutable std::mutex mutex_;
-  // Counters by label values, looked up once (Family::Add builds a label map per call); under mutex_.
-  std::unordered_map<std::string, prometheus::Counter*> counters_;
-  prometheus::Counter& counter(prometheus::Family<prometheus::Counter>& family, std::string key,
-                               std::initializer_list<std::pair<std::string_view, std::string_view>> labels);
   resilience::BreakerSnapshot snapshot_;
   std::deque<double> latencies_ms_;  // the last kLatencySamples times to headers
   std::deque<std::chrono::milliseconds> retry_delays_;

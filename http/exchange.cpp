@@ -226,10 +226,14 @@ asio::awaitable<void> Exchange::respond(int status, std::string body, Headers ex
   response.set(bhttp::field::content_type, content_type);
   set_common_headers(response, extra_headers);
   response.keep_alive(keep_alive_);
-  response.content_length(body.size());
-  if (status < 200 || status == 204 || status == 304) response.content_length(boost::none);  // no body allowed
+  const bool bodyless = status < 200 || status == 204 || status == 304;  // HTTP allows these no body
+  if (bodyless) {
+    response.content_length(boost::none);
+  } else {
+    response.content_length(body.size());
+  }
   // Status line, fields and body as one string, one write: what Beast's serializer sends, without
-  // its buffer sequence machinery (~5 % of the instructions of a proxied request).
+  // its buffer sequence machinery (~2 % of the instructions of a proxied request).
   std::string bytes;
   bytes.reserve(256 + body.size());
   bytes += http_version_ == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
@@ -244,7 +248,7 @@ asio::awaitable<void> Exchange::respond(int status, std::string body, Headers ex
     bytes += "\r\n";
   }
   bytes += "\r\n";
-  if (status >= 200 && status != 204 && status != 304) bytes += body;
+  if (!bodyless) bytes += body;
   bool written = co_await connection_.write_bytes(std::move(bytes));
   if (!written) {
     client_gone_ = true;

@@ -6,8 +6,8 @@
 #include <boost/url/parse_query.hpp>
 
 #include <algorithm>
-#include <iterator>
 #include <cctype>
+#include <iterator>
 #include <random>
 
 namespace tandem::http {

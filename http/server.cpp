@@ -31,6 +31,9 @@ struct Server::Impl {
 
   asio::awaitable<void> accept_loop();
   void begin_shutdown();
+  // Strong references to the connections still open, taken under the lock. Act on them outside
+  // it: dropping the last reference runs ~Connection, which takes the same lock to unregister.
+  std::vector<std::shared_ptr<Connection>> open_connections();
 };
 
 namespace {
@@ -93,18 +96,20 @@ void Server::Impl::begin_shutdown() {
     acceptor.close(ignored);
     signals.cancel(ignored);
   });
-  // Take strong references under the lock, act on them outside it: dropping the last reference
-  // runs ~Connection, which takes the same lock to unregister itself.
-  std::vector<std::shared_ptr<detail::Connection>> open;
   {
     std::lock_guard lock(state.mutex);
-    for (auto& weak : state.connections) {
-      if (auto connection = weak.lock()) open.push_back(std::move(connection));
-    }
     state.changed.notify_all();
   }
-  for (auto& connection : open) connection->close_if_idle();
-  open.clear();
+  for (auto& connection : open_connections()) connection->close_if_idle();
+}
+
+std::vector<std::shared_ptr<Connection>> Server::Impl::open_connections() {
+  std::vector<std::shared_ptr<Connection>> open;
+  std::lock_guard lock(state.mutex);
+  for (auto& weak : state.connections) {
+    if (auto connection = weak.lock()) open.push_back(std::move(connection));
+  }
+  return open;
 }
 
 Server::Server(ServerOptions options, Router router) : impl_(std::make_unique<Impl>()) {
@@ -183,14 +188,7 @@ void Server::wait() {
   if (!state.options.io_contexts.empty()) {
     // Their io_contexts go on after this returns: close what the drain left open (own threads
     // simply stop below).
-    std::vector<std::shared_ptr<Connection>> open;
-    {
-      std::lock_guard lock(state.mutex);
-      for (auto& weak : state.connections) {
-        if (auto connection = weak.lock()) open.push_back(std::move(connection));
-      }
-    }
-    for (auto& connection : open) connection->close_now();
+    for (auto& connection : impl_->open_connections()) connection->close_now();
   }
   impl_->io.stop();
   for (auto& thread : impl_->threads) thread.join();

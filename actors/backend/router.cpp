@@ -3,9 +3,9 @@
 #include "actors/actor_metrics.h"
 #include "actors/routing/chain_walk.h"
 
-#include <prometheus/counter.h>
+#include "actors/counter_children.h"
 
-#include <unordered_map>
+#include <prometheus/counter.h>
 #include <prometheus/registry.h>
 #include <spdlog/spdlog.h>
 
@@ -64,24 +64,14 @@ struct RouterMetrics {
   std::shared_ptr<prometheus::Registry> registry;
   prometheus::Family<prometheus::Counter>* routed = nullptr;
   prometheus::Family<prometheus::Counter>* fallbacks = nullptr;
-  // tandem_router_routed_total by (rule, target), looked up once: Family::Add builds a label map
-  // per call, on every request. Only the router's own handlers touch it (one at a time).
-  std::unordered_map<std::string, prometheus::Counter*> routed_by;
-
-  prometheus::Counter& routed_counter(const std::string& rule, const std::string& target) {
-    std::string key = rule;
-    key.push_back('\x1f');
-    key += target;
-    auto& counter = routed_by[key];
-    if (!counter) counter = &routed->Add({{"rule", rule}, {"target", target}});
-    return *counter;
-  }
+  std::unique_ptr<actors::CounterChildren> routed_by;  // `routed`'s children, counted on every request
 
   explicit RouterMetrics(std::shared_ptr<prometheus::Registry> reg) : registry(std::move(reg)) {
     routed = &prometheus::BuildCounter()
                   .Name("tandem_router_routed_total")
                   .Help("Requests answered, by routing rule and the backend that answered")
                   .Register(*registry);
+    routed_by = std::make_unique<actors::CounterChildren>(*routed);
     fallbacks = &prometheus::BuildCounter()
                      .Name("tandem_router_fallbacks_total")
                      .Help("Moves to the next target of a rule's chain, by backend left, backend tried and why")
@@ -313,7 +303,7 @@ void ask_target(router_pointer self, std::shared_ptr<ChainRequest> chain, Resolu
             auto& state = self->state;
             if (reply.accepted) {
               reply.backend = answered_by;
-              if (state.metrics) state.metrics->routed_counter(rule_name, answered_by).Increment();
+              if (state.metrics) state.metrics->routed_by->get({{"rule", rule_name}, {"target", answered_by}}).Increment();
               return finish_chain(chain, std::move(reply));
             }
             if (last_resort) return finish_chain(chain, std::move(reply));
@@ -353,7 +343,7 @@ caf::result<GenerateReply> address_directly(router_pointer self, BackendRequest&
             if (reply.accepted) {
               reply.backend = answered_by;
               if (self->state.metrics)
-                self->state.metrics->routed_counter("none", answered_by).Increment();
+                self->state.metrics->routed_by->get({{"rule", "none"}, {"target", answered_by}}).Increment();
             }
             promise.deliver(std::move(reply));
           },
