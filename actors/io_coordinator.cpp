@@ -11,7 +11,7 @@
 namespace tandem::actors {
 
 IoCoordinator::IoCoordinator(caf::actor_system& system, std::vector<boost::asio::io_context*> io)
-    : caf::scheduler::abstract_coordinator(system), io_(std::move(io)), unit_(system, *this) {}
+    : caf::scheduler::abstract_coordinator(system), io_(std::move(io)), local_(io_.size()), unit_(system, *this) {}
 
 caf::actor_system::module* IoCoordinator::make(caf::actor_system& system, caf::detail::type_list<>) {
   const auto* cfg = dynamic_cast<const IoCoordinatorConfig*>(&system.config());
@@ -49,17 +49,43 @@ void IoCoordinator::stop() {
   clock_thread_.join();
 }
 
-boost::asio::io_context& IoCoordinator::pick() {
-  if (io_.size() == 1) return *io_.front();
-  for (auto* io : io_) {
-    if (io->get_executor().running_in_this_thread()) return *io;
+std::optional<std::size_t> IoCoordinator::own_shard() const {
+  for (std::size_t i = 0; i < io_.size(); ++i) {
+    if (io_[i]->get_executor().running_in_this_thread()) return i;
   }
-  return *io_[next_.fetch_add(1, std::memory_order_relaxed) % io_.size()];
+  return std::nullopt;
 }
 
 void IoCoordinator::enqueue(caf::resumable* job) {
   queued_.fetch_add(1, std::memory_order_relaxed);
-  boost::asio::post(pick(), [this, job] { run(job); });
+  if (auto shard = own_shard()) {
+    auto& local = local_[*shard];
+    local.jobs.push_back(job);
+    if (!local.drain_posted) {
+      local.drain_posted = true;
+      boost::asio::post(*io_[*shard], [this, index = *shard] { drain(index); });
+    }
+    return;
+  }
+  auto& io = *io_[io_.size() == 1 ? 0 : next_.fetch_add(1, std::memory_order_relaxed) % io_.size()];
+  boost::asio::post(io, [this, job] { run(job); });
+}
+
+// Bounded, so that an actor that keeps itself busy cannot starve the shard's sockets: what is
+// left after that many jobs waits for a new handler, behind the I/O that came in meanwhile.
+void IoCoordinator::drain(std::size_t shard) {
+  constexpr int kMaxJobsPerDrain = 64;
+  auto& local = local_[shard];
+  for (int n = 0; n < kMaxJobsPerDrain && !local.jobs.empty(); ++n) {
+    caf::resumable* job = local.jobs.front();
+    local.jobs.pop_front();
+    run(job);
+  }
+  if (local.jobs.empty()) {
+    local.drain_posted = false;
+  } else {
+    boost::asio::post(*io_[shard], [this, shard] { drain(shard); });
+  }
 }
 
 // As CAF's own workers do: the queue holds one reference to the job, dropped unless the job asks

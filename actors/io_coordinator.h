@@ -13,6 +13,11 @@
 // other thread (CAF's clock, an engine thread) goes to the shards in turn. An actor still runs on
 // one thread at a time (CAF's mailbox guarantees it), just not always the same one.
 //
+// Jobs scheduled from a shard's own thread go to that shard's local queue, drained by one posted
+// handler until it is empty: a request handed from the session to the router, the router to a
+// provider, and so on, runs as one Asio handler. Posting each job on its own cost the io_context
+// a reactor poll (an epoll_wait system call) between every two of them.
+//
 // Actors must not block (they already must not: engine steps run on their own threads; the local
 // backend is detached). Timeouts and delayed messages still come from CAF's clock thread, which
 // enqueues like any sender.
@@ -31,7 +36,9 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -69,12 +76,20 @@ class IoCoordinator : public caf::scheduler::abstract_coordinator {
     IoCoordinator& owner_;
   };
 
+  // A shard's jobs scheduled from its own thread; touched only by that thread.
+  struct LocalQueue {
+    std::deque<caf::resumable*> jobs;
+    bool drain_posted = false;
+  };
+
   void run(caf::resumable* job);
+  void drain(std::size_t shard);
   void job_finished();
-  // The io_context running on this thread, else the next one in turn.
-  boost::asio::io_context& pick();
+  // The shard whose io_context runs on this thread, if any.
+  std::optional<std::size_t> own_shard() const;
 
   std::vector<boost::asio::io_context*> io_;
+  std::vector<LocalQueue> local_;
   std::atomic<std::size_t> next_{0};
   Unit unit_;
   caf::detail::thread_safe_actor_clock clock_;

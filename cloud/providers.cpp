@@ -1,6 +1,7 @@
 #include "cloud/providers.h"
 
 #include <boost/json.hpp>
+#include <boost/json/basic_parser_impl.hpp>
 
 #include <algorithm>
 #include <cctype>
@@ -284,14 +285,98 @@ std::size_t skip_value(std::string_view text, std::size_t at) {
 
 }  // namespace
 
+namespace {
+
+// Validates the body and reads its top-level "model" without building the document (a whole
+// request's DOM per proxied request, only for this): a repeated key's last value is the one, as
+// in Boost.JSON's parse.
+class TopLevelModel {
+ public:
+  static constexpr std::size_t max_object_size = std::size_t(-1);
+  static constexpr std::size_t max_array_size = std::size_t(-1);
+  static constexpr std::size_t max_key_size = std::size_t(-1);
+  static constexpr std::size_t max_string_size = std::size_t(-1);
+
+  bool root_is_object = false;
+  std::optional<std::string> model;  // the last top-level "model", when it is a string
+  bool model_seen = false;
+
+  bool on_document_begin(boost::system::error_code&) { return true; }
+  bool on_document_end(boost::system::error_code&) { return true; }
+  bool on_object_begin(boost::system::error_code&) { return open(true); }
+  bool on_object_end(std::size_t, boost::system::error_code&) { return close(); }
+  bool on_array_begin(boost::system::error_code&) { return open(false); }
+  bool on_array_end(std::size_t, boost::system::error_code&) { return close(); }
+  bool on_key_part(json::string_view part, std::size_t, boost::system::error_code&) {
+    if (depth_ == 1) key_.append(part.data(), part.size());
+    return true;
+  }
+  bool on_key(json::string_view part, std::size_t, boost::system::error_code&) {
+    if (depth_ != 1) return true;
+    key_.append(part.data(), part.size());
+    at_model_ = key_ == "model";
+    if (at_model_) {
+      model_seen = true;
+      model.reset();
+      value_.clear();
+    }
+    key_.clear();
+    return true;
+  }
+  bool on_string_part(json::string_view part, std::size_t, boost::system::error_code&) {
+    if (at_model_ && depth_ == 1) value_.append(part.data(), part.size());
+    return true;
+  }
+  bool on_string(json::string_view part, std::size_t, boost::system::error_code&) {
+    if (at_model_ && depth_ == 1) {
+      value_.append(part.data(), part.size());
+      model = std::move(value_);
+      value_.clear();
+    }
+    return scalar();
+  }
+  bool on_number_part(json::string_view, boost::system::error_code&) { return true; }
+  bool on_int64(int64_t, json::string_view, boost::system::error_code&) { return scalar(); }
+  bool on_uint64(uint64_t, json::string_view, boost::system::error_code&) { return scalar(); }
+  bool on_double(double, json::string_view, boost::system::error_code&) { return scalar(); }
+  bool on_bool(bool, boost::system::error_code&) { return scalar(); }
+  bool on_null(boost::system::error_code&) { return scalar(); }
+  bool on_comment_part(json::string_view, boost::system::error_code&) { return true; }
+  bool on_comment(json::string_view, boost::system::error_code&) { return true; }
+
+ private:
+  bool open(bool object) {
+    if (depth_ == 0) root_is_object = object;
+    if (depth_ == 1) at_model_ = false;  // "model" holds an object or array: not a string
+    ++depth_;
+    return true;
+  }
+  bool close() {
+    --depth_;
+    return true;
+  }
+  bool scalar() {
+    if (depth_ == 1) at_model_ = false;
+    return true;
+  }
+
+  std::size_t depth_ = 0;
+  bool at_model_ = false;
+  std::string key_;
+  std::string value_;
+};
+
+}  // namespace
+
 std::optional<std::string> rewrite_model(std::string_view body, std::string_view model) {
   // Validate first so the scanner below only ever sees well-formed JSON.
+  json::basic_parser<TopLevelModel> parser(json::parse_options{});
   boost::system::error_code ec;
-  json::value parsed = json::parse(body, ec);
-  if (ec || !parsed.is_object()) return std::nullopt;
-  const auto* current = parsed.as_object().if_contains("model");
-  if (!current || !current->is_string()) return std::nullopt;
-  if (current->as_string() == model) return std::string(body);
+  std::size_t used = parser.write_some(false, body.data(), body.size(), ec);
+  if (ec || !parser.done() || used != body.size()) return std::nullopt;  // and nothing after it
+  const TopLevelModel& found = parser.handler();
+  if (!found.root_is_object || !found.model) return std::nullopt;
+  if (*found.model == model) return std::string(body);
 
   std::size_t at = 0;
   skip_space(body, at);
@@ -305,8 +390,13 @@ std::optional<std::string> rewrite_model(std::string_view body, std::string_view
     if (body[at] != '"') return std::nullopt;
     std::size_t key_end = skip_string(body, at);
     if (key_end == std::string_view::npos) return std::nullopt;
-    json::value key = json::parse(body.substr(at, key_end - at), ec);  // decodes escapes
-    if (ec) return std::nullopt;
+    std::string_view raw_key = body.substr(at + 1, key_end - at - 2);
+    bool is_model = raw_key == "model";
+    if (!is_model && raw_key.find('\\') != std::string_view::npos) {  // decode escapes
+      json::value key = json::parse(body.substr(at, key_end - at), ec);
+      if (ec) return std::nullopt;
+      is_model = key.as_string() == "model";
+    }
     at = key_end;
     skip_space(body, at);
     if (at >= body.size() || body[at] != ':') return std::nullopt;
@@ -314,14 +404,16 @@ std::optional<std::string> rewrite_model(std::string_view body, std::string_view
     skip_space(body, at);
     std::size_t value_end = skip_value(body, at);
     if (value_end == std::string_view::npos) return std::nullopt;
-    if (key.as_string() == "model") value_span = {at, value_end};
+    if (is_model) value_span = {at, value_end};
     at = value_end;
     skip_space(body, at);
     if (at < body.size() && body[at] == ',') ++at;
   }
   if (!value_span) return std::nullopt;
-  std::string out(body.substr(0, value_span->first));
-  out += json::serialize(json::string(model));
+  std::string out;
+  out.reserve(body.size() + model.size());
+  out.append(body.substr(0, value_span->first));
+  out += json::serialize(json::string_view(model.data(), model.size()));
   out.append(body.substr(value_span->second));
   return out;
 }

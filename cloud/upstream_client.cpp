@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <cctype>
 #include <future>
 #include <mutex>
@@ -120,6 +121,7 @@ struct Transfer {
   TransferId id = 0;
   CURL* easy = nullptr;
   curl_slist* header_list = nullptr;
+  CURLU* owned_url = nullptr;  // a parsed URL the shard did not keep
   UpstreamRequest request;
   TransferCallbacks callbacks;
   ResponseHead head;
@@ -137,6 +139,7 @@ struct Transfer {
 struct UpstreamShard {
   UpstreamShard(const UpstreamClientOptions& opts, asio::io_context* shared_io, std::atomic<std::size_t>& active)
       : options(opts),
+        proxy(opts.proxy ? *opts.proxy : ProxySettings::from_environment()),
         own_io(shared_io ? nullptr : std::make_unique<asio::io_context>(1)),
         io(shared_io ? *shared_io : *own_io),
         curl_timer(io),
@@ -171,6 +174,8 @@ struct UpstreamShard {
       curl_timer.cancel();
       for (CURL* easy : spare_easy) curl_easy_cleanup(easy);
       spare_easy.clear();
+      for (auto& [url, parsed] : parsed_urls) curl_url_cleanup(parsed);
+      parsed_urls.clear();
       curl_multi_cleanup(multi);  // closes the cached connections (their sockets leave via on_close_socket)
       multi = nullptr;
       for (auto& [fd, watch] : watches) release(*watch);
@@ -217,6 +222,10 @@ struct UpstreamShard {
     }
     if (timeout_ms == 0) {
       self->curl_deadline.reset();
+      if (self->adding) {  // begin() runs the action as soon as curl_multi_add_handle returns
+        self->act_after_add = true;
+        return 0;
+      }
       if (!self->timeout_posted) {
         self->timeout_posted = true;
         asio::post(self->io, [self] {
@@ -252,6 +261,7 @@ struct UpstreamShard {
   void on_curl_timeout() {
     if (!multi) return;
     int running = 0;
+    InCurl guard(*this);
     curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
     collect_finished();
   }
@@ -300,7 +310,10 @@ struct UpstreamShard {
     if (watch->removed || !multi || ec == asio::error::operation_aborted) return;
     if (!(watch->wanted & poll_bit)) return;  // libcurl lost interest meanwhile
     int running = 0;
-    curl_multi_socket_action(multi, watch->fd, ec ? CURL_CSELECT_ERR : select_bit, &running);
+    {
+      InCurl guard(*this);
+      curl_multi_socket_action(multi, watch->fd, ec ? CURL_CSELECT_ERR : select_bit, &running);
+    }
     collect_finished();
     if (!watch->removed) arm(watch);
   }
@@ -374,12 +387,51 @@ struct UpstreamShard {
   // Easy handles are kept for the next transfer (curl_easy_reset clears every option but keeps
   // the handle's buffers): creating and destroying one per request was a measurable share of
   // libcurl's time per proxied request.
+  // A kept handle keeps its options too: begin() sets every option that differs between
+  // transfers, so no curl_easy_reset (a tenth of libcurl's work per proxied request) is needed.
   CURL* take_easy() {
-    if (spare_easy.empty()) return curl_easy_init();
+    if (spare_easy.empty()) {
+      CURL* easy = curl_easy_init();
+      if (easy) set_fixed_options(easy);
+      return easy;
+    }
     CURL* easy = spare_easy.back();
     spare_easy.pop_back();
-    curl_easy_reset(easy);
     return easy;
+  }
+
+  void set_fixed_options(CURL* easy) {
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &UpstreamShard::on_header_line);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &UpstreamShard::on_body);
+    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, &UpstreamShard::on_close_socket);
+    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, this);
+    curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(easy, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
+    // HTTP/2 through ALPN on TLS; cleartext upstreams (local vLLM, Ollama) stay on HTTP/1.1.
+    curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
+    // Set, even when empty, so that libcurl does not read the environment on every transfer.
+    curl_easy_setopt(easy, CURLOPT_NOPROXY, proxy.no_proxy.c_str());
+    if (options.verbose) curl_easy_setopt(easy, CURLOPT_VERBOSE, 1L);
+  }
+
+  // The parsed form of a URL, kept for the next transfer to it: libcurl parsed CURLOPT_URL again
+  // on every transfer. Few distinct URLs exist (a provider's endpoints); past kMaxParsedUrls a
+  // transfer parses its own.
+  CURLU* parsed_url(const std::string& url, CURLU*& owned) {
+    if (auto found = parsed_urls.find(url); found != parsed_urls.end()) return found->second;
+    CURLU* parsed = curl_url();
+    if (!parsed) return nullptr;
+    if (curl_url_set(parsed, CURLUPART_URL, url.c_str(), 0) != CURLUE_OK) {
+      curl_url_cleanup(parsed);
+      return nullptr;  // libcurl then gets the text and reports the error itself
+    }
+    if (parsed_urls.size() < kMaxParsedUrls) {
+      parsed_urls.emplace(url, parsed);
+    } else {
+      owned = parsed;
+    }
+    return parsed;
   }
   void give_back(CURL* easy) {
     if (spare_easy.size() < kMaxSpareEasy) {
@@ -399,31 +451,30 @@ struct UpstreamShard {
     }
     transfer->easy = easy;
     const auto& request = transfer->request;
-    curl_easy_setopt(easy, CURLOPT_URL, request.url.c_str());
+    if (CURLU* parsed = parsed_url(request.url, transfer->owned_url)) {
+      curl_easy_setopt(easy, CURLOPT_URL, nullptr);  // it would win over CURLOPT_CURLU
+      curl_easy_setopt(easy, CURLOPT_CURLU, parsed);
+    } else {
+      curl_easy_setopt(easy, CURLOPT_CURLU, nullptr);
+      curl_easy_setopt(easy, CURLOPT_URL, request.url.c_str());
+    }
+    curl_easy_setopt(easy, CURLOPT_PROXY, proxy.for_url(request.url).c_str());
     curl_easy_setopt(easy, CURLOPT_PRIVATE, transfer.get());
-    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, transfer->error_buffer);
-    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &UpstreamShard::on_header_line);
     curl_easy_setopt(easy, CURLOPT_HEADERDATA, transfer.get());
-    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &UpstreamShard::on_body);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, transfer.get());
-    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, &UpstreamShard::on_close_socket);
-    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, this);
-    curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(easy, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
-    // HTTP/2 through ALPN on TLS; cleartext upstreams (local vLLM, Ollama) stay on HTTP/1.1.
-    curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
-    if (request.url.starts_with("https://")) curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
-    if (request.timeouts.connect.count() > 0)
-      curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(request.timeouts.connect.count()));
-    if (options.verbose) curl_easy_setopt(easy, CURLOPT_VERBOSE, 1L);
+    curl_easy_setopt(easy, CURLOPT_PIPEWAIT, request.url.starts_with("https://") ? 1L : 0L);
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+                     static_cast<long>(std::max<std::int64_t>(0, request.timeouts.connect.count())));
 
     if (request.method == "GET") {
+      curl_easy_setopt(easy, CURLOPT_POSTFIELDS, nullptr);
+      curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, nullptr);
       curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
     } else {
       curl_easy_setopt(easy, CURLOPT_POSTFIELDS, request.body.data());
       curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
-      if (request.method != "POST") curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+      curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, request.method == "POST" ? nullptr : request.method.c_str());
     }
     for (const auto& [name, value] : request.headers) {
       std::string line = name + ": " + value;
@@ -435,8 +486,21 @@ struct UpstreamShard {
 
     transfers.emplace(transfer->id, transfer);
     arm_own_timers(transfer);
-    if (curl_multi_add_handle(multi, easy) != CURLM_OK)
+    // libcurl asks for a zero timeout on every added handle; acting on it here, instead of in a
+    // posted handler, sends the request one reactor round earlier.
+    adding = true;
+    act_after_add = false;
+    CURLMcode added;
+    {
+      InCurl guard(*this);
+      added = curl_multi_add_handle(multi, easy);
+    }
+    adding = false;
+    if (added != CURLM_OK) {
       finish(transfer, TransferError::other, "curl_multi_add_handle failed");
+      return;
+    }
+    if (act_after_add) on_curl_timeout();
   }
 
   void arm_own_timers(const std::shared_ptr<Transfer>& transfer) {
@@ -500,6 +564,8 @@ struct UpstreamShard {
     transfer->easy = nullptr;
     curl_slist_free_all(transfer->header_list);
     transfer->header_list = nullptr;
+    if (transfer->owned_url) curl_url_cleanup(transfer->owned_url);
+    transfer->owned_url = nullptr;
     transfer->headers_timer.cancel();
     transfer->idle_timer.cancel();
     transfer->total_timer.cancel();
@@ -511,12 +577,21 @@ struct UpstreamShard {
   }
 
   UpstreamClientOptions options;
+  ProxySettings proxy;
   std::unique_ptr<asio::io_context> own_io;  // null when running on options.io_context
   asio::io_context& io;
   asio::steady_timer curl_timer;
   bool timer_armed = false;                        // a wait on curl_timer is pending
   std::optional<Clock::time_point> curl_deadline;  // when libcurl wants its timeout action
   bool timeout_posted = false;                     // a zero-timeout action is queued
+  bool adding = false;                             // inside begin()'s curl_multi_add_handle
+  bool act_after_add = false;                      // ... which asked for a zero timeout
+  int in_curl = 0;  // > 0 while libcurl runs (and its callbacks): it must not be re-entered
+  struct InCurl {
+    explicit InCurl(UpstreamShard& shard) : shard(shard) { ++shard.in_curl; }
+    ~InCurl() { --shard.in_curl; }
+    UpstreamShard& shard;
+  };
   asio::executor_work_guard<asio::io_context::executor_type> work;
   std::atomic<std::size_t>& active;  // the client's count, over all shards
   CURLM* multi = nullptr;
@@ -525,13 +600,16 @@ struct UpstreamShard {
   // Each kept handle holds its buffers (tens of KB): enough for the connections a shard keeps
   // busy, not for every handle of a burst of thousands of streams.
   static constexpr std::size_t kMaxSpareEasy = 64;
-  std::vector<CURL*> spare_easy;  // finished transfers' handles, reset before reuse
+  std::vector<CURL*> spare_easy;  // finished transfers' handles, with their fixed options set
+  static constexpr std::size_t kMaxParsedUrls = 256;
+  std::unordered_map<std::string, CURLU*> parsed_urls;
   std::thread thread;
   std::once_flag shut_down;
 };
 
 struct UpstreamClient::Impl {
-  explicit Impl(const UpstreamClientOptions& options) {
+  explicit Impl(UpstreamClientOptions options) {
+    if (!options.proxy) options.proxy = ProxySettings::from_environment();
     if (options.io_contexts.empty()) {
       shards.push_back(std::make_unique<UpstreamShard>(options, nullptr, active));
     } else {
@@ -561,6 +639,33 @@ void UpstreamClient::shutdown() {
   for (auto& shard : impl_->shards) shard->shutdown();
 }
 
+namespace {
+// The first of `names` that is set (even to nothing, which means "no proxy", as in libcurl).
+std::optional<std::string> environment(std::initializer_list<const char*> names) {
+  for (const char* name : names) {
+    if (const char* value = std::getenv(name)) return value;
+  }
+  return std::nullopt;
+}
+}  // namespace
+
+ProxySettings ProxySettings::from_environment() {
+  ProxySettings settings;
+  std::string all = environment({"all_proxy", "ALL_PROXY"}).value_or("");
+  // Not HTTP_PROXY: in a CGI program it is the client's "Proxy:" header (libcurl skips it too).
+  settings.http = environment({"http_proxy"}).value_or(all);
+  settings.https = environment({"https_proxy", "HTTPS_PROXY"}).value_or(all);
+  settings.no_proxy = environment({"no_proxy", "NO_PROXY"}).value_or("");
+  return settings;
+}
+
+const std::string& ProxySettings::for_url(std::string_view url) const {
+  static const std::string none;
+  if (url.starts_with("https://")) return https;
+  if (url.starts_with("http://")) return http;
+  return none;
+}
+
 // A transfer's id names its shard: id % shards.
 TransferId UpstreamClient::start(UpstreamRequest request, TransferCallbacks callbacks) {
   const std::size_t index = impl_->pick();
@@ -571,6 +676,12 @@ TransferId UpstreamClient::start(UpstreamRequest request, TransferCallbacks call
   transfer->id = id;
   transfer->request = std::move(request);
   transfer->callbacks = std::move(callbacks);
+  // A provider actor on this shard's thread starts its transfer at once (not from libcurl's own
+  // callbacks, which must not re-enter it); any other thread hands it over.
+  if (shard.io.get_executor().running_in_this_thread() && shard.in_curl == 0 && shard.multi) {
+    shard.begin(std::move(transfer));
+    return id;
+  }
   asio::post(shard.io, [shard = &shard, transfer = std::move(transfer)]() mutable {
     if (!shard->multi) return;
     shard->begin(std::move(transfer));

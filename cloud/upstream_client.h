@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -89,6 +90,19 @@ struct TransferCallbacks {
 
 using TransferId = std::uint64_t;
 
+// Where transfers go through a proxy: the usual variables, as libcurl reads them (http_proxy
+// for http:// URLs, lower case only; https_proxy or HTTPS_PROXY for https://; else all_proxy or
+// ALL_PROXY; no_proxy or NO_PROXY lists the hosts that go direct). Read once, when the client
+// starts, rather than by libcurl on every transfer (a getenv scan of the environment for each
+// variable, each time).
+struct ProxySettings {
+  std::string http;   // proxy for http:// URLs; empty: none
+  std::string https;  // proxy for https:// URLs
+  std::string no_proxy;
+  static ProxySettings from_environment();
+  const std::string& for_url(std::string_view url) const;
+};
+
 struct UpstreamClientOptions {
   long max_connections_per_host = 0;  // 0: unlimited (HTTP/1.1 needs one per concurrent stream)
   // Idle connections kept for reuse. libcurl's default (4 × the transfers running right now)
@@ -103,6 +117,7 @@ struct UpstreamClientOptions {
   // Each must be run by exactly one thread until shutdown() returned, and shutdown() must not be
   // called from one of those threads.
   std::vector<boost::asio::io_context*> io_contexts;
+  std::optional<ProxySettings> proxy;  // unset: ProxySettings::from_environment()
 };
 
 class UpstreamClient {

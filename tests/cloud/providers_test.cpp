@@ -210,6 +210,11 @@ TEST(RewriteModel, KeepsTheBodyWhenTheModelIsAlreadyRightAndRefusesNonObjects) {
   EXPECT_FALSE(rewrite_model(R"({"model": 3})", "a"));
   EXPECT_FALSE(rewrite_model(R"({"x": 1})", "a"));
   EXPECT_FALSE(rewrite_model(R"({"model": "a")", "b"));
+  EXPECT_FALSE(rewrite_model(R"({"model": "a"} {})", "b"));  // more after the object
+  EXPECT_FALSE(rewrite_model(R"({"model": ["a"]})", "b"));
+  EXPECT_EQ(rewrite_model(R"({"model":"a","m":{"model":"z"},"model":"c"})", "b"),
+            R"({"model":"a","m":{"model":"z"},"model":"b"})");  // the last top-level one, as parsed
+  EXPECT_EQ(rewrite_model(R"({"model":"a","model":"b"})", "b"), R"({"model":"a","model":"b"})");
 }
 
 TEST(ForwardedResponseHeaders, KeepsRetryAndRateLimitHeadersAndRenamesTheUpstreamId) {
