@@ -129,6 +129,20 @@ class StreamState {
     }
   }
 
+  // An item, or the end (an empty item) when the stream ended without an error; nothing when
+  // next() has to wait or report an error.
+  std::optional<std::optional<T>> try_next() {
+    std::lock_guard lock(mutex_);
+    if (waiter_ && !waiter_->claimed()) return std::nullopt;
+    if (!buffer_.empty()) {
+      std::optional<T> item(std::move(buffer_.front()));
+      buffer_.pop_front();
+      return item;
+    }
+    if (producer_done_ && !consumer_gone_ && !end_error_) return std::optional<std::optional<T>>(std::in_place);
+    return std::nullopt;
+  }
+
   std::optional<T> try_pop() {
     std::lock_guard lock(mutex_);
     if (buffer_.empty()) return std::nullopt;
@@ -266,6 +280,11 @@ class EventReceiver {
   // A buffered item if one is ready right now (to batch several into one write); never waits and
   // never reports the end — use next() for that.
   std::optional<T> try_pop() { return state_ ? state_->try_pop() : std::nullopt; }
+
+  // What next() would complete with, when that is known right now without an error: a buffered
+  // item, or the end (an empty item). Saves the round through the executor that next()'s
+  // completion takes (a reactor poll per event). Nothing when next() must be awaited.
+  std::optional<std::optional<T>> try_next() { return state_ ? state_->try_next() : std::nullopt; }
 
   // The client is gone: producers see try_push() == false and their on_cancel callbacks fire.
   void cancel() {

@@ -166,6 +166,7 @@ void note_usage(http::RequestContext& ctx, const schemas::Usage& usage) {
 // The next event; nullopt at the end; a failure of the stream itself in `failure`.
 asio::awaitable<std::optional<BackendEvent>> next_event(actors::EventReceiver<BackendEvent>& rx,
                                                         std::exception_ptr& failure) {
+  if (auto ready = rx.try_next()) co_return std::move(*ready);
   std::optional<BackendEvent> event;
   try {
     event = co_await rx.next();

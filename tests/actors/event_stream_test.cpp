@@ -184,6 +184,27 @@ TEST(EventStream, TryPopTakesOnlyWhatIsBuffered) {
   EXPECT_TRUE(run_coroutine(drain(receiver)).items.empty());
 }
 
+TEST(EventStream, TryNextGivesWhatNextWouldWithoutWaitingAndLeavesErrorsToNext) {
+  auto [sender, receiver] = make_event_stream<int>(4);
+  EXPECT_EQ(receiver.try_next(), std::nullopt);  // nothing yet: next() must wait
+  sender.try_push(1);
+  EXPECT_EQ(receiver.try_next(), std::optional<std::optional<int>>(1));
+  sender.close();
+  EXPECT_EQ(receiver.try_next(), std::optional<std::optional<int>>(std::optional<int>{}));  // the end
+
+  auto [failing, failed] = make_event_stream<int>(4);
+  failing.try_push(2);
+  failing.close_with_error(std::make_exception_ptr(std::runtime_error("upstream cut off")));
+  EXPECT_EQ(failed.try_next(), std::optional<std::optional<int>>(2));
+  EXPECT_EQ(failed.try_next(), std::nullopt);  // the error is next()'s to throw
+  EXPECT_THROW(run_coroutine([&]() -> asio::awaitable<void> { co_await failed.next(); }()), std::runtime_error);
+
+  auto [gone, cancelled] = make_event_stream<int>(4);
+  gone.try_push(3);
+  cancelled.cancel();
+  EXPECT_EQ(cancelled.try_next(), std::nullopt);
+}
+
 asio::awaitable<void> read_one(EventReceiver<int> receiver, bool& resumed) {
   co_await receiver.next();
   resumed = true;
