@@ -89,9 +89,11 @@ void IoCoordinator::drain(std::size_t shard) {
 }
 
 // As CAF's own workers do: the queue holds one reference to the job, dropped unless the job asks
-// to run again.
+// to run again. CAF's default throughput is unbounded: an actor that keeps its own mailbox full
+// (a self-send per message) would then never hand the shard back to its sockets.
 void IoCoordinator::run(caf::resumable* job) {
-  switch (job->resume(&unit_, max_throughput())) {
+  constexpr std::size_t kMaxMessagesPerRun = 100;
+  switch (job->resume(&unit_, std::min(max_throughput(), kMaxMessagesPerRun))) {
     case caf::resumable::resume_later:
       enqueue(job);
       break;

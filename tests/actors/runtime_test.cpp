@@ -6,6 +6,7 @@
 #include <boost/asio/post.hpp>
 #include <caf/all.hpp>
 
+#include <atomic>
 #include <future>
 #include <mutex>
 #include <optional>
@@ -107,6 +108,38 @@ TEST(ActorRuntime, SharedIoThreadRunsEveryActorOnTheIoContextsThread) {
   caf::anon_send_exit(outer, caf::exit_reason::user_shutdown);
   runtime.shutdown();  // would hang if a job were still counted or the io thread never stopped
   EXPECT_TRUE(runtime.io_contexts().empty());
+}
+
+// Jobs a shard schedules for itself are drained in one handler, but in bounded slices: an actor
+// that never runs out of messages (it sends itself one per message) still leaves the shard free
+// for the sockets and handlers queued behind it.
+TEST(ActorRuntime, SharedIoThreadIsNotStarvedByAnActorThatKeepsItselfBusy) {
+  ActorRuntime runtime(RuntimeOptions{.share_io_thread = true});
+  auto& io = *runtime.io_contexts()[0];
+  std::atomic<long> ticks{0};
+  auto spinner = runtime.system().spawn([&ticks](caf::event_based_actor* self) -> caf::behavior {
+    return {[self, &ticks](int) {
+      ++ticks;
+      self->send(self, 0);
+    }};
+  });
+  caf::anon_send(spinner, 0);
+  // A second actor scheduled from the shard while the spinner runs gets its turn too.
+  std::promise<void> other_ran;
+  auto other = runtime.system().spawn([&other_ran]() -> caf::behavior {
+    return {[&other_ran](int) { other_ran.set_value(); }};
+  });
+  while (ticks.load() < 1000) std::this_thread::yield();
+  std::promise<void> handler_ran;
+  boost::asio::post(io, [&] {
+    handler_ran.set_value();
+    caf::anon_send(other, 1);  // from the shard's own thread: its local queue
+  });
+  EXPECT_EQ(handler_ran.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_EQ(other_ran.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  caf::anon_send_exit(spinner, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(other, caf::exit_reason::user_shutdown);
+  runtime.shutdown();
 }
 
 // With several shared threads (the HTTP server's shards), an actor runs on the thread that

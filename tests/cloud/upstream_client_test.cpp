@@ -11,7 +11,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <future>
+#include <optional>
 #include <numeric>
 #include <thread>
 #include <utility>
@@ -132,6 +134,108 @@ TEST(UpstreamClient, KeepsTheConnectionAliveBetweenRequests) {
   ASSERT_EQ(requests.size(), 3u);
   EXPECT_EQ(requests[0].connection, requests[2].connection);
   EXPECT_EQ(fake.connections_accepted(), 1u);
+}
+
+// Easy handles are reused with their options: each transfer still goes out with its own method,
+// body, headers and URL, whatever the handle carried before.
+TEST(UpstreamClient, AReusedHandleCarriesNothingOverFromItsLastTransfer) {
+  FakeUpstream fake;
+  fake.set_script([](const fakes::RecordedRequest&) { return fakes::json_response(200, "{}"); });
+  UpstreamClient client;
+
+  ASSERT_TRUE(run(client, post(fake, "/v1/a", R"({"n":1})")).result.ok());
+  UpstreamRequest get;
+  get.method = "GET";
+  get.url = fake.base_url() + "/v1/models";
+  ASSERT_TRUE(run(client, get).result.ok());
+  UpstreamRequest remove;
+  remove.method = "DELETE";
+  remove.url = fake.base_url() + "/v1/responses/r1";
+  ASSERT_TRUE(run(client, remove).result.ok());
+  UpstreamRequest last = post(fake, "/v1/b?x=1", R"({"n":2})");
+  last.headers = {{"content-type", "application/json"}};
+  ASSERT_TRUE(run(client, last).result.ok());
+
+  auto requests = fake.requests();
+  ASSERT_EQ(requests.size(), 4u);
+  EXPECT_EQ(requests[0].method, "POST");
+  EXPECT_EQ(requests[0].body, R"({"n":1})");
+  EXPECT_EQ(requests[1].method, "GET");
+  EXPECT_EQ(requests[1].target, "/v1/models");
+  EXPECT_EQ(requests[1].body, "");
+  EXPECT_EQ(requests[1].header("content-type"), "");
+  EXPECT_EQ(requests[2].method, "DELETE");
+  EXPECT_EQ(requests[2].target, "/v1/responses/r1");
+  EXPECT_EQ(requests[3].method, "POST");
+  EXPECT_EQ(requests[3].target, "/v1/b?x=1");
+  EXPECT_EQ(requests[3].body, R"({"n":2})");
+  EXPECT_FALSE(requests[3].has_header("x-api-key"));
+  EXPECT_EQ(requests[0].connection, requests[3].connection);  // and the handles shared one connection
+}
+
+// Restores a variable of the environment when the test ends.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    if (value) {
+      setenv(name, value, 1);
+    } else {
+      unsetenv(name);
+    }
+  }
+  ~ScopedEnv() {
+    if (old_) {
+      setenv(name_, old_->c_str(), 1);
+    } else {
+      unsetenv(name_);
+    }
+  }
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+TEST(ProxySettings, ReadsTheVariablesAsLibcurlDoes) {
+  ScopedEnv a("http_proxy", nullptr), b("HTTP_PROXY", "http://cgi-header.invalid:1"), c("https_proxy", nullptr),
+      d("HTTPS_PROXY", "http://secure.proxy:3128"), e("all_proxy", nullptr), f("ALL_PROXY", "http://all.proxy:8080"),
+      g("no_proxy", "localhost,.internal"), h("NO_PROXY", "ignored");
+  auto settings = ProxySettings::from_environment();
+  EXPECT_EQ(settings.http, "http://all.proxy:8080");  // never the upper-case HTTP_PROXY
+  EXPECT_EQ(settings.https, "http://secure.proxy:3128");
+  EXPECT_EQ(settings.no_proxy, "localhost,.internal");
+  EXPECT_EQ(settings.for_url("http://api.example/v1"), "http://all.proxy:8080");
+  EXPECT_EQ(settings.for_url("https://api.example/v1"), "http://secure.proxy:3128");
+
+  ScopedEnv i("http_proxy", "");  // set but empty: no proxy for http://, as in libcurl
+  EXPECT_EQ(ProxySettings::from_environment().http, "");
+}
+
+TEST(UpstreamClient, GoesThroughTheProxyUnlessTheHostIsInNoProxy) {
+  FakeUpstream proxy;  // answers whatever it is asked, and records the absolute URL a proxy gets
+  proxy.set_script([](const fakes::RecordedRequest&) { return fakes::json_response(200, R"({"via":"proxy"})"); });
+  FakeUpstream direct;
+  direct.set_script([](const fakes::RecordedRequest&) { return fakes::json_response(200, R"({"via":"direct"})"); });
+
+  UpstreamClientOptions options;
+  options.proxy = ProxySettings{.http = proxy.base_url(), .https = "", .no_proxy = ""};
+  UpstreamClient through(options);
+  UpstreamRequest request;
+  request.url = "http://upstream.invalid:9/v1/chat/completions";  // resolvable only by the proxy
+  request.body = "{}";
+  Outcome outcome = run(through, request);
+  ASSERT_TRUE(outcome.result.ok()) << outcome.result.message;
+  EXPECT_EQ(outcome.body, R"({"via":"proxy"})");
+  ASSERT_EQ(proxy.request_count(), 1u);
+  EXPECT_EQ(proxy.requests()[0].target, "http://upstream.invalid:9/v1/chat/completions");
+
+  options.proxy->no_proxy = "127.0.0.1";
+  UpstreamClient bypassing(options);
+  outcome = run(bypassing, post(direct, "/v1/chat/completions", "{}"));
+  ASSERT_TRUE(outcome.result.ok()) << outcome.result.message;
+  EXPECT_EQ(outcome.body, R"({"via":"direct"})");
+  EXPECT_EQ(proxy.request_count(), 1u);
 }
 
 TEST(UpstreamClient, ErrorStatusIsAnAnswerNotATransferError) {
