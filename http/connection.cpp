@@ -23,11 +23,15 @@ constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 // After an early error reply the client may still be sending a body: keep reading (and
 // discarding) for this long so the close does not reset the connection before it reads the reply.
 constexpr std::chrono::milliseconds kLingerTime{500};
+constexpr std::size_t kReadBufferBytes = 8 * 1024;
 
 }  // namespace
 
 Connection::Connection(tcp::socket socket, ServerState& state, bool counted)
     : socket_(std::move(socket)), state_(state), counted_(counted), deadline_(socket_.get_executor()) {
+  // Beast reads max(512, free capacity) bytes at a time: a chat request of a few KB (a system
+  // prompt, a history) took a system call per 512 bytes before the buffer had grown.
+  buffer_.reserve(kReadBufferBytes);
   if (counted_ && state_.metrics) state_.metrics->connection_opened();
 }
 

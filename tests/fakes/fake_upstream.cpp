@@ -182,7 +182,11 @@ struct FakeUpstream::Impl {
 
   asio::awaitable<bool> respond(tcp::socket& socket, const ScriptedResponse& response, bool keep_alive) {
     auto state = std::make_shared<ResponseState>(socket.get_executor());
-    watch_for_close(socket, state);
+    // Only an answer that waits can outlive its client; one written at once needs no watch (a
+    // watch costs the fake a system call per request, which benchmarks count against the server).
+    const bool waits = response.headers_delay.count() > 0 || (response.gap.count() > 0 && response.pieces.size() > 1) ||
+                       response.fault == Fault::stall_before_headers || response.fault == Fault::stall_mid_body;
+    if (waits) watch_for_close(socket, state);
     bool completed = co_await write_response(socket, response, keep_alive, state);
     state->done = true;
     if (!completed) {
