@@ -86,6 +86,61 @@ TEST_F(ServerTest, ResponsesAreFramedForKeepAliveAndA204HasNoBody) {
   EXPECT_TRUE(old.closed_by_server(std::chrono::seconds(5)));
 }
 
+// A handler that watches its client (as a generation does while its backend works) hears when the
+// client closes the connection, at once and only then.
+TEST_F(ServerTest, AWatchedRequestHearsAtOnceWhenItsClientLeaves) {
+  auto gone = std::make_shared<std::promise<void>>();
+  auto answered = std::make_shared<std::atomic<bool>>(false);
+  Router router;
+  router.add("GET", "/watched", [gone, answered](RequestContext& ctx) -> asio::awaitable<void> {
+    bool left = false;
+    ClientWatch watch = ctx.watch_client([&left, gone] {
+      left = true;
+      gone->set_value();
+    });
+    for (int i = 0; i < 200 && !left; ++i) co_await ServerTest::sleep_ms(10);
+    if (!left) {
+      answered->store(true);
+      co_await ctx.respond(200, "still here");
+    }
+  });
+  start(std::move(router));
+  HttpClient client("127.0.0.1", port_);
+  client.send_raw("GET /watched HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  client.close();
+  EXPECT_EQ(gone->get_future().wait_for(std::chrono::seconds(1)), std::future_status::ready);
+  EXPECT_FALSE(answered->load());
+}
+
+// The watch reads the next request's first bytes: requests pipelined behind a watched one, and
+// the ones sent later on the same connection, are read whole and answered in order, and the
+// watch does not take their bytes for a client that left.
+TEST_F(ServerTest, RequestsBehindAWatchedOneAreAnsweredInOrder) {
+  auto false_alarms = std::make_shared<std::atomic<int>>(0);
+  Router router;
+  router.add("POST", "/watched", [false_alarms](RequestContext& ctx) -> asio::awaitable<void> {
+    ClientWatch watch = ctx.watch_client([false_alarms] { ++*false_alarms; });
+    co_await ServerTest::sleep_ms(20);
+    co_await ctx.respond(200, "got " + ctx.request().body);
+  });
+  start(std::move(router));
+  HttpClient client("127.0.0.1", port_);
+  auto post = [](const std::string& body) {
+    return "POST /watched HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  };
+  const std::string big(20000, 'b');  // larger than the read-ahead's buffer
+  client.send_raw(post("one") + post(big) + post("three"));
+  EXPECT_EQ(client.read_response().body, "got one");
+  EXPECT_EQ(client.read_response().body, "got " + big);
+  EXPECT_EQ(client.read_response().body, "got three");
+  client.send_raw(post("four"));
+  auto four = client.read_response();
+  EXPECT_EQ(four.body, "got four");
+  EXPECT_TRUE(four.keep_alive);
+  EXPECT_EQ(false_alarms->load(), 0);
+}
+
 TEST_F(ServerTest, UnknownPathIs404AndWrongMethodIs405WithJsonBodies) {
   start(echo_router());
   auto missing = http_request(port_, "GET", "/nope");
