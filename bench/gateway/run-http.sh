@@ -4,6 +4,7 @@
 # streaming. Open loop at RATE req/s (latency from each request's due time, so queueing shows),
 # then closed-loop saturation with CONCURRENCY clients. Prints one markdown table.
 #   bench/gateway/run-http.sh [BUILD_DIR]
+# wrk, when installed, adds a closed-loop table with a lighter load generator.
 # Env: RATE (1000), SECONDS_EACH (5), OPEN_CLIENTS (256), CONCURRENCY (16), THREADS (1: load
 # generator threads), IO_THREADS (1: tandem's), ACTOR_THREADS (tandem's default), FAKE_THREADS (1),
 # STREAMS ("0 1": non-streaming and streaming), BASELINE (another tandem binary, e.g. a copy
@@ -85,6 +86,27 @@ for stream in $STREAMS; do
   done
 done
 
+# The same closed loop with wrk, when it is installed (apt-get install wrk): it spends about half
+# the CPU per request that tandem-load does, and on these 2 cores that CPU is taken from the server
+# and the fake, so its saturation numbers are closer to what the server alone can do.
+wrk_rows="$work/wrk.txt"
+if command -v wrk >/dev/null && [[ " $STREAMS " == *" 0 "* ]]; then
+  wrk_run() {  # name url model
+    local script="$work/post.lua"
+    printf 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [[{"model":"%s","messages":[{"role":"user","content":"Hello there"}],"max_tokens":16,"stream":false}]]\n' "$3" >"$script"
+    local out
+    out=$(wrk -t "$THREADS" -c "$CONCURRENCY" -d "${SECONDS_EACH}s" --latency -s "$script" "$2/v1/chat/completions")
+    local rps p50 non2xx
+    rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+    p50=$(echo "$out" | awk '$1 == "50%" {print $2}')
+    non2xx=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
+    echo "| $1 | $rps | $p50 | ${non2xx:-0} |" >>"$wrk_rows"
+  }
+  wrk_run direct "$fake" fake-model
+  [ -n "$baseline" ] && wrk_run "passthrough (baseline)" "$baseline" openai/fake-model
+  wrk_run passthrough "$tandem" openai/fake-model
+fi
+
 echo "load: $(uptime | sed 's/.*load average/load average/'); $(nproc) cores; rate $RATE req/s open loop ($OPEN_CLIENTS clients), closed loop $CONCURRENCY clients, ${SECONDS_EACH}s each"
 python3 - "$reports" <<'PY'
 import json, sys
@@ -100,3 +122,11 @@ for r in rows:
     print(f'| {r["name"]} | {"yes" if r["stream"] else "no"} | {r["mode"]} | {r["requests_ok"]} | {r["requests_failed"]} '
           f'| {r["requests_per_s"]:.0f} | {lat["p50"]:.2f} / {lat["p99"]:.2f} | {added} | {r["ttft_ms"]["p50"]:.2f} |')
 PY
+if [ -s "$wrk_rows" ]; then
+  echo
+  echo "Non-streaming closed loop, $CONCURRENCY connections, load from wrk:"
+  echo
+  echo "| path | req/s | latency p50 | non-2xx |"
+  echo "|---|---|---|---|"
+  cat "$wrk_rows"
+fi
