@@ -350,14 +350,24 @@ void GenerateCall::count_passthrough_usage() {
                   static_cast<uint64_t>(passthrough_usage.output_tokens()));
 }
 
+// The usage is read after the answer is on its way: reading a whole JSON body is work the
+// client's reply need not wait for.
 void GenerateCall::emit_answer() {
-  if (head.status >= 200 && head.status < 300) {
-    passthrough_usage.body(body);
-    count_passthrough_usage();
-  }
+  const bool count_usage = head.status >= 200 && head.status < 300;
+  std::string counted = count_usage ? body : std::string();
   push(backend::ResponseHead{head.status, passthrough_headers(), false});
   push(backend::RawBytes{std::move(body)});
   close();
+  if (!count_usage) return;
+  auto count = [self = shared_from_this(), counted = std::move(counted)] {
+    self->passthrough_usage.body(counted);
+    self->count_passthrough_usage();
+  };
+  if (auto owner = client.lock()) {
+    owner->after_callback(std::move(count));
+  } else {
+    count();
+  }
 }
 
 void GenerateCall::emit_error(const ApiError& error) {

@@ -49,7 +49,7 @@ struct AttemptReport {
 resilience::FailureKind failure_of(const TransferResult& result);
 std::string status_label(const TransferResult& result);
 
-struct GenerateCall {
+struct GenerateCall : std::enable_shared_from_this<GenerateCall> {
   // Fixed for the request.
   std::shared_ptr<const ProviderConfig> provider;
   std::shared_ptr<ProviderMonitor> monitor;

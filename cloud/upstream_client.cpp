@@ -699,6 +699,16 @@ void UpstreamClient::cancel(TransferId id) {
   });
 }
 
+void UpstreamClient::after_callback(std::function<void()> work) {
+  for (auto& shard : impl_->shards) {
+    if (shard->io.get_executor().running_in_this_thread()) {
+      asio::post(shard->io, std::move(work));
+      return;
+    }
+  }
+  work();
+}
+
 std::size_t UpstreamClient::active_transfers() const { return impl_->active.load(std::memory_order_relaxed); }
 
 // ---------------------------------------------------------------- SSE

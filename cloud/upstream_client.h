@@ -141,6 +141,12 @@ class UpstreamClient {
   // `cancelled` unless the transfer had already finished. Unknown ids are ignored.
   void cancel(TransferId id);
 
+  // From a transfer's callback: runs `work` after what the callback handed on (a posted
+  // handler on the same thread, so the answer it passed to a waiting session goes out first).
+  // Bookkeeping that no reply waits for (usage counting) goes here. Called on any other thread,
+  // it runs `work` at once.
+  void after_callback(std::function<void()> work);
+
   std::size_t active_transfers() const;
 
  private:

@@ -108,6 +108,11 @@ TEST_F(GatewayRouting, AFailingProviderFallsBackAndTheHeadersSaySo) {
   EXPECT_NE(metrics.body.find(R"(tandem_router_fallbacks_total{from="primary",reason="breaker_open",to="backup"} 1)"),
             std::string::npos);
   EXPECT_NE(metrics.body.find(R"(tandem_upstream_requests_total{provider="primary",status="500"} 2)"), std::string::npos);
+  // The usage of the three passed-through answers (12 in, 7 out each), counted after each was sent.
+  EXPECT_NE(metrics.body.find(R"(tandem_upstream_tokens_total{direction="input",model="m2",provider="backup"} 36)"),
+            std::string::npos) << metrics.body;
+  EXPECT_NE(metrics.body.find(R"(tandem_upstream_tokens_total{direction="output",model="m2",provider="backup"} 21)"),
+            std::string::npos);
 }
 
 TEST_F(GatewayRouting, AFullLocalQueueFallsBackToTheCloud) {
