@@ -18,11 +18,11 @@ namespace tandem::schemas {
 
 // POST /v1/messages. Any broken rule gives the 400 to answer with, message naming the field.
 Result<InternalRequest> parse_anthropic_messages_request(std::string_view body, std::string_view content_type);
-Result<InternalRequest> anthropic_messages_request_from_json(const boost::json::value& body);
+Result<InternalRequest> anthropic_messages_request_from_json(boost::json::value body);  // kept as `original`
 
 // POST /v1/messages/count_tokens: the same body without max_tokens (and nothing to sample).
 Result<InternalRequest> parse_anthropic_count_tokens_request(std::string_view body, std::string_view content_type);
-Result<InternalRequest> anthropic_count_tokens_request_from_json(const boost::json::value& body);
+Result<InternalRequest> anthropic_count_tokens_request_from_json(boost::json::value body);  // kept as `original`
 
 // ---------------------------------------------------------------- responses out
 

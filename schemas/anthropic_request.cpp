@@ -331,7 +331,7 @@ void parse_context_management(const Fields& fields, InternalRequest& request) {
   }
 }
 
-InternalRequest parse_messages_body(const json::value& body, bool count_tokens) {
+InternalRequest parse_messages_body(json::value& body, bool count_tokens) {
   Fields fields = Fields::of(body, "");
   InternalRequest request;
   request.protocol = Protocol::anthropic;
@@ -365,30 +365,30 @@ InternalRequest parse_messages_body(const json::value& body, bool count_tokens) 
   parse_output_config(fields, request);
   parse_context_management(fields, request);
   check_cache_control(fields);  // automatic caching of the whole prompt
-  request.original = body;
+  request.original = std::move(body);  // read through, no longer needed here
   return request;
 }
 
 }  // namespace
 
-Result<InternalRequest> anthropic_messages_request_from_json(const json::value& body) {
+Result<InternalRequest> anthropic_messages_request_from_json(json::value body) {
   return detail::catching_field_errors<InternalRequest>([&] { return parse_messages_body(body, false); });
 }
 
 Result<InternalRequest> parse_anthropic_messages_request(std::string_view body, std::string_view content_type) {
   auto parsed = detail::parse_json_body(body, content_type);
   if (!parsed) return parsed.error();
-  return anthropic_messages_request_from_json(*parsed);
+  return anthropic_messages_request_from_json(std::move(*parsed));
 }
 
-Result<InternalRequest> anthropic_count_tokens_request_from_json(const json::value& body) {
+Result<InternalRequest> anthropic_count_tokens_request_from_json(json::value body) {
   return detail::catching_field_errors<InternalRequest>([&] { return parse_messages_body(body, true); });
 }
 
 Result<InternalRequest> parse_anthropic_count_tokens_request(std::string_view body, std::string_view content_type) {
   auto parsed = detail::parse_json_body(body, content_type);
   if (!parsed) return parsed.error();
-  return anthropic_count_tokens_request_from_json(*parsed);
+  return anthropic_count_tokens_request_from_json(std::move(*parsed));
 }
 
 }  // namespace tandem::schemas

@@ -19,12 +19,12 @@ namespace tandem::schemas {
 // POST /v1/chat/completions. A wrong content type, empty or malformed body, or any rule of the
 // API broken gives the 400 to answer with (message naming the field, param set).
 Result<InternalRequest> parse_openai_chat_request(std::string_view body, std::string_view content_type);
-Result<InternalRequest> openai_chat_request_from_json(const boost::json::value& body);
+Result<InternalRequest> openai_chat_request_from_json(boost::json::value body);  // kept as `original`
 
 // POST /v1/completions (legacy): prompt as a string, strings, token ids or arrays of token ids;
 // max_tokens defaults to 16 (0 only with echo, for scoring); `suffix` is refused.
 Result<InternalRequest> parse_openai_completion_request(std::string_view body, std::string_view content_type);
-Result<InternalRequest> openai_completion_request_from_json(const boost::json::value& body);
+Result<InternalRequest> openai_completion_request_from_json(boost::json::value body);  // kept as `original`
 
 // ---------------------------------------------------------------- responses out
 

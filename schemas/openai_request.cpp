@@ -360,7 +360,7 @@ std::vector<Prompt> parse_prompt(const Fields& fields) {
 
 }  // namespace
 
-Result<InternalRequest> openai_chat_request_from_json(const json::value& body) {
+Result<InternalRequest> openai_chat_request_from_json(json::value body) {
   return detail::catching_field_errors<InternalRequest>([&]() -> InternalRequest {
     Fields fields = Fields::of(body, "");
     InternalRequest request;
@@ -399,7 +399,7 @@ Result<InternalRequest> openai_chat_request_from_json(const json::value& body) {
     if (auto effort = fields.one_of("reasoning_effort", {"none", "minimal", "low", "medium", "high", "xhigh"})) {
       apply_openai_reasoning_effort(*effort, request.thinking);
     }
-    request.original = body;
+    request.original = std::move(body);  // read through, no longer needed here
     return request;
   });
 }
@@ -419,10 +419,10 @@ void apply_openai_reasoning_effort(std::string_view effort, ThinkingConfig& thin
 Result<InternalRequest> parse_openai_chat_request(std::string_view body, std::string_view content_type) {
   auto parsed = detail::parse_json_body(body, content_type);
   if (!parsed) return parsed.error();
-  return openai_chat_request_from_json(*parsed);
+  return openai_chat_request_from_json(std::move(*parsed));
 }
 
-Result<InternalRequest> openai_completion_request_from_json(const json::value& body) {
+Result<InternalRequest> openai_completion_request_from_json(json::value body) {
   return detail::catching_field_errors<InternalRequest>([&]() -> InternalRequest {
     Fields fields = Fields::of(body, "");
     InternalRequest request;
@@ -445,7 +445,7 @@ Result<InternalRequest> openai_completion_request_from_json(const json::value& b
       request.sampling.logprobs = true;
       request.sampling.top_logprobs = *logprobs;
     }
-    request.original = body;
+    request.original = std::move(body);  // read through, no longer needed here
     return request;
   });
 }
@@ -453,7 +453,7 @@ Result<InternalRequest> openai_completion_request_from_json(const json::value& b
 Result<InternalRequest> parse_openai_completion_request(std::string_view body, std::string_view content_type) {
   auto parsed = detail::parse_json_body(body, content_type);
   if (!parsed) return parsed.error();
-  return openai_completion_request_from_json(*parsed);
+  return openai_completion_request_from_json(std::move(*parsed));
 }
 
 }  // namespace tandem::schemas

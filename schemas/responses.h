@@ -36,7 +36,7 @@ namespace tandem::schemas {
 // Refused: `background: true`, `conversation`, `prompt`, `item_reference` items, hosted tools.
 // Protocol::openai, Endpoint::responses; Responses state in `request.responses`.
 Result<InternalRequest> parse_responses_request(std::string_view body, std::string_view content_type);
-Result<InternalRequest> responses_request_from_json(const boost::json::value& body);
+Result<InternalRequest> responses_request_from_json(boost::json::value body);  // kept as `original`
 
 // ---------------------------------------------------------------- responses out
 

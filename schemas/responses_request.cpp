@@ -264,7 +264,7 @@ void parse_reasoning(const Fields& fields, InternalRequest& request) {
   request.responses.reasoning_summary = summary.has_value();
 }
 
-InternalRequest parse_body(const json::value& body) {
+InternalRequest parse_body(json::value& body) {
   Fields fields = Fields::of(body, "");
   InternalRequest request;
   request.protocol = Protocol::openai;
@@ -314,20 +314,20 @@ InternalRequest parse_body(const json::value& body) {
   request.stream = fields.boolean("stream").value_or(false);
   request.include_usage = true;  // usage is always part of the final response object
   request.user = fields.string("user").value_or(fields.string("safety_identifier").value_or(""));
-  request.original = body;
+  request.original = std::move(body);  // read through, no longer needed here
   return request;
 }
 
 }  // namespace
 
-Result<InternalRequest> responses_request_from_json(const json::value& body) {
+Result<InternalRequest> responses_request_from_json(json::value body) {
   return detail::catching_field_errors<InternalRequest>([&] { return parse_body(body); });
 }
 
 Result<InternalRequest> parse_responses_request(std::string_view body, std::string_view content_type) {
   auto parsed = detail::parse_json_body(body, content_type);
   if (!parsed) return parsed.error();
-  return responses_request_from_json(*parsed);
+  return responses_request_from_json(std::move(*parsed));
 }
 
 }  // namespace tandem::schemas
