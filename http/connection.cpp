@@ -6,14 +6,10 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <boost/asio/dispatch.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 
 #include <spdlog/spdlog.h>
-
-#include <algorithm>
-#include <utility>
 
 // GCC 12 reports a false -Wmismatched-new-delete on Asio's awaitable frame allocator (it pairs
 // the frame's custom operator new/delete itself); nothing in this file allocates by hand.
@@ -118,59 +114,6 @@ asio::awaitable<bool> Connection::write_bytes(std::string bytes) {
   co_return !ec && !timed_out;
 }
 
-void Connection::read_ahead(std::function<void()> on_gone) {
-  on_gone_ = std::move(on_gone);
-  if (peer_left_) {
-    if (auto gone = std::exchange(on_gone_, nullptr)) gone();
-    return;
-  }
-  // Bytes of a pipelined request already wait in the buffer: the client is there, and the next
-  // read must not wait for more (the client may send nothing until it has its answers).
-  if (read_ahead_pending_ || !on_gone_ || buffer_.size() > 0) {
-    if (!read_ahead_pending_) on_gone_ = nullptr;
-    return;
-  }
-  read_ahead_pending_ = true;
-  read_ahead_error_ = {};
-  const std::size_t room = std::max<std::size_t>(512, buffer_.capacity() - buffer_.size());
-  socket_.async_read_some(buffer_.prepare(room), [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
-    self->buffer_.commit(n);
-    self->read_ahead_pending_ = false;
-    self->read_ahead_error_ = ec;
-    if (ec && ec != asio::error::operation_aborted) {
-      self->peer_left_ = true;  // EOF or a reset: the client is gone
-      if (auto gone = std::exchange(self->on_gone_, nullptr)) gone();
-    } else {
-      self->on_gone_ = nullptr;  // bytes of a next (pipelined) request: the client is still there
-    }
-    if (auto waiter = std::move(self->read_ahead_waiter_)) waiter->resume();
-  });
-}
-
-asio::awaitable<boost::system::error_code> Connection::finish_read_ahead() {
-  on_gone_ = nullptr;
-  if (read_ahead_pending_) {
-    co_await asio::async_initiate<decltype(asio::use_awaitable), void()>(
-        [this](auto handler) {
-          using Handler = decltype(handler);
-          struct Resume : Waiter {
-            explicit Resume(Handler h) : handler(std::move(h)) {}
-            // Runs in the read's handler, on this connection's executor.
-            void resume() override {
-              auto executor = asio::get_associated_executor(handler);
-              asio::dispatch(executor, std::move(handler));
-            }
-            Handler handler;
-          };
-          read_ahead_waiter_ = std::make_unique<Resume>(std::move(handler));
-        },
-        asio::use_awaitable);
-  }
-  auto error = std::exchange(read_ahead_error_, {});
-  if (peer_left_) co_return error ? error : asio::error::eof;
-  co_return error;
-}
-
 asio::awaitable<void> Connection::linger_close() {
   boost::system::error_code ignored;
   socket_.shutdown(tcp::socket::shutdown_send, ignored);
@@ -235,12 +178,8 @@ asio::awaitable<void> Connection::run() {
     parser.header_limit(static_cast<std::uint32_t>(options.header_limit));
 
     arm_deadline(options.read_timeout);
-    boost::system::error_code ec = co_await finish_read_ahead();
-    if (!ec) {
-      auto [read_error, bytes] = co_await bhttp::async_read(socket_, buffer_, parser, kTuple);
-      (void)bytes;
-      ec = read_error;
-    }
+    auto [ec, bytes] = co_await bhttp::async_read(socket_, buffer_, parser, kTuple);
+    (void)bytes;
     bool timed_out = disarm_deadline();
     if (timed_out) {
       // An idle keep-alive connection just closes; a client that stalled mid-request hears why.

@@ -315,7 +315,6 @@ asio::awaitable<void> Exchange::close_sse() {
 
 bool Exchange::peer_closed() {
   if (client_gone_) return true;
-  if (connection_.peer_left()) return client_gone_ = true;
   // MSG_PEEK leaves any pipelined bytes for the next request; 0 means the peer sent FIN.
   char byte = 0;
   const auto n = ::recv(connection_.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -342,21 +341,34 @@ RequestNotes& RequestContext::notes() { return exchange_.notes(); }
 void RequestContext::tokens_sent(std::size_t tokens) { exchange_.tokens_sent(tokens); }
 
 struct ClientWatch::State {
-  detail::Connection* connection = nullptr;  // the connection outlives its requests' watches
+  asio::cancellation_signal stop;
+  bool active = true;  // touched only on the connection's strand
+  std::function<void()> on_gone;
 };
 
 void ClientWatch::stop() {
   if (!state_) return;
-  state_->connection->read_ahead(nullptr);
+  state_->active = false;
+  state_->stop.emit(asio::cancellation_type::terminal);
   state_.reset();
 }
 
 ClientWatch RequestContext::watch_client(std::function<void()> on_gone) {
   auto state = std::make_shared<ClientWatch::State>();
-  state->connection = &exchange_.connection();
-  state->connection->read_ahead(std::move(on_gone));
+  state->on_gone = std::move(on_gone);
+  auto* exchange = &exchange_;
+  // A wait for readability consumes nothing: the next request's bytes stay for the next read.
+  exchange_.socket().async_wait(
+      asio::ip::tcp::socket::wait_read,
+      asio::bind_cancellation_slot(state->stop.slot(), [state, exchange](const boost::system::error_code& ec) {
+        // After stop() the exchange may be gone: touch nothing.
+        if (ec || !state->active) return;
+        state->active = false;
+        if (exchange->peer_closed()) state->on_gone();
+      }));
   return ClientWatch(std::move(state));
 }
+
 
 asio::awaitable<void> RequestContext::respond(int status, std::string body, Headers extra_headers,
                                               std::string_view content_type) {

@@ -17,7 +17,6 @@
 #include <atomic>
 #include <condition_variable>
 #include <list>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -65,14 +64,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   tcp::socket& socket() { return socket_; }
   std::list<std::weak_ptr<Connection>>::iterator registration;
 
-  // Starts the read of the next request's first bytes while this request is handled: it is what
-  // watches the client (`on_gone` runs once if it closes the connection before the read ends; a
-  // later call replaces it, an empty one stops it), and the next request's read then goes on
-  // from it. A wait for readability did the watching before, at the cost of an epoll_ctl per
-  // request, and the next read began with a recv that found nothing.
-  void read_ahead(std::function<void()> on_gone);
-  bool peer_left() const { return peer_left_; }  // the read-ahead found the connection closed
-
  private:
   // One watchdog timer per connection: arming records the deadline and moves the timer only
   // when the deadline is earlier than the pending wait; a wake-up before the deadline (or with
@@ -95,19 +86,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool deadline_fired_ = false;
   bool busy_ = false;  // a request is being handled: shutdown lets it finish
   beast::flat_buffer buffer_;
-  // The read-ahead: pending until its bytes (or the close) arrived; the connection's loop waits
-  // for it before it parses the next request (its coroutine's handler is kept in
-  // read_ahead_waiter_: a timer used as the event cost a timerfd_settime per request).
-  asio::awaitable<boost::system::error_code> finish_read_ahead();
-  struct Waiter {
-    virtual ~Waiter() = default;
-    virtual void resume() = 0;
-  };
-  bool read_ahead_pending_ = false;
-  bool peer_left_ = false;
-  boost::system::error_code read_ahead_error_;
-  std::function<void()> on_gone_;
-  std::unique_ptr<Waiter> read_ahead_waiter_;
 };
 
 // One request and its response on a connection.
@@ -118,7 +96,6 @@ class Exchange {
   // Auth, routing, the handler, fallbacks, metrics and the access log.
   asio::awaitable<void> run();
   bool keep_alive() const { return keep_alive_; }
-  Connection& connection() { return connection_; }
 
   // Used by RequestContext / SseStream.
   const Request& request() const { return request_; }
