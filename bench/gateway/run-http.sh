@@ -10,6 +10,8 @@
 # STREAMS ("0 1": non-streaming and streaming), BASELINE (another tandem binary, e.g. a copy
 # built before a change: it runs beside this one, on the same fake, and its rows are named
 # "... (baseline)", alternating with this build's, so a before/after shares one run's load).
+# ROUNDS (1): repeat every row that many times, alternating, and print medians: on a host whose
+# speed drifts from minute to minute, one run of each row can mislead.
 # Meaningful only on an idle machine: the fake, tandem and the load generator share its cores.
 set -euo pipefail
 build=${1:-build}
@@ -23,6 +25,7 @@ ACTOR_THREADS=${ACTOR_THREADS:-}
 FAKE_THREADS=${FAKE_THREADS:-1}
 STREAMS=${STREAMS:-0 1}
 BASELINE=${BASELINE:-}
+ROUNDS=${ROUNDS:-1}
 load="$build/bench/load/tandem-load"
 for binary in "$build/tandem" "$build/tandem-fake-upstream" "$load"; do
   [ -x "$binary" ] || { echo "missing $binary: build it first (cmake --build $build)" >&2; exit 1; }
@@ -72,16 +75,18 @@ run() {  # name url model stream(0/1) mode(open/closed) -> one JSON report on st
   local args=(--url "$url" --model "$model" --duration "$SECONDS_EACH" --threads "$THREADS" --max-tokens 16 --json - -q)
   [ "$stream" = 0 ] && args+=(--no-stream)
   if [ "$mode" = open ]; then args+=(--rate "$RATE" -c "$OPEN_CLIENTS"); else args+=(-c "$CONCURRENCY"); fi
-  "$load" "${args[@]}" | python3 -c 'import json,sys; r=json.load(sys.stdin); r["name"]=sys.argv[1]; r["mode"]=sys.argv[2]; print(json.dumps(r))' "$name" "$mode"
+  "$load" "${args[@]}" | python3 -c 'import json,sys; r=json.load(sys.stdin); r["name"]=sys.argv[1]; r["mode"]=sys.argv[2]; r["round"]=int(sys.argv[3]); print(json.dumps(r))' "$name" "$mode" "$round"
 }
 
 reports="$work/reports.jsonl"
-for stream in $STREAMS; do
-  for mode in open closed; do
-    run direct "$fake" fake-model "$stream" "$mode" >>"$reports"
-    for path in passthrough:openai translated:anthropic; do
-      [ -n "$baseline" ] && run "${path%%:*} (baseline)" "$baseline" "${path#*:}/fake-model" "$stream" "$mode" >>"$reports"
-      run "${path%%:*}" "$tandem" "${path#*:}/fake-model" "$stream" "$mode" >>"$reports"
+for round in $(seq "$ROUNDS"); do
+  for stream in $STREAMS; do
+    for mode in open closed; do
+      run direct "$fake" fake-model "$stream" "$mode" >>"$reports"
+      for path in passthrough:openai translated:anthropic; do
+        [ -n "$baseline" ] && run "${path%%:*} (baseline)" "$baseline" "${path#*:}/fake-model" "$stream" "$mode" >>"$reports"
+        run "${path%%:*}" "$tandem" "${path#*:}/fake-model" "$stream" "$mode" >>"$reports"
+      done
     done
   done
 done
@@ -100,33 +105,52 @@ if command -v wrk >/dev/null && [[ " $STREAMS " == *" 0 "* ]]; then
     rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
     p50=$(echo "$out" | awk '$1 == "50%" {print $2}')
     non2xx=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
-    echo "| $1 | $rps | $p50 | ${non2xx:-0} |" >>"$wrk_rows"
+    echo "$1|$rps|$p50|${non2xx:-0}" >>"$wrk_rows"
   }
-  wrk_run direct "$fake" fake-model
-  [ -n "$baseline" ] && wrk_run "passthrough (baseline)" "$baseline" openai/fake-model
-  wrk_run passthrough "$tandem" openai/fake-model
+  for round in $(seq "$ROUNDS"); do
+    wrk_run direct "$fake" fake-model
+    [ -n "$baseline" ] && wrk_run "passthrough (baseline)" "$baseline" openai/fake-model
+    wrk_run passthrough "$tandem" openai/fake-model
+  done
 fi
 
 echo "load: $(uptime | sed 's/.*load average/load average/'); $(nproc) cores; rate $RATE req/s open loop ($OPEN_CLIENTS clients), closed loop $CONCURRENCY clients, ${SECONDS_EACH}s each"
+[ "$ROUNDS" -gt 1 ] && echo "each row: the median of $ROUNDS rounds (added latency: against the direct row of the same round)"
 python3 - "$reports" <<'PY'
 import json, sys
+from statistics import median
 rows = [json.loads(line) for line in open(sys.argv[1])]
-def key(r): return (r["stream"], r["mode"])
-direct = {key(r): r for r in rows if r["name"] == "direct"}
+direct = {(r["round"], r["stream"], r["mode"]): r for r in rows if r["name"] == "direct"}
+groups = {}
+for r in rows:
+    groups.setdefault((r["stream"], r["mode"], r["name"]), []).append(r)
 print("| path | stream | mode | ok | failed | req/s | latency p50 / p99 ms | added p50 / p99 ms | TTFT p50 ms |")
 print("|---|---|---|---|---|---|---|---|---|")
-for r in rows:
-    d = direct[key(r)]
-    lat, dl = r["latency_ms"], d["latency_ms"]
-    added = "" if r["name"] == "direct" else f'{lat["p50"] - dl["p50"]:+.2f} / {lat["p99"] - dl["p99"]:+.2f}'
-    print(f'| {r["name"]} | {"yes" if r["stream"] else "no"} | {r["mode"]} | {r["requests_ok"]} | {r["requests_failed"]} '
-          f'| {r["requests_per_s"]:.0f} | {lat["p50"]:.2f} / {lat["p99"]:.2f} | {added} | {r["ttft_ms"]["p50"]:.2f} |')
+for (stream, mode, name), runs in groups.items():
+    lat = lambda q: median(r["latency_ms"][q] for r in runs)
+    added = ""
+    if name != "direct":
+        gap = lambda q: median(r["latency_ms"][q] - direct[(r["round"], stream, mode)]["latency_ms"][q] for r in runs)
+        added = f'{gap("p50"):+.2f} / {gap("p99"):+.2f}'
+    print(f'| {name} | {"yes" if stream else "no"} | {mode} | {sum(r["requests_ok"] for r in runs)} '
+          f'| {sum(r["requests_failed"] for r in runs)} | {median(r["requests_per_s"] for r in runs):.0f} '
+          f'| {lat("p50"):.2f} / {lat("p99"):.2f} | {added} | {median(r["ttft_ms"]["p50"] for r in runs):.2f} |')
 PY
 if [ -s "$wrk_rows" ]; then
   echo
   echo "Non-streaming closed loop, $CONCURRENCY connections, load from wrk:"
   echo
-  echo "| path | req/s | latency p50 | non-2xx |"
-  echo "|---|---|---|---|"
-  cat "$wrk_rows"
+  python3 - "$wrk_rows" <<'PY'
+import sys
+from statistics import median
+groups = {}
+for line in open(sys.argv[1]):
+    name, rps, p50, non2xx = line.rstrip("\n").split("|")
+    unit = 1000.0 if p50.endswith("ms") else 1.0 if p50.endswith("us") else 1e6
+    groups.setdefault(name, []).append((float(rps), float(p50.rstrip("mus")) * unit, int(non2xx or 0)))
+print("| path | req/s | latency p50 µs | non-2xx |")
+print("|---|---|---|---|")
+for name, runs in groups.items():
+    print(f"| {name} | {median(r[0] for r in runs):.0f} | {median(r[1] for r in runs):.0f} | {sum(r[2] for r in runs)} |")
+PY
 fi
