@@ -3,6 +3,7 @@
 // sockets (a posix::stream_descriptor that is released, never closed) and reports back through
 // curl_multi_socket_action. Everything touching one multi handle runs on its shard's one thread.
 #include "cloud/upstream_client.h"
+#include "cloud/detail/curl_support.h"
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -17,7 +18,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
-#include <cctype>
 #include <future>
 #include <mutex>
 #include <optional>
@@ -29,29 +29,9 @@ namespace asio = boost::asio;
 
 namespace tandem::cloud {
 
-std::string_view transfer_error_name(TransferError error) {
-  switch (error) {
-    case TransferError::none: return "none";
-    case TransferError::resolve_failed: return "resolve_failed";
-    case TransferError::connect_failed: return "connect_failed";
-    case TransferError::connect_timeout: return "connect_timeout";
-    case TransferError::headers_timeout: return "headers_timeout";
-    case TransferError::idle_timeout: return "idle_timeout";
-    case TransferError::total_timeout: return "total_timeout";
-    case TransferError::connection_reset: return "connection_reset";
-    case TransferError::tls_failed: return "tls_failed";
-    case TransferError::protocol_error: return "protocol_error";
-    case TransferError::cancelled: return "cancelled";
-    case TransferError::other: return "other";
-  }
-  return "other";
-}
-
-std::string_view ResponseHead::header(std::string_view lower_name) const {
-  for (const auto& [name, value] : headers)
-    if (name == lower_name) return value;
-  return {};
-}
+using detail::classify;
+using detail::lower;
+using detail::trim;
 
 namespace {
 
@@ -62,46 +42,6 @@ void init_curl_once() {
   std::call_once(once, [] {
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) throw std::runtime_error("curl_global_init failed");
   });
-}
-
-std::string trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == '\r' || text.back() == '\n' || text.back() == ' ' || text.back() == '\t'))
-    text.remove_suffix(1);
-  return std::string(text);
-}
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-TransferError classify(CURLcode code, bool connected) {
-  switch (code) {
-    case CURLE_OK: return TransferError::none;
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_RESOLVE_PROXY: return TransferError::resolve_failed;
-    case CURLE_COULDNT_CONNECT: return TransferError::connect_failed;
-    // Only the connect phase has a libcurl timeout; the others are our own timers.
-    case CURLE_OPERATION_TIMEDOUT: return connected ? TransferError::other : TransferError::connect_timeout;
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CERTPROBLEM:
-    case CURLE_SSL_CIPHER:
-    case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_SSL_ISSUER_ERROR: return TransferError::tls_failed;
-    case CURLE_RECV_ERROR:
-    case CURLE_SEND_ERROR:
-    case CURLE_GOT_NOTHING:
-    case CURLE_PARTIAL_FILE:
-    case CURLE_HTTP2:
-    case CURLE_HTTP2_STREAM: return TransferError::connection_reset;
-    case CURLE_WEIRD_SERVER_REPLY:
-    case CURLE_UNSUPPORTED_PROTOCOL:
-    case CURLE_BAD_CONTENT_ENCODING: return TransferError::protocol_error;
-    default: return TransferError::other;
-  }
 }
 
 }  // namespace
@@ -628,33 +568,6 @@ void UpstreamClient::shutdown() {
   for (auto& shard : impl_->shards) shard->shutdown();
 }
 
-namespace {
-// The first of `names` that is set (even to nothing, which means "no proxy", as in libcurl).
-std::optional<std::string> environment(std::initializer_list<const char*> names) {
-  for (const char* name : names) {
-    if (const char* value = std::getenv(name)) return value;
-  }
-  return std::nullopt;
-}
-}  // namespace
-
-ProxySettings ProxySettings::from_environment() {
-  ProxySettings settings;
-  std::string all = environment({"all_proxy", "ALL_PROXY"}).value_or("");
-  // Not HTTP_PROXY: in a CGI program it is the client's "Proxy:" header (libcurl skips it too).
-  settings.http = environment({"http_proxy"}).value_or(all);
-  settings.https = environment({"https_proxy", "HTTPS_PROXY"}).value_or(all);
-  settings.no_proxy = environment({"no_proxy", "NO_PROXY"}).value_or("");
-  return settings;
-}
-
-const std::string& ProxySettings::for_url(std::string_view url) const {
-  static const std::string none;
-  if (url.starts_with("https://")) return https;
-  if (url.starts_with("http://")) return http;
-  return none;
-}
-
 // A transfer's id names its shard: id % shards.
 TransferId UpstreamClient::start(UpstreamRequest request, TransferCallbacks callbacks) {
   const std::size_t index = impl_->pick();
@@ -699,18 +612,5 @@ void UpstreamClient::after_callback(std::function<void()> work) {
 }
 
 std::size_t UpstreamClient::active_transfers() const { return impl_->active.load(std::memory_order_relaxed); }
-
-// ---------------------------------------------------------------- SSE
-
-SseBodyAdapter::SseBodyAdapter(EventHandler on_event, std::size_t max_event_bytes)
-    : on_event_(std::move(on_event)), parser_(max_event_bytes) {}
-
-bool SseBodyAdapter::feed(std::string_view bytes) {
-  scratch_.clear();
-  bool ok = parser_.feed(bytes, scratch_);
-  for (auto& event : scratch_) on_event_(std::move(event));
-  scratch_.clear();
-  return ok;
-}
 
 }  // namespace tandem::cloud
