@@ -1,7 +1,8 @@
 #include "cloud/providers.h"
 
+#include "schemas/json_sax.h"
+
 #include <boost/json.hpp>
-#include <boost/json/basic_parser_impl.hpp>
 
 #include <algorithm>
 #include <cctype>
@@ -283,51 +284,19 @@ std::size_t skip_value(std::string_view text, std::size_t at) {
   return std::string_view::npos;
 }
 
-}  // namespace
-
-namespace {
-
-// Validates the body and reads its top-level "model" without building the document (a whole
-// request's DOM per proxied request, only for this): a repeated key's last value is the one, as
-// in Boost.JSON's parse.
-class TopLevelModel {
+// Reads the top-level "model" while the body is validated, without building the document (a
+// whole request's DOM per proxied request, only for this): a repeated key's last value is the
+// one, as in Boost.JSON's parse.
+class TopLevelModel : public schemas::JsonSaxReader<TopLevelModel> {
  public:
-  static constexpr std::size_t max_object_size = std::size_t(-1);
-  static constexpr std::size_t max_array_size = std::size_t(-1);
-  static constexpr std::size_t max_key_size = std::size_t(-1);
-  static constexpr std::size_t max_string_size = std::size_t(-1);
-
   bool root_is_object = false;
   std::optional<std::string> model;  // the last top-level "model", when it is a string
-  bool model_seen = false;
 
-  bool on_document_begin(boost::system::error_code&) { return true; }
-  bool on_document_end(boost::system::error_code&) { return true; }
-  bool on_object_begin(boost::system::error_code&) { return open(true); }
-  bool on_object_end(std::size_t, boost::system::error_code&) { return close(); }
-  bool on_array_begin(boost::system::error_code&) { return open(false); }
-  bool on_array_end(std::size_t, boost::system::error_code&) { return close(); }
-  bool on_key_part(json::string_view part, std::size_t, boost::system::error_code&) {
-    if (depth_ == 1) key_.append(part.data(), part.size());
-    return true;
-  }
-  bool on_key(json::string_view part, std::size_t, boost::system::error_code&) {
-    if (depth_ != 1) return true;
-    key_.append(part.data(), part.size());
-    at_model_ = key_ == "model";
-    if (at_model_) {
-      model_seen = true;
-      model.reset();
-      value_.clear();
-    }
-    key_.clear();
-    return true;
-  }
-  bool on_string_part(json::string_view part, std::size_t, boost::system::error_code&) {
+  bool on_string_part(string_view part, std::size_t, error_code&) {
     if (at_model_ && depth_ == 1) value_.append(part.data(), part.size());
     return true;
   }
-  bool on_string(json::string_view part, std::size_t, boost::system::error_code&) {
+  bool on_string(string_view part, std::size_t, error_code&) {
     if (at_model_ && depth_ == 1) {
       value_.append(part.data(), part.size());
       model = std::move(value_);
@@ -335,34 +304,30 @@ class TopLevelModel {
     }
     return scalar();
   }
-  bool on_number_part(json::string_view, boost::system::error_code&) { return true; }
-  bool on_int64(int64_t, json::string_view, boost::system::error_code&) { return scalar(); }
-  bool on_uint64(uint64_t, json::string_view, boost::system::error_code&) { return scalar(); }
-  bool on_double(double, json::string_view, boost::system::error_code&) { return scalar(); }
-  bool on_bool(bool, boost::system::error_code&) { return scalar(); }
-  bool on_null(boost::system::error_code&) { return scalar(); }
-  bool on_comment_part(json::string_view, boost::system::error_code&) { return true; }
-  bool on_comment(json::string_view, boost::system::error_code&) { return true; }
 
  private:
-  bool open(bool object) {
+  friend class schemas::JsonSaxReader<TopLevelModel>;
+
+  void on_open(bool object) {
     if (depth_ == 0) root_is_object = object;
-    if (depth_ == 1) at_model_ = false;  // "model" holds an object or array: not a string
+    on_scalar();  // "model" holding an object or array is not a string
     ++depth_;
-    return true;
   }
-  bool close() {
-    --depth_;
-    return true;
+  void on_close() { --depth_; }
+  void on_whole_key(std::string_view key) {
+    if (depth_ != 1) return;
+    at_model_ = key == "model";
+    if (at_model_) {
+      model.reset();
+      value_.clear();
+    }
   }
-  bool scalar() {
+  void on_scalar() {
     if (depth_ == 1) at_model_ = false;
-    return true;
   }
 
   std::size_t depth_ = 0;
   bool at_model_ = false;
-  std::string key_;
   std::string value_;
 };
 
@@ -370,13 +335,10 @@ class TopLevelModel {
 
 std::optional<std::string> rewrite_model(std::string_view body, std::string_view model) {
   // Validate first so the scanner below only ever sees well-formed JSON.
-  json::basic_parser<TopLevelModel> parser(json::parse_options{});
+  auto found = schemas::read_json_sax<TopLevelModel>(body);
+  if (!found || !found->root_is_object || !found->model) return std::nullopt;
+  if (*found->model == model) return std::string(body);
   boost::system::error_code ec;
-  std::size_t used = parser.write_some(false, body.data(), body.size(), ec);
-  if (ec || !parser.done() || used != body.size()) return std::nullopt;  // and nothing after it
-  const TopLevelModel& found = parser.handler();
-  if (!found.root_is_object || !found.model) return std::nullopt;
-  if (*found.model == model) return std::string(body);
 
   std::size_t at = 0;
   skip_space(body, at);

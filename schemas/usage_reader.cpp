@@ -1,14 +1,12 @@
 #include "schemas/usage_reader.h"
 
-#include <boost/json/basic_parser_impl.hpp>
+#include "schemas/json_sax.h"
 
 #include <array>
 #include <optional>
-#include <string>
+#include <string_view>
 
 namespace tandem::schemas {
-
-namespace json = boost::json;
 
 namespace {
 
@@ -16,13 +14,8 @@ namespace {
 // whole DOM was built (a twentieth of tandem's work per request) just to read four numbers.
 // Where the DOM lookup would see one value, this sees the same one: a repeated key's last value
 // wins, and a count that is not a non-negative integer does not count.
-class UsageHandler {
+class UsageHandler : public JsonSaxReader<UsageHandler> {
  public:
-  static constexpr std::size_t max_object_size = std::size_t(-1);
-  static constexpr std::size_t max_array_size = std::size_t(-1);
-  static constexpr std::size_t max_key_size = std::size_t(-1);
-  static constexpr std::size_t max_string_size = std::size_t(-1);
-
   // The usage objects that count, in the order they are looked at: top-level `usage`, then
   // `message.usage` (Anthropic's message_start), then `response.usage` (Responses events).
   enum Holder { top, message, response, kHolders };
@@ -34,9 +27,23 @@ class UsageHandler {
   std::array<Usage, kHolders> usage;
   bool root_is_object = false;
 
-  bool on_document_begin(boost::system::error_code&) { return true; }
-  bool on_document_end(boost::system::error_code&) { return true; }
-  bool on_object_begin(boost::system::error_code&) {
+  bool on_int64(int64_t value, string_view, error_code&) {
+    if (value >= 0) count(value);
+    return scalar();
+  }
+  bool on_uint64(uint64_t value, string_view, error_code&) {
+    count(static_cast<int64_t>(value));
+    return scalar();
+  }
+
+ private:
+  friend class JsonSaxReader<UsageHandler>;
+
+  // What the object being read is, and what the value after its current key is.
+  enum class Place { root, holder, usage, other, holder_value, usage_value, count_value };
+
+  void on_open(bool object) {
+    if (!object) return push(Place::other, kHolders);
     Place inner = Place::other;
     if (depth_ == 0) {
       inner = Place::root;
@@ -48,45 +55,12 @@ class UsageHandler {
       usage[value_holder_].present = true;
     }
     push(inner, value_holder_);
-    return true;
   }
-  bool on_object_end(std::size_t, boost::system::error_code&) { return pop(); }
-  bool on_array_begin(boost::system::error_code&) {
-    push(Place::other, kHolders);
-    return true;
+  void on_close() {
+    --depth_;
+    value_place_ = Place::other;
   }
-  bool on_array_end(std::size_t, boost::system::error_code&) { return pop(); }
-  bool on_key_part(json::string_view part, std::size_t, boost::system::error_code&) {
-    key_.append(part.data(), part.size());
-    return true;
-  }
-  bool on_key(json::string_view part, std::size_t, boost::system::error_code&) {
-    key_.append(part.data(), part.size());
-    on_whole_key(key_);
-    key_.clear();
-    return true;
-  }
-  bool on_string_part(json::string_view, std::size_t, boost::system::error_code&) { return true; }
-  bool on_string(json::string_view, std::size_t, boost::system::error_code&) { return scalar(); }
-  bool on_number_part(json::string_view, boost::system::error_code&) { return true; }
-  bool on_int64(int64_t value, json::string_view, boost::system::error_code&) {
-    if (value >= 0) count(value);
-    return scalar();
-  }
-  bool on_uint64(uint64_t value, json::string_view, boost::system::error_code&) {
-    count(static_cast<int64_t>(value));
-    return scalar();
-  }
-  bool on_double(double, json::string_view, boost::system::error_code&) { return scalar(); }
-  bool on_bool(bool, boost::system::error_code&) { return scalar(); }
-  bool on_null(boost::system::error_code&) { return scalar(); }
-  bool on_comment_part(json::string_view, boost::system::error_code&) { return true; }
-  bool on_comment(json::string_view, boost::system::error_code&) { return true; }
-
- private:
-  // What the object being read is, and what the value after its current key is.
-  enum class Place { root, holder, usage, other, holder_value, usage_value, count_value };
-
+  void on_scalar() { value_place_ = Place::other; }
   void on_whole_key(std::string_view key) {
     value_place_ = Place::other;
     if (depth_ == 0 || depth_ > stack_.size()) return;
@@ -121,19 +95,10 @@ class UsageHandler {
   void count(int64_t value) {
     if (value_place_ == Place::count_value) usage[value_holder_].counts[value_count_] = value;
   }
-  bool scalar() {
-    value_place_ = Place::other;
-    return true;
-  }
   void push(Place place, std::size_t holder) {
     if (depth_ < stack_.size()) stack_[depth_] = {place, holder < kHolders ? static_cast<Holder>(holder) : top};
     ++depth_;
     value_place_ = Place::other;
-  }
-  bool pop() {
-    --depth_;
-    value_place_ = Place::other;
-    return true;
   }
 
   struct Frame {
@@ -145,7 +110,6 @@ class UsageHandler {
   Place value_place_ = Place::other;
   Holder value_holder_ = top;
   Count value_count_ = input_tokens;
-  std::string key_;
 };
 
 // The first of `names` that is present.
@@ -162,14 +126,9 @@ bool count_of(const UsageHandler::Usage& usage, std::initializer_list<UsageHandl
 }  // namespace
 
 void UsageReader::read_json(std::string_view text) {
-  json::basic_parser<UsageHandler> parser(json::parse_options{});
-  boost::system::error_code ec;
-  // A complete document and nothing after it, as json::parse wants.
-  std::size_t used = parser.write_some(false, text.data(), text.size(), ec);
-  if (ec || !parser.done() || used != text.size()) return;
-  const UsageHandler& handler = parser.handler();
-  if (!handler.root_is_object) return;
-  for (const auto& usage : handler.usage) {
+  auto handler = read_json_sax<UsageHandler>(text);
+  if (!handler || !handler->root_is_object) return;
+  for (const auto& usage : handler->usage) {
     if (!usage.present) continue;
     bool any = count_of(usage, {UsageHandler::input_tokens, UsageHandler::prompt_tokens}, input_);
     any = count_of(usage, {UsageHandler::output_tokens, UsageHandler::completion_tokens}, output_) || any;
