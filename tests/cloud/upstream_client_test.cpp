@@ -61,6 +61,22 @@ UpstreamRequest post(const FakeUpstream& fake, std::string path, std::string bod
   return request;
 }
 
+// The thread a transfer's first body bytes were handed over on, and how it ended.
+struct ThreadProbe {
+  std::promise<std::thread::id> body_thread;
+  std::promise<TransferResult> done;
+  bool first_body = true;
+
+  TransferCallbacks callbacks() {
+    TransferCallbacks callbacks;
+    callbacks.on_body = [this](std::string_view) {
+      if (std::exchange(first_body, false)) body_thread.set_value(std::this_thread::get_id());
+    };
+    callbacks.on_done = [this](const TransferResult& result) { done.set_value(result); };
+    return callbacks;
+  }
+};
+
 std::string joined(const std::vector<std::string>& pieces) {
   return std::accumulate(pieces.begin(), pieces.end(), std::string());
 }
@@ -468,19 +484,12 @@ TEST(UpstreamClient, OnASharedIoContextItsCallbacksRunThereAndShutdownLeavesItRu
     UpstreamClientOptions options;
     options.io_contexts = {&io};
     UpstreamClient client(options);
-    std::promise<std::thread::id> body_thread;
-    std::promise<TransferResult> done;
-    TransferCallbacks callbacks;
-    bool first_body = true;
-    callbacks.on_body = [&](std::string_view) {
-      if (std::exchange(first_body, false)) body_thread.set_value(std::this_thread::get_id());
-    };
-    callbacks.on_done = [&](const TransferResult& result) { done.set_value(result); };
-    client.start(post(fake, "/v1/messages", "{}"), std::move(callbacks));
-    auto result = done.get_future();
+    ThreadProbe probe;
+    client.start(post(fake, "/v1/messages", "{}"), probe.callbacks());
+    auto result = probe.done.get_future();
     ASSERT_EQ(result.wait_for(20s), std::future_status::ready);
     EXPECT_TRUE(result.get().ok());
-    EXPECT_EQ(body_thread.get_future().get(), io_thread.get_id());
+    EXPECT_EQ(probe.body_thread.get_future().get(), io_thread.get_id());
     client.shutdown();
   }
   EXPECT_FALSE(io.stopped());
@@ -520,23 +529,16 @@ TEST(UpstreamClient, OnSeveralIoContextsATransferRunsOnTheShardThatStartedIt) {
     UpstreamClient client(options);
     for (int round = 0; round < 2; ++round) {
       for (int shard = 0; shard < kShards; ++shard) {
-        std::promise<std::thread::id> body_thread;
-        std::promise<TransferResult> done;
-        bool first_body = true;
+        ThreadProbe probe;
         std::thread::id shard_thread;
         boost::asio::post(*contexts[shard], [&] {
           shard_thread = std::this_thread::get_id();
-          TransferCallbacks callbacks;
-          callbacks.on_body = [&](std::string_view) {
-            if (std::exchange(first_body, false)) body_thread.set_value(std::this_thread::get_id());
-          };
-          callbacks.on_done = [&](const TransferResult& result) { done.set_value(result); };
-          client.start(post(fake, "/v1/messages", "{}"), std::move(callbacks));
+          client.start(post(fake, "/v1/messages", "{}"), probe.callbacks());
         });
-        auto result = done.get_future();
+        auto result = probe.done.get_future();
         ASSERT_EQ(result.wait_for(20s), std::future_status::ready);
         EXPECT_TRUE(result.get().ok());
-        EXPECT_EQ(body_thread.get_future().get(), shard_thread) << "shard " << shard;
+        EXPECT_EQ(probe.body_thread.get_future().get(), shard_thread) << "shard " << shard;
       }
     }
     for (int shard = 0; shard < kShards; ++shard) {
