@@ -353,7 +353,7 @@ void GenerateCall::count_passthrough_usage() {
 // The usage is read after the answer is on its way: reading a whole JSON body is work the
 // client's reply need not wait for.
 void GenerateCall::emit_answer() {
-  const bool count_usage = head.status >= 200 && head.status < 300;
+  const bool count_usage = is_success(head.status);
   std::string counted = count_usage ? body : std::string();
   push(backend::ResponseHead{head.status, passthrough_headers(), false});
   push(backend::RawBytes{std::move(body)});
