@@ -91,7 +91,9 @@ Result<TextResult> anthropic_message_response_from_json(const json::value& body)
 }
 
 Result<TextResult> parse_anthropic_message_response(std::string_view body) {
-  auto parsed = detail::parse_json_text(body);
+  unsigned char arena_buffer[4096];  // the parsed answer dies with this call
+  json::monotonic_resource arena(arena_buffer, sizeof arena_buffer);
+  auto parsed = detail::parse_json_text(body, &arena);
   if (!parsed) return bad_provider_response(parsed.error().message);
   return anthropic_message_response_from_json(*parsed);
 }
@@ -99,7 +101,10 @@ Result<TextResult> parse_anthropic_message_response(std::string_view body) {
 std::vector<StreamEvent> AnthropicStreamDecoder::decode(const SseEvent& event) {
   std::vector<StreamEvent> out;
   if (done_) return out;
-  auto parsed = detail::parse_json_text(event.data);
+  // The event's JSON dies with this call: its nodes come from a stack buffer, not one malloc each.
+  unsigned char arena_buffer[2048];
+  json::monotonic_resource arena(arena_buffer, sizeof arena_buffer);
+  auto parsed = detail::parse_json_text(event.data, &arena);
   if (!parsed || !parsed->is_object()) {
     done_ = true;
     out.push_back(StreamError{bad_provider_response(parsed ? "an event's data is not an object" : parsed.error().message)});

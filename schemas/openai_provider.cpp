@@ -134,7 +134,9 @@ Result<TextResult> openai_chat_response_from_json(const json::value& body) {
 }
 
 Result<TextResult> parse_openai_chat_response(std::string_view body) {
-  auto parsed = detail::parse_json_text(body);
+  unsigned char arena_buffer[4096];  // the parsed answer dies with this call
+  json::monotonic_resource arena(arena_buffer, sizeof arena_buffer);
+  auto parsed = detail::parse_json_text(body, &arena);
   if (!parsed) return bad_provider_response(parsed.error().message);
   return openai_chat_response_from_json(*parsed);
 }
@@ -156,7 +158,10 @@ std::vector<StreamEvent> OpenAiStreamDecoder::decode(const SseEvent& event) {
     out.push_back(Finish{finish_reason_.value_or(FinishReason::stop), "", usage_});
     return out;
   }
-  auto parsed = detail::parse_json_text(data);
+  // The event's JSON dies with this call: its nodes come from a stack buffer, not one malloc each.
+  unsigned char arena_buffer[2048];
+  json::monotonic_resource arena(arena_buffer, sizeof arena_buffer);
+  auto parsed = detail::parse_json_text(data, &arena);
   if (!parsed || !parsed->is_object()) {
     done_ = true;
     out.push_back(StreamError{bad_provider_response(parsed ? "a stream chunk is not an object" : parsed.error().message)});

@@ -188,13 +188,14 @@ static bool is_json_media_type(std::string_view content_type) {
   return media.size() > 5 && media.starts_with("application/") && media.ends_with("+json");
 }
 
-Result<json::value> parse_json_text(std::string_view text) {
+Result<json::value> parse_json_text(std::string_view text, json::storage_ptr storage) {
   json::parse_options options;
   options.max_depth = 64;
   // The parser's temporary stack lives here while it fits (most requests): no heap allocations
-  // for it. The value itself is built on the default resource, as it outlives this call.
+  // for it. The value itself is built on the caller's resource, as it outlives this call.
   unsigned char temporary[4096];
   json::stream_parser parser({}, options, temporary, sizeof temporary);
+  parser.reset(std::move(storage));
   json::error_code ec;
   size_t consumed = parser.write_some(text.data(), text.size(), ec);
   if (!ec && !parser.done()) {

@@ -71,8 +71,10 @@ int64_t as_integer(const boost::json::value& value, const std::string& path);
 // The request body as a JSON object, or the 400 for: wrong content type (a missing one counts as
 // JSON), empty body, malformed JSON (naming line, column and offset), a non-object top level.
 Result<boost::json::value> parse_json_body(std::string_view body, std::string_view content_type);
-// Malformed JSON only (provider responses): the same messages, no content-type rule.
-Result<boost::json::value> parse_json_text(std::string_view text);
+// Malformed JSON only (provider responses): the same messages, no content-type rule. The value is
+// built on `storage` (the default resource when empty): a caller whose value dies with the call
+// passes a monotonic_resource over a stack buffer and saves a malloc and free per node.
+Result<boost::json::value> parse_json_text(std::string_view text, boost::json::storage_ptr storage = {});
 
 // Runs a parser body, turning FieldError into the 400 ApiError.
 template <class T, class F>
