@@ -30,9 +30,13 @@ std::string_view method_label(std::string_view method) {
   return "other";
 }
 
-std::string format_chunk(std::string_view payload) {
-  return fmt::format("{:x}\r\n{}\r\n", payload.size(), payload);
+// Appends `payload` as one chunk of a chunked body (never empty: that is the end marker).
+void append_chunk(std::string& out, std::string_view payload) {
+  fmt::format_to(std::back_inserter(out), "{:x}\r\n", payload.size());
+  out.append(payload).append("\r\n");
 }
+
+constexpr std::string_view kLastChunk = "0\r\n\r\n";
 
 }  // namespace
 
@@ -256,7 +260,7 @@ asio::awaitable<void> Exchange::respond(int status, std::string body, Headers ex
   }
 }
 
-asio::awaitable<void> Exchange::begin_sse(Headers extra_headers) {
+asio::awaitable<void> Exchange::begin_sse(Headers extra_headers, bool hold_header) {
   if (responded()) throw std::logic_error("begin_sse() after a response was sent");
   status_ = 200;
   sse_open_ = true;
@@ -282,6 +286,10 @@ asio::awaitable<void> Exchange::begin_sse(Headers extra_headers) {
     });
     if (ec) throw beast::system_error(ec);
   }
+  if (hold_header) {
+    held_ = std::move(header);
+    co_return;
+  }
   bool written = co_await connection_.write_bytes(std::move(header));
   if (!written) {
     client_gone_ = true;
@@ -289,11 +297,15 @@ asio::awaitable<void> Exchange::begin_sse(Headers extra_headers) {
   }
 }
 
-asio::awaitable<bool> Exchange::send_sse(std::string payload) {
+asio::awaitable<bool> Exchange::send_sse(std::string payload, bool last) {
   if (!sse_open_) throw std::logic_error("SSE event sent before begin_sse()");
+  if (last) sse_open_ = false;
   if (client_gone_) co_return false;
-  std::string chunk = format_chunk(payload);
-  bool written = co_await connection_.write_bytes(std::move(chunk));
+  std::string out = std::exchange(held_, {});
+  out.reserve(out.size() + payload.size() + 16 + kLastChunk.size());
+  append_chunk(out, payload);
+  if (last) out.append(kLastChunk);
+  bool written = co_await connection_.write_bytes(std::move(out));
   if (!written) {
     client_gone_ = true;
     keep_alive_ = false;
@@ -302,11 +314,23 @@ asio::awaitable<bool> Exchange::send_sse(std::string payload) {
   co_return !client_gone_;
 }
 
+asio::awaitable<bool> Exchange::flush_sse() {
+  if (held_.empty() || client_gone_) co_return !client_gone_;
+  bool written = co_await connection_.write_bytes(std::exchange(held_, {}));
+  if (!written) {
+    client_gone_ = true;
+    keep_alive_ = false;
+  }
+  co_return !client_gone_;
+}
+
 asio::awaitable<void> Exchange::close_sse() {
   if (!sse_open_) co_return;
   sse_open_ = false;
   if (client_gone_) co_return;
-  bool written = co_await connection_.write_bytes(std::string("0\r\n\r\n"));
+  std::string out = std::exchange(held_, {});
+  out.append(kLastChunk);
+  bool written = co_await connection_.write_bytes(std::move(out));
   if (!written) {
     client_gone_ = true;
     keep_alive_ = false;
@@ -381,8 +405,8 @@ asio::awaitable<void> RequestContext::respond_error(int status, std::string_view
                              "application/json");
 }
 
-asio::awaitable<SseStream> RequestContext::begin_sse(Headers extra_headers) {
-  co_await exchange_.begin_sse(std::move(extra_headers));
+asio::awaitable<SseStream> RequestContext::begin_sse(Headers extra_headers, SseStart start) {
+  co_await exchange_.begin_sse(std::move(extra_headers), start == SseStart::with_first_write);
   co_return SseStream(exchange_);
 }
 
@@ -399,20 +423,28 @@ asio::awaitable<bool> SseStream::send(std::string_view event, std::string_view d
     start = newline + 1;
   }
   payload.append("\n");
-  bool sent = co_await exchange_->send_sse(std::move(payload));
+  bool sent = co_await exchange_->send_sse(std::move(payload), false);
   co_return sent;
 }
 
-asio::awaitable<bool> SseStream::send_frames(std::string frames) {
-  if (frames.empty()) co_return !exchange_->client_gone();
-  bool sent = co_await exchange_->send_sse(std::move(frames));
+asio::awaitable<bool> SseStream::send_frames(std::string frames, bool last) {
+  if (frames.empty()) {
+    if (last) co_await exchange_->close_sse();
+    co_return !exchange_->client_gone();
+  }
+  bool sent = co_await exchange_->send_sse(std::move(frames), last);
+  co_return sent;
+}
+
+asio::awaitable<bool> SseStream::flush() {
+  bool sent = co_await exchange_->flush_sse();
   co_return sent;
 }
 
 asio::awaitable<bool> SseStream::comment(std::string_view text) {
   std::string payload = ": ";
   payload.append(text).append("\n\n");
-  bool sent = co_await exchange_->send_sse(std::move(payload));
+  bool sent = co_await exchange_->send_sse(std::move(payload), false);
   co_return sent;
 }
 

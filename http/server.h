@@ -47,6 +47,8 @@ namespace detail {
 class Exchange;
 }
 
+enum class SseStart { now, with_first_write };
+
 // A Server-Sent Events response body. Every event is written (and so flushed) before send()
 // returns; a write error means the client went away, which later calls report as false.
 class SseStream {
@@ -54,8 +56,12 @@ class SseStream {
   // `event` may be empty (no `event:` line); multi-line `data` becomes several `data:` lines.
   asio::awaitable<bool> send(std::string_view event, std::string_view data);
   // Bytes already framed as SSE (whole `event:`/`data:` blocks with their blank lines, e.g. a
-  // stream writer's output or an upstream's frames passed through), written as one chunk.
-  asio::awaitable<bool> send_frames(std::string frames);
+  // stream writer's output or an upstream's frames passed through), written as one chunk. With
+  // `last` the end of the body goes out in the same write and the stream is closed.
+  asio::awaitable<bool> send_frames(std::string frames, bool last = false);
+  // Writes a header held by begin_sse(SseStart::with_first_write) if nothing has taken it yet:
+  // call before waiting for something to send.
+  asio::awaitable<bool> flush();
   // A comment line (": text"), e.g. a keep-alive ping that also probes whether the client is there.
   asio::awaitable<bool> comment(std::string_view text);
   // Ends the stream; done automatically when the handler returns.
@@ -122,8 +128,10 @@ class RequestContext {
   // An error body in the caller's protocol (see errors.h).
   asio::awaitable<void> respond_error(int status, std::string_view message,
                                       std::string_view code = {});
-  // Sends the 200 text/event-stream header (chunked) and returns the stream.
-  asio::awaitable<SseStream> begin_sse(Headers extra_headers = {});
+  // Sends the 200 text/event-stream header (chunked) and returns the stream. With
+  // SseStart::with_first_write the header waits for the stream's first write (or flush()), so
+  // that a caller with frames in hand sends header and frames in one write.
+  asio::awaitable<SseStream> begin_sse(Headers extra_headers = {}, SseStart start = SseStart::now);
   bool responded() const;
   RequestNotes& notes();
   // Generated tokens just reached the client (call after writing them): the first call times the

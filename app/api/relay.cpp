@@ -29,6 +29,8 @@ using backend::BackendEvent;
 // The headers a provider may forward upstream. Credentials (Authorization, x-api-key) are
 // tandem's own and never leave it.
 constexpr std::string_view kForwardedHeaders[] = {"anthropic-version", "anthropic-beta"};
+// Frames waiting to be written are sent together up to this size (see stream_answer).
+constexpr std::size_t kMaxBatchBytes = 64 * 1024;
 
 // Why the event stream itself failed (client too slow, backend gone...), as the error to tell.
 schemas::ApiError stream_failure(std::exception_ptr failure) {
@@ -189,8 +191,10 @@ asio::awaitable<void> stream_answer(http::RequestContext& ctx, const AnswerShape
   std::string raw_body;
   std::optional<schemas::ApiError> early_end;
   bool alive = true;
-  // Frames of events that were already waiting are written together: a burst from the backend
-  // (one upstream read often carries many events) costs one write and one suspension, not one each.
+  // Frames of events that were already waiting are written together, translated or passed
+  // through: a burst from the backend (one upstream read often carries many events) costs one
+  // write and one suspension, not one each. A backend that keeps the queue full from another
+  // thread still gets a write every kMaxBatchBytes.
   std::string batch;
   std::size_t batch_token_events = 0;
   std::optional<BackendEvent> ready;  // taken by try_pop, handled before waiting again
@@ -201,12 +205,18 @@ asio::awaitable<void> stream_answer(http::RequestContext& ctx, const AnswerShape
       event = std::move(ready);
       ready.reset();
       if (!batch.empty() && !std::holds_alternative<schemas::StreamEvent>(*event) &&
-          !std::holds_alternative<backend::ChoiceEvent>(*event)) {
+          !std::holds_alternative<backend::ChoiceEvent>(*event) && !std::holds_alternative<backend::RawBytes>(*event)) {
         alive = co_await sse->send_frames(std::exchange(batch, {}));  // in order, before anything else
         if (alive) ctx.tokens_sent(std::exchange(batch_token_events, 0));
         if (!alive) break;
       }
+    } else if (auto now = rx.try_next()) {
+      event = std::move(*now);
     } else {
+      if (sse) {  // about to wait: a header held for the first frames goes out now
+        alive = co_await sse->flush();
+        if (!alive) break;
+      }
       event = co_await next_event(rx, failure);
     }
     if (failure) {
@@ -218,11 +228,11 @@ asio::awaitable<void> stream_answer(http::RequestContext& ctx, const AnswerShape
         break;
       }
       if (!sse) {
-        auto opened = co_await ctx.begin_sse(with_routing(request));
+        auto opened = co_await ctx.begin_sse(with_routing(request), http::SseStart::with_first_write);
         sse.emplace(opened);
       }
       std::string frames = writer->write(schemas::StreamError{std::move(error)});
-      co_await sse->send_frames(std::move(frames));
+      co_await sse->send_frames(std::move(frames), /*last=*/true);
       break;
     }
     if (!event) break;
@@ -230,7 +240,7 @@ asio::awaitable<void> stream_answer(http::RequestContext& ctx, const AnswerShape
       if (sse || raw_head) continue;  // one head per answer
       if (head->event_stream) {
         http::Headers forwarded = with_routing(request, without_content_type(head->headers));
-        auto opened = co_await ctx.begin_sse(std::move(forwarded));
+        auto opened = co_await ctx.begin_sse(std::move(forwarded), http::SseStart::with_first_write);
         sse.emplace(opened);
       } else {
         raw_head = std::move(*head);
@@ -243,19 +253,31 @@ asio::awaitable<void> stream_answer(http::RequestContext& ctx, const AnswerShape
         continue;
       }
       if (!sse) {
-        auto opened = co_await ctx.begin_sse(with_routing(request));
+        auto opened = co_await ctx.begin_sse(with_routing(request), http::SseStart::with_first_write);
         sse.emplace(opened);
       }
       if (request.responses_request) {
         if (auto response = schemas::responses_final_response(bytes->bytes)) store_passthrough_response(request, *response);
       }
-      const std::size_t tokens = token_frames(bytes->bytes);
-      alive = co_await sse->send_frames(std::move(bytes->bytes));
-      if (alive) ctx.tokens_sent(tokens);
+      batch_token_events += token_frames(bytes->bytes);
+      batch += bytes->bytes;
+      bool last = false;
+      if (batch.size() < kMaxBatchBytes) {
+        if (auto now = rx.try_next()) {
+          if (*now) {
+            ready = std::move(*now);
+            continue;
+          }
+          last = true;  // the stream's end is already known: the body's end goes in the same write
+        }
+      }
+      alive = co_await sse->send_frames(std::exchange(batch, {}), last);
+      if (alive) ctx.tokens_sent(std::exchange(batch_token_events, 0));
+      if (last) break;
       continue;
     }
     if (!sse) {
-      auto opened = co_await ctx.begin_sse(with_routing(request));
+      auto opened = co_await ctx.begin_sse(with_routing(request), http::SseStart::with_first_write);
       sse.emplace(opened);
     }
     if (auto* waiting = std::get_if<backend::QueueWaiting>(&*event)) {
@@ -289,11 +311,11 @@ asio::awaitable<void> stream_answer(http::RequestContext& ctx, const AnswerShape
       if (carries_tokens(*stream_event)) ++batch_token_events;
     }
     if (batch.empty()) continue;
-    if (!writer->finished()) {
+    if (!writer->finished() && batch.size() < kMaxBatchBytes) {
       ready = rx.try_pop();
       if (ready) continue;
     }
-    alive = co_await sse->send_frames(std::exchange(batch, {}));
+    alive = co_await sse->send_frames(std::exchange(batch, {}), /*last=*/writer->finished());
     if (alive) ctx.tokens_sent(std::exchange(batch_token_events, 0));
   }
   if (raw_head) {

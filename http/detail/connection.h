@@ -113,8 +113,9 @@ class Exchange {
 
   asio::awaitable<void> respond(int status, std::string body, Headers extra_headers,
                                 std::string_view content_type);
-  asio::awaitable<void> begin_sse(Headers extra_headers);
-  asio::awaitable<bool> send_sse(std::string payload);
+  asio::awaitable<void> begin_sse(Headers extra_headers, bool hold_header);
+  asio::awaitable<bool> send_sse(std::string payload, bool last);
+  asio::awaitable<bool> flush_sse();
   asio::awaitable<void> close_sse();
   RequestNotes& notes() { return notes_; }
   const RequestNotes& notes_view() const { return notes_; }
@@ -139,6 +140,8 @@ class Exchange {
   int status_ = 0;
   bool sse_open_ = false;
   bool client_gone_ = false;
+  // A held SSE header (begin_sse with hold_header): it goes out with the next write.
+  std::string held_;
   RequestNotes notes_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   std::optional<std::chrono::steady_clock::time_point> last_token_at_;

@@ -26,7 +26,8 @@ using test::HttpClient;
 struct Script {
   backend::GenerateReply reply = backend::GenerateReply::accept();
   std::vector<BackendEvent> events;
-  // The backend keeps the sink open and says nothing (an upstream still thinking); with
+  // The backend sends `events`, then keeps the sink open and says nothing (an upstream still
+  // thinking); with
   // `never_reply` it does not even answer the ask (a provider waiting for response headers).
   bool silent = false;
   bool never_reply = false;
@@ -51,6 +52,7 @@ backend::backend_actor spawn_scripted(actors::ActorRuntime& runtime, Script scri
               }
               if (!script.reply.accepted) return script.reply;
               if (script.silent || script.never_reply) {
+                for (const auto& event : script.events) sink.push(event);
                 sink.on_cancel([seen] { ++seen->cancelled; });
                 std::lock_guard lock(seen->mutex);
                 seen->held.push_back(sink);
@@ -157,6 +159,22 @@ TEST_F(Relay, StreamedPassthroughFramesAreWrittenUntouched) {
   EXPECT_EQ(response.header("content-type"), "text/event-stream");
   EXPECT_EQ(response.header("anthropic-ratelimit-tokens-remaining"), "99");
   EXPECT_EQ(response.body, first + second);
+}
+
+TEST_F(Relay, AStreamsHeaderReachesTheClientWhileTheUpstreamIsStillThinking) {
+  // The header is held to go out with the first frames; an upstream that sent its own header and
+  // nothing else yet must not leave the client waiting for it (the SDKs wait for the header).
+  Script script;
+  script.events.push_back(backend::ResponseHead{200, {{"anthropic-ratelimit-tokens-remaining", "5"}}, true});
+  script.silent = true;
+  serve(script);
+  HttpClient client("127.0.0.1", server_->port(), std::chrono::seconds(10));
+  auto header = client.start_request("POST", "/v1/messages",
+                                     {{"content-type", "application/json"}, {"anthropic-version", "2023-06-01"}},
+                                     kMessages);
+  EXPECT_EQ(header.status, 200);
+  EXPECT_EQ(header.header("content-type"), "text/event-stream");
+  EXPECT_EQ(header.header("anthropic-ratelimit-tokens-remaining"), "5");
 }
 
 TEST_F(Relay, RefusalsUseTheCallersProtocolAndRetryAfter) {

@@ -107,8 +107,8 @@ HttpResponse HttpClient::read_response() {
 }
 
 HttpResponse HttpClient::start_request(const std::string& method, const std::string& target,
-                                       const HeaderList& headers) {
-  impl_->write_request(method, target, {}, headers);
+                                       const HeaderList& headers, const std::string& body) {
+  impl_->write_request(method, target, body, headers);
   impl_->streaming.emplace();
   impl_->streaming->body_limit(64 * 1024 * 1024);
   impl_->check(impl_->run([&](auto handler) {

@@ -41,7 +41,7 @@ class HttpClient {
   void send_raw(const std::string& bytes);
   // Sends the request and reads only the response header (e.g. of an SSE stream).
   HttpResponse start_request(const std::string& method, const std::string& target,
-                             const HeaderList& headers = {});
+                             const HeaderList& headers = {}, const std::string& body = {});
   // After start_request: reads more of the body and returns the body read so far; throws on
   // timeout. `done` becomes true at the end of the body.
   std::string read_more(bool& done);

@@ -123,5 +123,67 @@ TEST_F(ServerTest, SseHandlerLearnsThatTheClientLeft) {
   EXPECT_LT(sent_before_gone, 2000);
 }
 
+TEST_F(ServerTest, AHeldSseHeaderGoesOutWithTheFirstFramesAndLastFramesEndTheBody) {
+  Router router;
+  router.add("GET", "/stream", [](RequestContext& ctx) -> asio::awaitable<void> {
+    auto stream = co_await ctx.begin_sse({}, SseStart::with_first_write);
+    co_await stream.send_frames("data: one\n\n");
+    co_await stream.send_frames("data: two\n\n", /*last=*/true);
+  });
+  router.add("GET", "/nothing", [](RequestContext& ctx) -> asio::awaitable<void> {
+    co_await ctx.begin_sse({}, SseStart::with_first_write);  // held, then ended by the server
+  });
+  start(std::move(router));
+
+  test::HttpClient client("127.0.0.1", port_);
+  auto header = client.start_request("GET", "/stream");
+  EXPECT_EQ(header.status, 200);
+  EXPECT_EQ(header.header("content-type"), "text/event-stream");
+  bool done = false;
+  std::string body;
+  while (!done) body = client.read_more(done);
+  EXPECT_EQ(body, "data: one\n\ndata: two\n\n");
+
+  // The body ended exactly where it should: the same connection serves the next stream, whose
+  // held header goes out with the end of an empty body.
+  auto second = client.start_request("GET", "/nothing");
+  EXPECT_EQ(second.status, 200);
+  EXPECT_EQ(second.header("content-type"), "text/event-stream");
+  done = false;
+  body = "?";
+  while (!done) body = client.read_more(done);
+  EXPECT_EQ(body, "");
+}
+
+TEST_F(ServerTest, FlushSendsAHeldSseHeaderBeforeTheHandlerGoesOn) {
+  std::atomic<bool> header_seen{false};
+  std::atomic<bool> gave_up{false};
+  Router router;
+  router.add("GET", "/stream", [&](RequestContext& ctx) -> asio::awaitable<void> {
+    auto stream = co_await ctx.begin_sse({}, SseStart::with_first_write);
+    co_await stream.flush();
+    // Like a backend still thinking: nothing more is written until the client has the header.
+    for (int waited = 0; !header_seen; waited += 5) {
+      if (waited > 5000) {
+        gave_up = true;
+        break;
+      }
+      co_await sleep_ms(5);
+    }
+    co_await stream.send_frames("data: late\n\n");
+  });
+  start(std::move(router));
+
+  test::HttpClient client("127.0.0.1", port_, std::chrono::seconds(20));
+  auto header = client.start_request("GET", "/stream");
+  header_seen = true;
+  EXPECT_EQ(header.status, 200);
+  bool done = false;
+  std::string body;
+  while (!done) body = client.read_more(done);
+  EXPECT_EQ(body, "data: late\n\n");
+  EXPECT_FALSE(gave_up) << "the header reached the client only with the frames";
+}
+
 }  // namespace
 }  // namespace tandem::http
