@@ -460,26 +460,31 @@ ApiError upstream_status_error(const ProviderConfig& provider, const ResponseHea
 }
 
 std::string SseFrameSplitter::feed(std::string_view bytes) {
-  buffer_.append(bytes);
+  // Usually nothing is left over from the last read: scan the new bytes where they are and copy
+  // only what is kept.
+  const bool continued = !buffer_.empty();
+  if (continued) buffer_.append(bytes);
+  const std::string_view text = continued ? std::string_view(buffer_) : bytes;
   // Lines end in LF, CRLF or CR; an empty line ends a frame.
   std::size_t line_start = 0;
   std::size_t frames_end = 0;
   std::size_t i = 0;
-  while (i < buffer_.size()) {
-    char c = buffer_[i];
-    if (c != '\n' && c != '\r') {
-      ++i;
-      continue;
-    }
+  while (i < text.size()) {
+    const std::size_t at = schemas::sse_line_end(text, i);
+    if (at == std::string_view::npos) break;
     std::size_t length = 1;
-    if (c == '\r') {
-      if (i + 1 >= buffer_.size()) break;  // CR LF may straddle two reads: decide with the next one
-      if (buffer_[i + 1] == '\n') length = 2;
+    if (text[at] == '\r') {
+      if (at + 1 >= text.size()) break;  // CR LF may straddle two reads: decide with the next one
+      if (text[at + 1] == '\n') length = 2;
     }
-    bool empty_line = i == line_start;
-    i += length;
+    const bool empty_line = at == line_start;
+    i = at + length;
     line_start = i;
     if (empty_line) frames_end = i;
+  }
+  if (!continued) {
+    buffer_.assign(bytes.substr(frames_end));
+    return std::string(bytes.substr(0, frames_end));
   }
   if (frames_end == 0) return {};
   std::string complete = buffer_.substr(0, frames_end);

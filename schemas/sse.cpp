@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace tandem::schemas {
 
 SseParser::SseParser(size_t max_event_bytes) : max_event_bytes_(max_event_bytes) {}
@@ -13,21 +17,41 @@ std::vector<SseEvent> SseParser::feed(std::string_view bytes) {
   return out;
 }
 
-namespace {
-
-// The first CR or LF at or after `from`. std::string_view::find_first_of("\r\n") calls memchr
-// over the two-character set once per byte; two vectorised memchr calls per line, LF first and
-// then CR only before it (CR is rare), cost a small fraction of that on a streamed body.
-size_t find_line_end(std::string_view bytes, size_t from) {
-  const char* start = bytes.data() + from;
-  const size_t rest = bytes.size() - from;
+size_t sse_line_end(std::string_view text, size_t from) {
+  // LF first, then CR only before it (CR alone is rare): two memchr calls per line.
+  const char* start = text.data() + from;
+  const size_t rest = text.size() - from;
   const auto* lf = static_cast<const char*>(std::memchr(start, '\n', rest));
   const size_t limit = lf ? static_cast<size_t>(lf - start) : rest;
   if (const auto* cr = static_cast<const char*>(std::memchr(start, '\r', limit))) return from + (cr - start);
   return lf ? from + limit : std::string_view::npos;
 }
 
-}  // namespace
+size_t find_text(std::string_view text, std::string_view part) {
+  const size_t k = part.size();
+  if (k < 2 || k > text.size()) return text.find(part);
+  size_t i = 0;
+#if defined(__SSE2__)
+  // W. Muła's filter: a position is a candidate when the needle's first byte is there and its
+  // last byte k - 1 further on; only candidates are compared whole, in order, so the first match
+  // found is the first one.
+  const __m128i first = _mm_set1_epi8(part.front());
+  const __m128i last = _mm_set1_epi8(part.back());
+  const char* data = text.data();
+  for (; i + (k - 1) + 16 <= text.size(); i += 16) {
+    const __m128i at_first = _mm_loadu_si128(reinterpret_cast<const __m128i*>(data + i));
+    const __m128i at_last = _mm_loadu_si128(reinterpret_cast<const __m128i*>(data + i + k - 1));
+    auto candidates = static_cast<unsigned>(
+        _mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi8(first, at_first), _mm_cmpeq_epi8(last, at_last))));
+    while (candidates != 0) {
+      const auto offset = static_cast<size_t>(__builtin_ctz(candidates));
+      if (std::memcmp(data + i + offset + 1, part.data() + 1, k - 2) == 0) return i + offset;
+      candidates &= candidates - 1;
+    }
+  }
+#endif
+  return text.find(part, i);  // the last positions (fewer than 16 left)
+}
 
 bool SseParser::feed(std::string_view bytes, std::vector<SseEvent>& out) {
   if (!error_.empty()) return false;
@@ -37,7 +61,7 @@ bool SseParser::feed(std::string_view bytes, std::vector<SseEvent>& out) {
     last_was_cr_ = false;
   }
   while (i < bytes.size()) {
-    size_t end = find_line_end(bytes, i);
+    size_t end = sse_line_end(bytes, i);
     if (end == std::string_view::npos) {
       line_.append(bytes.substr(i));
       break;

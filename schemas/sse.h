@@ -19,6 +19,19 @@ struct SseEvent {
   bool operator==(const SseEvent&) const = default;
 };
 
+// Scanning SSE text that is passed on as it is (split into frames and looked into, never
+// parsed), with vectorised memchr / memmem instead of a loop per byte.
+// The first CR or LF at or after `from`; npos when there is none.
+std::size_t sse_line_end(std::string_view text, std::size_t from);
+// Where `part` first occurs in `text` (npos: nowhere), as string_view::find says, which stays as
+// the reference in the tests. find tries every occurrence of the needle's first character, and a
+// JSON needle starts with a quote, which a JSON text has at every key and string: this one checks
+// 16 positions at a time for the needle's first and last byte (SSE2, part of every x86-64 CPU).
+std::size_t find_text(std::string_view text, std::string_view part);
+inline bool contains_text(std::string_view text, std::string_view part) {
+  return find_text(text, part) != std::string_view::npos;
+}
+
 // Handles LF, CRLF and CR line ends, multi-line data, comments, a leading BOM, and events split
 // anywhere across reads (including between the CR and LF of one line end).
 class SseParser {

@@ -1,6 +1,7 @@
 #include "schemas/usage_reader.h"
 
 #include "schemas/json_sax.h"
+#include "schemas/sse.h"
 
 #include <array>
 #include <optional>
@@ -139,15 +140,39 @@ void UsageReader::read_json(std::string_view text) {
 
 void UsageReader::body(std::string_view json) { read_json(json); }
 
+namespace {
+
+// Whether some "usage" key in `line` has a value other than null. OpenAI streams with
+// include_usage carry "usage":null in every chunk but the last: those lines are not read.
+bool has_usage_value(std::string_view line) {
+  constexpr std::string_view key = "\"usage\"";
+  for (size_t from = 0;;) {
+    const size_t at = find_text(line.substr(from), key);
+    if (at == std::string_view::npos) return false;
+    size_t i = from + at + key.size();
+    from = i;
+    auto skip_spaces = [&] {
+      while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
+    };
+    skip_spaces();
+    if (i >= line.size() || line[i] != ':') continue;  // a string's text, not a key
+    ++i;
+    skip_spaces();
+    if (!line.substr(i).starts_with("null")) return true;
+  }
+}
+
+}  // namespace
+
 void UsageReader::frames(std::string_view frames) {
-  if (frames.find("\"usage\"") == std::string_view::npos) return;
+  if (!contains_text(frames, "\"usage\"")) return;
   size_t position = 0;
   while (position < frames.size()) {
     size_t end = frames.find('\n', position);
     if (end == std::string_view::npos) end = frames.size();
     std::string_view line = frames.substr(position, end - position);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.starts_with("data:") && line.find("\"usage\"") != std::string_view::npos) {
+    if (line.starts_with("data:") && has_usage_value(line)) {
       line.remove_prefix(5);
       if (!line.empty() && line.front() == ' ') line.remove_prefix(1);
       read_json(line);

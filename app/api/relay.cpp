@@ -7,6 +7,7 @@
 #include "schemas/anthropic.h"
 #include "schemas/openai.h"
 #include "schemas/responses.h"
+#include "schemas/sse.h"
 #include "schemas/stream_writer.h"
 #include "schemas/writers.h"
 
@@ -137,20 +138,23 @@ bool carries_tokens(const schemas::StreamEvent& event) {
 
 // Passthrough SSE frames that carry generated tokens: Anthropic content_block_delta events,
 // OpenAI chunks with a non-empty content / reasoning / arguments string. Looked up as text: the
-// frames are forwarded untouched, never parsed.
-std::size_t token_frames(std::string_view frames) {
+// frames are forwarded untouched, never parsed. Only the caller's protocol's markers are looked
+// for (a passthrough stream is in the caller's protocol), the most frequent first.
+std::size_t token_frames(std::string_view frames, schemas::Protocol protocol) {
+  const bool anthropic = protocol == schemas::Protocol::anthropic;
   std::size_t count = 0;
   while (!frames.empty()) {
     const auto end = frames.find("\n\n");
     const auto frame = frames.substr(0, end);
     frames = end == std::string_view::npos ? std::string_view{} : frames.substr(end + 2);
-    if (frame.find("content_block_delta") != std::string_view::npos) {
-      ++count;
+    if (anthropic) {
+      if (schemas::contains_text(frame, "content_block_delta")) ++count;
       continue;
     }
     for (std::string_view key : {"\"content\":\"", "\"reasoning_content\":\"", "\"arguments\":\""}) {
-      const auto at = frame.find(key);
-      if (at != std::string_view::npos && at + key.size() < frame.size() && frame[at + key.size()] != '"') {
+      const auto at = schemas::find_text(frame, key);
+      const auto after = at == std::string_view::npos ? frame.size() : at + key.size();
+      if (after < frame.size() && frame[after] != '"') {
         ++count;
         break;
       }
@@ -259,7 +263,7 @@ asio::awaitable<void> stream_answer(http::RequestContext& ctx, const AnswerShape
       if (request.responses_request) {
         if (auto response = schemas::responses_final_response(bytes->bytes)) store_passthrough_response(request, *response);
       }
-      batch_token_events += token_frames(bytes->bytes);
+      batch_token_events += token_frames(bytes->bytes, protocol);
       batch += bytes->bytes;
       bool last = false;
       if (batch.size() < kMaxBatchBytes) {

@@ -126,6 +126,39 @@ TEST(SseParser, OversizedEventIsAnErrorNotUnboundedGrowth) {
   EXPECT_EQ(events.size(), 1u);
 }
 
+// The scanning helpers against the standard library's own answers.
+TEST(SseScan, FindTextAgreesWithStringViewFind) {
+  std::mt19937 random(20261130);
+  // A small alphabet makes near misses (first and last byte match, the middle does not) common.
+  auto text_of = [&](std::size_t length, std::string_view alphabet) {
+    std::string text;
+    for (std::size_t i = 0; i < length; ++i) text += alphabet[random() % alphabet.size()];
+    return text;
+  };
+  for (int round = 0; round < 20000; ++round) {
+    const std::string text = text_of(random() % 90, round % 2 ? "ab\"" : "\"usage:{}0 ");
+    std::string part;
+    if (!text.empty() && random() % 2) {  // a piece of the text: found somewhere
+      const std::size_t from = random() % text.size();
+      part = text.substr(from, random() % 24);
+    } else {
+      part = text_of(random() % 8, round % 2 ? "ab\"" : "\"usage:{}0 ");
+    }
+    ASSERT_EQ(find_text(text, part), std::string_view(text).find(part)) << "text '" << text << "' part '" << part << "'";
+  }
+  const std::string chunk = R"(data: {"id":"c","choices":[{"delta":{"content":"hi"}}],"usage":{"prompt_tokens":3}})";
+  EXPECT_EQ(find_text(chunk, "\"usage\""), chunk.find("\"usage\""));
+  EXPECT_FALSE(contains_text(chunk, "\"reasoning_content\":\""));
+}
+
+TEST(SseScan, LineEndIsTheFirstCrOrLf) {
+  for (std::string_view text : {"", "abc", "a\nb", "a\rb\n", "ab\r\n", "\n\r", "abc\r", "x\ny\rz"}) {
+    for (std::size_t from = 0; from <= text.size(); ++from) {
+      EXPECT_EQ(sse_line_end(text, from), text.find_first_of("\r\n", from)) << "'" << text << "' from " << from;
+    }
+  }
+}
+
 TEST(SseFormat, NamedEventsAndMultiLineData) {
   EXPECT_EQ(format_sse("ping", R"({"type":"ping"})"), "event: ping\ndata: {\"type\":\"ping\"}\n\n");
   EXPECT_EQ(format_sse_data("[DONE]"), "data: [DONE]\n\n");

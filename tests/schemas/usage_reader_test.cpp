@@ -57,6 +57,17 @@ TEST(UsageReader, OpenAiUsageChunkAndResponsesCompletedEvent) {
   UsageReader without;
   without.frames("data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\n\n");
   EXPECT_FALSE(without.found());
+
+  // include_usage: "usage":null in every chunk before the one that counts.
+  UsageReader nulls;
+  nulls.frames("data: {\"choices\":[{\"delta\":{\"content\":\"\\\"usage\\\"\"}}],\"usage\":null}\n\n"
+               "data: {\"choices\":[],\"usage\" : null}\n\n");
+  EXPECT_FALSE(nulls.found());
+  nulls.frames("data: {\"choices\":[],\"usage\":null,\"x\":{\"usage\": {\"prompt_tokens\":1}}}\n\n"
+               "data: {\"choices\":[],\"usage\": {\"prompt_tokens\":7,\"completion_tokens\":2}}\n\ndata: [DONE]\n\n");
+  EXPECT_TRUE(nulls.found());
+  EXPECT_EQ(nulls.input_tokens(), 7);
+  EXPECT_EQ(nulls.output_tokens(), 2);
 }
 
 // The reader streams through the JSON without building it; what it finds must be what a lookup in
