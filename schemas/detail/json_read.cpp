@@ -65,13 +65,19 @@ const json::value& Fields::require(std::string_view key) const {
   return *found;
 }
 
+// The readers below check the usual case first and build the field's path (at(key), a string)
+// only for the error: a request or a provider's event reads dozens of fields.
+
 std::string Fields::required_string(std::string_view key) const {
-  return as_string(require(key), at(key));
+  const auto& value = require(key);
+  if (value.is_string()) return std::string(value.get_string());
+  return as_string(value, at(key));
 }
 
 std::optional<std::string> Fields::string(std::string_view key) const {
   auto* found = find(key);
   if (found == nullptr) return std::nullopt;
+  if (found->is_string()) return std::string(found->get_string());
   return as_string(*found, at(key));
 }
 
@@ -115,7 +121,7 @@ int64_t as_integer(const json::value& value, const std::string& path) {
 std::optional<int64_t> Fields::integer(std::string_view key, int64_t low, int64_t high) const {
   auto* found = find(key);
   if (found == nullptr) return std::nullopt;
-  int64_t value = as_integer(*found, at(key));
+  int64_t value = found->is_int64() ? found->get_int64() : as_integer(*found, at(key));
   if (value < low || value > high) {
     fail(at(key), "must be between " + std::to_string(low) + " and " + std::to_string(high));
   }
@@ -125,7 +131,7 @@ std::optional<int64_t> Fields::integer(std::string_view key, int64_t low, int64_
 std::optional<int64_t> Fields::integer_at_least(std::string_view key, int64_t low) const {
   auto* found = find(key);
   if (found == nullptr) return std::nullopt;
-  int64_t value = as_integer(*found, at(key));
+  int64_t value = found->is_int64() ? found->get_int64() : as_integer(*found, at(key));
   if (value < low) fail(at(key), "must be at least " + std::to_string(low));
   return value;
 }
@@ -133,6 +139,7 @@ std::optional<int64_t> Fields::integer_at_least(std::string_view key, int64_t lo
 const json::array* Fields::array(std::string_view key) const {
   auto* found = find(key);
   if (found == nullptr) return nullptr;
+  if (found->is_array()) return &found->get_array();
   return &as_array(*found, at(key));
 }
 
