@@ -36,13 +36,21 @@ OpenAiChatStreamWriter::OpenAiChatStreamWriter(StreamWriterOptions options)
 
 std::string OpenAiChatStreamWriter::chunk(int choice, json::value delta, json::value finish_reason,
                                           json::value logprobs) const {
-  json::object choice_json{{"index", choice}, {"delta", std::move(delta)}, {"logprobs", std::move(logprobs)},
-                           {"finish_reason", std::move(finish_reason)}};
-  json::object body{{"id", options_.id},
-                    {"object", "chat.completion.chunk"},
-                    {"created", options_.created},
-                    {"model", options_.model},
-                    {"choices", json::array{std::move(choice_json)}}};
+  // One chunk per streamed event: its JSON lives on a stack arena until it is serialized.
+  unsigned char buffer[2048];
+  json::monotonic_resource arena(buffer, sizeof buffer);
+  json::storage_ptr storage(&arena);
+  json::object choice_json({{"index", choice}, {"delta", std::move(delta)}, {"logprobs", std::move(logprobs)},
+                            {"finish_reason", std::move(finish_reason)}},
+                           storage);
+  json::array choices(storage);
+  choices.emplace_back(std::move(choice_json));
+  json::object body({{"id", options_.id},
+                     {"object", "chat.completion.chunk"},
+                     {"created", options_.created},
+                     {"model", options_.model},
+                     {"choices", std::move(choices)}},
+                    storage);
   if (options_.include_usage) body["usage"] = nullptr;  // as OpenAI does: null until the usage chunk
   return format_sse_data(json::serialize(body));
 }
@@ -223,8 +231,11 @@ std::string AnthropicStreamWriter::open_block(Block type, json::value content_bl
 }
 
 static std::string block_delta(int index, json::object delta) {
+  unsigned char buffer[1024];  // one frame per streamed event: its JSON lives on a stack arena
+  json::monotonic_resource arena(buffer, sizeof buffer);
   return anthropic_frame("content_block_delta",
-                         json::object{{"type", "content_block_delta"}, {"index", index}, {"delta", std::move(delta)}});
+                         json::object({{"type", "content_block_delta"}, {"index", index}, {"delta", std::move(delta)}},
+                                      json::storage_ptr(&arena)));
 }
 
 std::string AnthropicStreamWriter::write(const StreamEvent& event) {
