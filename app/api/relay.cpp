@@ -201,7 +201,7 @@ asio::awaitable<void> stream_answer(http::RequestContext& ctx, const AnswerShape
   // thread still gets a write every kMaxBatchBytes.
   std::string batch;
   std::size_t batch_token_events = 0;
-  std::optional<BackendEvent> ready;  // taken by try_pop, handled before waiting again
+  std::optional<BackendEvent> ready;  // taken by try_pop / try_next, handled before waiting again
   while (alive && !writer->finished()) {
     std::exception_ptr failure;
     std::optional<BackendEvent> event;
