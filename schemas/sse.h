@@ -20,7 +20,7 @@ struct SseEvent {
 };
 
 // Scanning SSE text that is passed on as it is (split into frames and looked into, never
-// parsed), with vectorised memchr / memmem instead of a loop per byte.
+// parsed), vectorised instead of a loop per byte.
 // The first CR or LF at or after `from`; npos when there is none.
 std::size_t sse_line_end(std::string_view text, std::size_t from);
 // Where `part` first occurs in `text` (npos: nowhere), as string_view::find says, which stays as

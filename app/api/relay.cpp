@@ -169,16 +169,23 @@ void note_usage(http::RequestContext& ctx, const schemas::Usage& usage) {
   ctx.notes().tokens_out = usage.output_tokens;
 }
 
-// The next event; nullopt at the end; a failure of the stream itself in `failure`.
-asio::awaitable<std::optional<BackendEvent>> next_event(actors::EventReceiver<BackendEvent>& rx,
+// Waits for the next event; nullopt at the end; a failure of the stream itself in `failure`.
+asio::awaitable<std::optional<BackendEvent>> wait_event(actors::EventReceiver<BackendEvent>& rx,
                                                         std::exception_ptr& failure) {
-  if (auto ready = rx.try_next()) co_return std::move(*ready);
   std::optional<BackendEvent> event;
   try {
     event = co_await rx.next();
   } catch (...) {
     failure = std::current_exception();
   }
+  co_return event;
+}
+
+// wait_event, without the round through the executor when the event or the end is there already.
+asio::awaitable<std::optional<BackendEvent>> next_event(actors::EventReceiver<BackendEvent>& rx,
+                                                        std::exception_ptr& failure) {
+  if (auto ready = rx.try_next()) co_return std::move(*ready);
+  auto event = co_await wait_event(rx, failure);
   co_return event;
 }
 
@@ -221,7 +228,7 @@ asio::awaitable<void> stream_answer(http::RequestContext& ctx, const AnswerShape
         alive = co_await sse->flush();
         if (!alive) break;
       }
-      event = co_await next_event(rx, failure);
+      event = co_await wait_event(rx, failure);
     }
     if (failure) {
       auto error = stream_failure(failure);
